@@ -1,0 +1,117 @@
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "branch.h"
+#include "copyup/workdir.h"
+#include "inode.h"
+#include "marker.h"
+#include "sys.h"
+
+static int build_root(struct um_fs *fs, char *err, size_t errlen)
+{
+	struct um_part *parts = calloc(fs->n_layers, sizeof(*parts));
+	uint16_t n = 0;
+	struct stat st;
+	int r;
+
+	if (!parts)
+		return -ENOMEM;
+	/* The root merges every branch; an opaque branch root hides the
+	 * branches below it, as for any directory. */
+	for (unsigned l = fs->has_upper ? 0 : 1; l < fs->n_layers; l++) {
+		int fd = um_sys_openat(fs->layers[l].fd, ".", O_RDONLY | O_DIRECTORY);
+
+		if (fd < 0) {
+			r = fd;
+			snprintf(err, errlen, "%s: cannot open '%s': %s", l ? "lowerdir" : "upperdir",
+				 fs->layers[l].path, strerror(-r));
+			goto fail;
+		}
+		parts[n++] = (struct um_part){ .fd = fd, .layer = (uint16_t)l };
+		if (l + 1 < fs->n_layers && um_marker_is_opaque(fd, "") > 0)
+			break;
+	}
+	r = um_sys_fstat(parts[0].fd, &st);
+	if (r == 0)
+		r = um_inode_new_root(fs, parts, n, &st, &fs->root);
+	if (r == 0)
+		return 0;
+	snprintf(err, errlen, "cannot set up the root directory: %s", strerror(-r));
+fail:
+	for (uint16_t i = 0; i < n; i++)
+		(void)close(parts[i].fd);
+	free(parts);
+	return r;
+}
+
+int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t errlen)
+{
+	struct um_fs *fs = calloc(1, sizeof(*fs));
+	int r = -ENOMEM;
+
+	if (!fs)
+		goto fail;
+	fs->work_fd = -1;
+	fs->n_layers = 1 + (unsigned)cfg->n_lower;
+	fs->layers = calloc(fs->n_layers, sizeof(*fs->layers));
+	if (!fs->layers)
+		goto fail;
+	for (unsigned l = 0; l < fs->n_layers; l++)
+		fs->layers[l].fd = -1;
+	fs->timeout = cfg->cache_timeout;
+	fs->has_upper = cfg->upperdir != NULL;
+	fs->readonly = cfg->readonly || !fs->has_upper;
+
+	if (fs->has_upper) {
+		r = um_branch_open(cfg->upperdir, "upperdir", &fs->layers[UM_UPPER], err, errlen);
+		if (r < 0)
+			goto out;
+		r = um_marker_check_format(fs->layers[UM_UPPER].fd, err, errlen);
+		if (r < 0)
+			goto out;
+		r = um_workdir_open(cfg->workdir, fs->layers[UM_UPPER].dev, &fs->work_fd, err, errlen);
+		if (r < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < cfg->n_lower; i++) {
+		r = um_branch_open(cfg->lowerdirs[i], "lowerdir", &fs->layers[1 + i], err, errlen);
+		if (r < 0)
+			goto out;
+	}
+	r = um_itable_new(&fs->itable);
+	if (r < 0)
+		goto fail;
+	r = build_root(fs, err, errlen);
+	if (r < 0)
+		goto out;
+	*ret = fs;
+	return 0;
+
+fail:
+	snprintf(err, errlen, "out of memory");
+out:
+	um_fs_free(fs);
+	return r;
+}
+
+struct um_fs *um_fs_free(struct um_fs *fs)
+{
+	if (!fs)
+		return NULL;
+	/* Frees every inode left, the root and those the kernel never
+	 * forgot before unmounting. */
+	um_itable_free(fs->itable);
+	for (unsigned l = 0; fs->layers && l < fs->n_layers; l++)
+		um_branch_close(&fs->layers[l]);
+	free(fs->layers);
+	if (fs->work_fd >= 0)
+		(void)close(fs->work_fd);
+	free(fs);
+	return NULL;
+}

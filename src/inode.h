@@ -1,0 +1,85 @@
+/* Union inodes: what the kernel holds a nodeid for.
+ *
+ * A non-directory has no fd of its own: it is reached through the fd of
+ * its parent's part in the layer that holds it, plus its name. A directory
+ * holds one fd per part (the same-named directories it merges, top-down,
+ * cut at an opaque one). So the daemon keeps fds for the directories the
+ * kernel knows about, never one per file, and never rebuilds a path.
+ *
+ * The fuse nodeid is the inode's address (root: FUSE_ROOT_ID). Inodes are
+ * also found by st_ino in a table hashed with xxhash, so every name of
+ * one object (hard links, concurrent lookups) meets the same inode.
+ */
+#ifndef UM_INODE_H
+#define UM_INODE_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "unionmount.h"
+
+struct um_part {
+	int fd;          /* the directory in this layer, see um_sys_open_dir() */
+	uint16_t layer;
+};
+
+struct um_inode {
+	uint64_t st_ino;          /* identity and table key; immutable */
+	mode_t type;              /* S_IFMT bits; immutable */
+	struct um_inode *hnext;   /* table chain: guarded by the shard lock */
+	/* Kernel lookups + one per child + temporary references. Reaching
+	 * zero happens only under the shard lock (see inode.c). */
+	_Atomic uint64_t refs;
+	/* Guards parent, name, layer and parts: copy-up and rename change
+	 * them, every request reads them. */
+	pthread_rwlock_t lock;
+	struct um_inode *parent;  /* holds a reference; NULL for the root */
+	char *name;
+	uint16_t layer;           /* non-directories: the layer holding it */
+	/* Directories: parts, top-down. Parts are only ever added (copy-up
+	 * gives a directory its upper part); their fds close only when the
+	 * inode is freed, so an fd read under the lock stays valid for as
+	 * long as the reader holds a reference. */
+	uint16_t nparts;
+	struct um_part *parts;
+};
+
+/* Where to reach an object: dirfd + name ("" for a directory, whose own
+ * top part fd is dirfd). Holds a reference on `hold` for as long as
+ * dirfd is used. */
+struct um_loc {
+	struct um_inode *hold;
+	int dirfd;
+	uint16_t layer;
+	char name[NAME_MAX + 1];
+};
+
+int um_itable_new(struct um_itable **ret);
+void um_itable_free(struct um_itable *t);
+
+/* The root inode, with one pinned reference, taking ownership of parts. */
+int um_inode_new_root(struct um_fs *fs, struct um_part *parts, uint16_t nparts, const struct stat *st,
+		      struct um_inode **ret);
+
+/* Look NAME up in DIR: resolve it across layers and return its inode with
+ * one new reference (the caller passes it to the kernel or unrefs it),
+ * and its attributes as the union shows them. -ENOENT when not visible. */
+int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, struct um_inode **ret_ino,
+		    struct stat *ret_st);
+
+/* Attributes as the union shows them (st_ino replaced, see ino.h). */
+int um_inode_stat(struct um_fs *fs, struct um_inode *ino, struct stat *ret_st);
+void um_inode_fix_attr(const struct um_inode *ino, struct stat *st);
+
+/* On success the caller ends with um_loc_release(). */
+int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret);
+void um_loc_release(struct um_fs *fs, struct um_loc *loc);
+
+struct um_inode *um_inode_ref(struct um_inode *ino);
+/* Drop n references (a forget passes the kernel's nlookup count). */
+void um_inode_unref(struct um_fs *fs, struct um_inode *ino, uint64_t n);
+
+#endif

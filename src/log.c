@@ -1,0 +1,56 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <syslog.h>
+
+/* Written once by main() before the session threads exist, read-only after:
+ * no lock needed. */
+static struct {
+	const char *mountpoint;
+	bool debug;
+	bool syslog;
+} log_state;
+
+void um_log_setup(const char *mountpoint, bool debug)
+{
+	log_state.mountpoint = mountpoint;
+	log_state.debug = debug;
+}
+
+void um_log_to_syslog(void)
+{
+	openlog("unionmount", LOG_PID, LOG_DAEMON);
+	log_state.syslog = true;
+}
+
+bool um_log_debug_enabled(void)
+{
+	return log_state.debug;
+}
+
+void um_log(enum um_log_level level, const char *fmt, ...)
+{
+	static const int prio[] = {
+		[UM_LOG_ERR] = LOG_ERR,
+		[UM_LOG_WARN] = LOG_WARNING,
+		[UM_LOG_INFO] = LOG_INFO,
+		[UM_LOG_DEBUG] = LOG_DEBUG,
+	};
+	int saved = errno; /* keep %m meaningful for the caller's format */
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	errno = saved;
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (log_state.syslog)
+		syslog(prio[level], "%s: %s", log_state.mountpoint ? log_state.mountpoint : "-", msg);
+	else
+		fprintf(stderr, "unionmount: %s%s%s\n", log_state.mountpoint ? log_state.mountpoint : "",
+			log_state.mountpoint ? ": " : "", msg);
+	errno = saved;
+}

@@ -1,0 +1,115 @@
+/* argv -> configuration -> branches -> mount -> session loop -> teardown.
+ * The only place that exits. Exit status: 0 success, 1 bad options or
+ * layout, or failure to mount. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "config.h"
+#include "fs.h"
+#include "log.h"
+#include "ops.h"
+
+/* Directories the kernel knows about each hold an fd per part: allow as
+ * many as the administrator's hard limit permits. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		um_log(UM_LOG_WARN, "cannot raise the open file limit, ignoring: %m");
+}
+
+static int run_session(struct fuse_session *se, const struct um_config *cfg)
+{
+	struct fuse_loop_config *lc;
+	int r;
+
+	if (cfg->single_thread)
+		return fuse_session_loop(se);
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		return -ENOMEM;
+	/* Requests block in syscalls on the branches: keep threads around
+	 * rather than recreate them under load. */
+	fuse_loop_cfg_set_max_threads(lc, 16);
+	fuse_loop_cfg_set_idle_threads(lc, 4);
+	r = fuse_session_loop_mt(se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct um_config cfg = { 0 };
+	struct fuse_session *se = NULL;
+	struct um_fs *fs = NULL;
+	char err[1024] = "";
+	int r, status = 1;
+
+	r = um_config_parse(&cfg, argc, argv, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "unionmount: %s\n", err);
+		goto out;
+	}
+	if (cfg.show_help) {
+		um_config_usage(stdout);
+		status = 0;
+		goto out;
+	}
+	if (cfg.show_version) {
+		printf("unionmount %s (libfuse %s)\n", UM_VERSION, fuse_pkgversion());
+		status = 0;
+		goto out;
+	}
+	r = um_config_validate(&cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "unionmount: %s\n", err);
+		goto out;
+	}
+	um_log_setup(cfg.mountpoint, cfg.debug);
+	raise_nofile();
+
+	r = um_fs_new(&cfg, &fs, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "unionmount: %s\n", err);
+		goto out;
+	}
+	/* A union without upperdir, or -o ro: let the kernel refuse changes
+	 * before they reach us, and report the mount read-only. */
+	if (fs->readonly && fuse_opt_add_arg(&cfg.fuse_args, "-oro") < 0)
+		goto out;
+
+	se = fuse_session_new(&cfg.fuse_args, &um_ops, sizeof(um_ops), fs);
+	if (!se)
+		goto out; /* libfuse printed why */
+	if (fuse_set_signal_handlers(se) < 0)
+		goto destroy;
+	if (fuse_session_mount(se, cfg.mountpoint) < 0)
+		goto remove_handlers;
+	if (fuse_daemonize(cfg.foreground) < 0)
+		goto unmount;
+	if (!cfg.foreground)
+		um_log_to_syslog();
+
+	r = run_session(se, &cfg);
+	status = r == 0 ? 0 : 1;
+
+unmount:
+	fuse_session_unmount(se);
+remove_handlers:
+	fuse_remove_signal_handlers(se);
+destroy:
+	fuse_session_destroy(se);
+out:
+	um_fs_free(fs);
+	um_config_release(&cfg);
+	return status;
+}

@@ -1,0 +1,97 @@
+/* getxattr and listxattr; internal markers never show. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "inode.h"
+#include "marker.h"
+#include "ops.h"
+#include "sys.h"
+
+void um_op_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, size_t size)
+{
+	struct um_fs *fs = um_req_fs(req);
+	_cleanup_free_ char *buf = NULL;
+	struct um_loc loc;
+	int r;
+
+	if (um_marker_is_internal_xattr(name)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (size && !(buf = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r = um_inode_locate(fs, um_req_inode(req, nodeid), &loc);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = um_sys_lgetxattrat(loc.dirfd, loc.name, name, buf, size);
+	um_loc_release(fs, &loc);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)r);
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
+}
+
+/* Read the whole list (retrying if it grows meanwhile) and drop the
+ * internal names in place. Returns the filtered length. */
+static int list_visible(int dirfd, const char *name, char **ret_list)
+{
+	_cleanup_free_ char *list = NULL;
+	int n, len = 0;
+
+	for (;;) {
+		n = um_sys_llistxattrat(dirfd, name, NULL, 0);
+		if (n <= 0)
+			break;
+		free(list);
+		list = malloc((size_t)n);
+		if (!list)
+			return -ENOMEM;
+		n = um_sys_llistxattrat(dirfd, name, list, (size_t)n);
+		if (n != -ERANGE)
+			break;
+	}
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n;) {
+		size_t l = strlen(list + i) + 1;
+
+		if (!um_marker_is_internal_xattr(list + i)) {
+			memmove(list + len, list + i, l);
+			len += (int)l;
+		}
+		i += (int)l;
+	}
+	*ret_list = TAKE_PTR(list);
+	return len;
+}
+
+void um_op_listxattr(fuse_req_t req, fuse_ino_t nodeid, size_t size)
+{
+	struct um_fs *fs = um_req_fs(req);
+	_cleanup_free_ char *list = NULL;
+	struct um_loc loc;
+	int r = um_inode_locate(fs, um_req_inode(req, nodeid), &loc);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = list_visible(loc.dirfd, loc.name, &list);
+	um_loc_release(fs, &loc);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)r);
+	else if ((size_t)r > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, list, (size_t)r);
+}

@@ -1,0 +1,89 @@
+/* The operations table, connection setup, and the helpers shared by the
+ * handlers. */
+#include "ops.h"
+
+#include <errno.h>
+
+#include "inode.h"
+#include "log.h"
+#include "readdir/readdir.h"
+
+_Static_assert(sizeof(fuse_ino_t) >= sizeof(uintptr_t), "a nodeid must hold an inode's address");
+
+struct um_fs *um_req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+struct um_inode *um_req_inode(fuse_req_t req, fuse_ino_t nodeid)
+{
+	if (nodeid == FUSE_ROOT_ID)
+		return um_req_fs(req)->root;
+	return (struct um_inode *)(uintptr_t)nodeid;
+}
+
+fuse_ino_t um_nodeid(struct um_fs *fs, struct um_inode *ino)
+{
+	return ino == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)ino;
+}
+
+void um_fill_entry(struct um_fs *fs, struct um_inode *ino, const struct stat *st, struct fuse_entry_param *e)
+{
+	e->ino = um_nodeid(fs, ino);
+	e->generation = 0; /* nodeids are addresses, never reused while the kernel knows them */
+	e->attr = *st;
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+}
+
+static void um_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Lookups in one directory may run in parallel: resolution only takes
+	 * the directory's lock for reading. */
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* Symlinks never change in place (lower is immutable, upper changes
+	 * only through this mount, which replaces the inode). */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* NEEDSWORK: splice, writeback cache and max_write are performance
+	 * levers to be measured in bench/ before being turned on. */
+}
+
+const struct fuse_lowlevel_ops um_ops = {
+	.init = um_op_init,
+	.lookup = um_op_lookup,
+	.forget = um_op_forget,
+	.forget_multi = um_op_forget_multi,
+	.getattr = um_op_getattr,
+	.setattr = um_op_setattr,
+	.readlink = um_op_readlink,
+	.mknod = um_op_mknod,
+	.mkdir = um_op_mkdir,
+	.unlink = um_op_unlink,
+	.rmdir = um_op_rmdir,
+	.symlink = um_op_symlink,
+	.rename = um_op_rename,
+	.link = um_op_link,
+	.open = um_op_open,
+	.read = um_op_read,
+	.write_buf = um_op_write_buf,
+	.flush = um_op_flush,
+	.release = um_op_release,
+	.fsync = um_op_fsync,
+	.opendir = um_op_opendir,
+	.readdir = um_op_readdir,
+	.readdirplus = um_op_readdirplus,
+	.releasedir = um_op_releasedir,
+	.fsyncdir = um_op_fsyncdir,
+	.statfs = um_op_statfs,
+	.setxattr = um_op_setxattr,
+	.getxattr = um_op_getxattr,
+	.listxattr = um_op_listxattr,
+	.removexattr = um_op_removexattr,
+	.access = um_op_access,
+	.create = um_op_create,
+	.fallocate = um_op_fallocate,
+	.lseek = um_op_lseek,
+};

@@ -1,0 +1,176 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "ino.h"
+#include "inode.h"
+#include "marker.h"
+#include "nameset.h"
+#include "readdir.h"
+#include "sys.h"
+
+#define HIDDEN UINT32_MAX
+/* A directory first seen in upper whose number may still come from a
+ * same-named directory in a lower part (see um_resolve()). */
+#define F_CHAIN_OPEN 1
+
+#define DENTS_BUF (64 * 1024)
+
+void um_dirsnap_release(struct um_dirsnap *snap)
+{
+	free(snap->ents);
+	free(snap->names);
+	*snap = (struct um_dirsnap){ 0 };
+}
+
+static int snap_add(struct um_dirsnap *snap, const char *name, size_t len, uint64_t ino, uint8_t type)
+{
+	if (snap->n == snap->cap) {
+		size_t ncap = snap->cap ? snap->cap * 2 : 64;
+		struct um_dirent *ne = realloc(snap->ents, ncap * sizeof(*ne));
+
+		if (!ne)
+			return -ENOMEM;
+		snap->ents = ne;
+		snap->cap = ncap;
+	}
+	if (snap->names_cap - snap->names_len < len + 1) {
+		size_t ncap = snap->names_cap ? snap->names_cap * 2 : 4096;
+		char *nn;
+
+		while (ncap - snap->names_len < len + 1)
+			ncap *= 2;
+		nn = realloc(snap->names, ncap);
+		if (!nn)
+			return -ENOMEM;
+		snap->names = nn;
+		snap->names_cap = ncap;
+	}
+	memcpy(snap->names + snap->names_len, name, len);
+	snap->names[snap->names_len + len] = '\0';
+	snap->ents[snap->n] = (struct um_dirent){ .ino = ino, .name_off = (uint32_t)snap->names_len, .type = type };
+	snap->names_len += len + 1;
+	return (int)snap->n++;
+}
+
+static uint8_t dtype_of(mode_t mode)
+{
+	return (uint8_t)IFTODT(mode);
+}
+
+/* A name seen again in a lower part: maybe it gives a directory first
+ * seen in upper its number. */
+static int merge_again(struct um_dirsnap *snap, uint32_t idx, const struct um_part *upper, const struct um_part *p,
+		       const struct dirent64 *d)
+{
+	struct um_dirent *e = &snap->ents[idx];
+	int r;
+
+	if (!(e->flags & F_CHAIN_OPEN))
+		return 0;
+	e->flags &= ~F_CHAIN_OPEN;
+	if (d->d_type != DT_DIR)
+		return 0; /* a non-directory (or whiteout) ends that merge */
+	r = um_marker_is_opaque(upper->fd, d->d_name);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		e->ino = um_ino_encode(p->layer, d->d_ino);
+	return 0;
+}
+
+static int merge_part(struct um_dirsnap *snap, struct um_nameset *seen, const struct um_part *parts, uint16_t i,
+		      uint16_t nparts, char *buf)
+{
+	const struct um_part *p = &parts[i];
+	_cleanup_close_ int fd = um_sys_openat(p->fd, ".", O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return fd;
+	for (;;) {
+		int n = um_sys_getdents(fd, buf, DENTS_BUF);
+
+		if (n <= 0)
+			return n;
+		for (int off = 0; off < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			size_t len = strlen(d->d_name);
+			uint8_t type = d->d_type;
+			uint32_t idx;
+			int r;
+
+			off += d->d_reclen;
+			if (d->d_name[0] == '.' && (len == 1 || (len == 2 && d->d_name[1] == '.')))
+				continue;
+			if (um_marker_dtype_may_be_whiteout(type)) {
+				struct stat st;
+
+				r = um_sys_lstatat(fd, d->d_name, &st);
+				if (r == -ENOENT)
+					continue; /* gone meanwhile: only possible in upper */
+				if (r < 0)
+					return r;
+				type = um_marker_is_whiteout(&st) ? DT_WHT : dtype_of(st.st_mode);
+				d->d_type = type;
+			}
+			r = um_nameset_insert(seen, d->d_name, len, HIDDEN, &idx);
+			if (r < 0)
+				return r;
+			if (r == 0) {
+				if (idx != HIDDEN) {
+					r = merge_again(snap, idx, &parts[0], p, d);
+					if (r < 0)
+						return r;
+				}
+				continue;
+			}
+			if (type == DT_WHT)
+				continue; /* hides the name below: stays HIDDEN */
+			r = snap_add(snap, d->d_name, len, um_ino_encode(p->layer, d->d_ino), type);
+			if (r < 0)
+				return r;
+			if (type == DT_DIR && p->layer == UM_UPPER && i + 1 < nparts)
+				snap->ents[r].flags |= F_CHAIN_OPEN;
+			r = um_nameset_set(seen, d->d_name, len, (uint32_t)r);
+			if (r < 0)
+				return r;
+		}
+	}
+}
+
+int um_dir_merge(struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_ino, struct um_dirsnap *ret)
+{
+	struct um_dirsnap snap = { 0 };
+	struct um_nameset *seen = NULL;
+	_cleanup_free_ char *buf = malloc(DENTS_BUF);
+	int r;
+
+	(void)fs;
+	if (!buf)
+		return -ENOMEM;
+	r = um_nameset_new(256, &seen);
+	if (r < 0)
+		return r;
+	if ((r = snap_add(&snap, ".", 1, dir->st_ino, DT_DIR)) < 0 ||
+	    (r = snap_add(&snap, "..", 2, dotdot_ino, DT_DIR)) < 0)
+		goto fail;
+
+	pthread_rwlock_rdlock(&dir->lock);
+	for (uint16_t i = 0; i < dir->nparts && r >= 0; i++)
+		r = merge_part(&snap, seen, dir->parts, i, dir->nparts, buf);
+	pthread_rwlock_unlock(&dir->lock);
+	if (r < 0)
+		goto fail;
+
+	um_nameset_free(seen);
+	*ret = snap;
+	return 0;
+
+fail:
+	um_nameset_free(seen);
+	um_dirsnap_release(&snap);
+	return r;
+}

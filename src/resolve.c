@@ -1,0 +1,95 @@
+#include "resolve.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "ino.h"
+#include "marker.h"
+#include "sys.h"
+
+void um_found_release(struct um_found *f)
+{
+	for (uint16_t i = 0; i < f->nparts; i++)
+		(void)close(f->parts[i].fd);
+	free(f->parts);
+	f->parts = NULL;
+	f->nparts = 0;
+}
+
+int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret)
+{
+	struct um_found f = { 0 };
+	uint64_t lower_ino = 0;
+	uint16_t lower_layer = 0;
+	int r;
+
+	(void)fs;
+	for (uint16_t i = 0; i < dir->nparts; i++) {
+		const struct um_part *p = &dir->parts[i];
+		struct stat st;
+		int fd;
+
+		r = um_sys_lstatat(p->fd, name, &st);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			goto fail;
+		if (um_marker_is_whiteout(&st))
+			break;
+		if (!S_ISDIR(st.st_mode)) {
+			if (f.nparts > 0)
+				break; /* a non-directory below a directory ends the merge */
+			f.st = st;
+			f.layer = p->layer;
+			f.st_ino = um_ino_encode(p->layer, st.st_ino);
+			*ret = f;
+			return 0;
+		}
+
+		if (!f.parts) {
+			f.parts = calloc(dir->nparts - i, sizeof(*f.parts));
+			if (!f.parts) {
+				r = -ENOMEM;
+				goto fail;
+			}
+		}
+		fd = um_sys_open_dir(p->fd, name);
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		f.parts[f.nparts++] = (struct um_part){ .fd = fd, .layer = p->layer };
+		if (f.nparts == 1) {
+			f.st = st;
+			f.layer = p->layer;
+		}
+		if (p->layer != UM_UPPER && lower_layer == 0) {
+			lower_layer = p->layer;
+			lower_ino = st.st_ino;
+		}
+		if (i + 1 == dir->nparts)
+			break; /* nothing below to hide: skip the xattr read */
+		r = um_marker_is_opaque(fd, "");
+		if (r < 0)
+			goto fail;
+		if (r)
+			break;
+	}
+	if (f.nparts == 0)
+		return -ENOENT;
+
+	/* A merged directory takes its top-most lower part's number, so it
+	 * keeps it when it later gains an upper part. */
+	if (lower_layer)
+		f.st_ino = um_ino_encode(lower_layer, lower_ino);
+	else
+		f.st_ino = um_ino_encode(f.layer, f.st.st_ino);
+	*ret = f;
+	return 0;
+
+fail:
+	um_found_release(&f);
+	return r;
+}

@@ -1,0 +1,27 @@
+/* Name resolution across layers (DESIGN.md "Name resolution"):
+ * walk the parent's parts top-down; a whiteout hides everything below; a
+ * non-directory ends the walk; a directory merges with same-named
+ * directories below until an opaque one or a non-directory. A layer where
+ * the name is absent does not end the merge (as in kernel overlayfs).
+ * No FUSE and no inode table here: only the branches. */
+#ifndef UM_RESOLVE_H
+#define UM_RESOLVE_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "inode.h"
+
+struct um_found {
+	struct stat st;         /* the object, or a directory's top part */
+	uint64_t st_ino;        /* the union's number for it (ino.h) */
+	uint16_t layer;         /* layer of the object / the top part */
+	uint16_t nparts;        /* directories only */
+	struct um_part *parts;  /* directories only: fds owned by this struct */
+};
+
+/* Caller holds dir->lock for reading. */
+int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret);
+void um_found_release(struct um_found *f);
+
+#endif

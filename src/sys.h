@@ -1,0 +1,37 @@
+/* Syscall wrappers for branch access: every call is relative to a
+ * directory fd, never follows a symlink in its last component, returns
+ * 0 / a count / an fd on success and -errno on failure, and traces itself
+ * at debug level. errno is read nowhere else. */
+#ifndef UM_SYS_H
+#define UM_SYS_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+/* fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) */
+int um_sys_lstatat(int dirfd, const char *name, struct stat *ret_st);
+/* fstat(fd) */
+int um_sys_fstat(int fd, struct stat *ret_st);
+/* openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC): returns the fd. */
+int um_sys_openat(int dirfd, const char *name, int flags);
+/* A directory fd usable for *at() calls, getdents and fgetxattr: O_RDONLY,
+ * falling back to O_PATH when the directory is not readable. */
+int um_sys_open_dir(int dirfd, const char *name);
+/* readlinkat; returns the length, buf is NUL-terminated. */
+int um_sys_readlinkat(int dirfd, const char *name, char *buf, size_t size);
+/* getdents64 into buf; returns bytes read, 0 at the end. */
+int um_sys_getdents(int fd, void *buf, size_t size);
+int um_sys_fstatvfs(int fd, struct statvfs *ret_st);
+int um_sys_fsync(int fd, int datasync);
+/* lseek; the offset through *ret_off. */
+int um_sys_lseek(int fd, off_t off, int whence, off_t *ret_off);
+
+/* xattrs of dirfd/name without following a symlink in name; name may be
+ * "" to mean dirfd itself (which may be an O_PATH fd). value NULL/size 0
+ * asks for the size, as the libc calls do. */
+int um_sys_lgetxattrat(int dirfd, const char *name, const char *key, void *value, size_t size);
+int um_sys_llistxattrat(int dirfd, const char *name, char *list, size_t size);
+
+#endif

@@ -1,0 +1,39 @@
+/* The shared core: the mounted filesystem and its layers.
+ *
+ * Layer numbers are part of the on-disk contract (st_ino, later markers):
+ * layer 0 is the upper branch (absent for a read-only union), layers
+ * 1..n_lower are the lowerdirs, top-most first, in the order given.
+ *
+ * Lock order: an inode's lock before the inode table's shard lock; a
+ * parent's inode lock before a child's. Nothing is held across a reply.
+ */
+#ifndef UM_UNIONMOUNT_H
+#define UM_UNIONMOUNT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct um_inode;
+struct um_itable;
+
+struct um_layer {
+	int fd;       /* branch root, O_RDONLY|O_DIRECTORY; -1 for an absent upper */
+	dev_t dev;
+	char *path;   /* for messages only: never used to reach the branch */
+};
+
+struct um_fs {
+	struct um_layer *layers; /* [0] upper, [1..n_layers-1] lowers */
+	unsigned n_layers;
+	bool has_upper;
+	bool readonly;           /* no upper, or -o ro */
+	int work_fd;             /* our directory inside workdir; -1 without upper */
+	double timeout;          /* kernel entry/attr/negative cache lifetime */
+	struct um_inode *root;   /* pinned for the life of the mount */
+	struct um_itable *itable;
+};
+
+#define UM_UPPER 0
+
+#endif
