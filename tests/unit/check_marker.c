@@ -1,0 +1,136 @@
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "marker.h"
+
+static char tmp[] = "/tmp/check_marker.XXXXXX";
+static int dfd = -1;
+
+static void setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	dfd = open(tmp, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(dfd, 0);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	close(dfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(tmp, "/tmp/check_marker.XXXXXX");
+}
+
+START_TEST(whiteout_is_chr_0_0)
+{
+	struct stat st = { 0 };
+
+	st.st_mode = S_IFCHR | 0;
+	st.st_rdev = makedev(0, 0);
+	ck_assert(um_marker_is_whiteout(&st));
+	st.st_rdev = makedev(1, 3); /* /dev/null is not a whiteout */
+	ck_assert(!um_marker_is_whiteout(&st));
+	st.st_mode = S_IFREG | 0644;
+	st.st_rdev = 0;
+	ck_assert(!um_marker_is_whiteout(&st));
+	ck_assert(um_marker_dtype_may_be_whiteout(2));
+	ck_assert(um_marker_dtype_may_be_whiteout(0));
+	ck_assert(!um_marker_dtype_may_be_whiteout(8)); /* DT_REG: no lstat needed */
+	ck_assert(!um_marker_dtype_may_be_whiteout(4));
+}
+END_TEST
+
+START_TEST(opaque_needs_y)
+{
+	char path[256];
+
+	if (geteuid() != 0) {
+		puts("skip: trusted xattrs need root");
+		return;
+	}
+	ck_assert_int_eq(mkdirat(dfd, "plain", 0755), 0);
+	ck_assert_int_eq(mkdirat(dfd, "opq", 0755), 0);
+	ck_assert_int_eq(mkdirat(dfd, "other", 0755), 0);
+	snprintf(path, sizeof(path), "%s/opq", tmp);
+	ck_assert_int_eq(setxattr(path, UM_XATTR_OPAQUE, "y", 1, 0), 0);
+	snprintf(path, sizeof(path), "%s/other", tmp);
+	/* "x" is kernel overlayfs's "has xwhiteouts", not opaque */
+	ck_assert_int_eq(setxattr(path, UM_XATTR_OPAQUE, "x", 1, 0), 0);
+
+	ck_assert_int_eq(um_marker_is_opaque(dfd, "plain"), 0);
+	ck_assert_int_eq(um_marker_is_opaque(dfd, "opq"), 1);
+	ck_assert_int_eq(um_marker_is_opaque(dfd, "other"), 0);
+	ck_assert_int_eq(um_marker_is_opaque(dfd, "missing"), -ENOENT);
+}
+END_TEST
+
+START_TEST(internal_xattrs)
+{
+	ck_assert(um_marker_is_internal_xattr("trusted.overlay.opaque"));
+	ck_assert(um_marker_is_internal_xattr("trusted.overlay.origin"));
+	ck_assert(um_marker_is_internal_xattr("trusted.unionmount.format"));
+	ck_assert(!um_marker_is_internal_xattr("user.overlay.opaque"));
+	ck_assert(!um_marker_is_internal_xattr("trusted.overlayfoo"));
+	ck_assert(!um_marker_is_internal_xattr("security.capability"));
+	ck_assert(!um_marker_is_internal_xattr("system.posix_acl_access"));
+}
+END_TEST
+
+START_TEST(format_version)
+{
+	char err[256] = "";
+
+	if (geteuid() != 0) {
+		puts("skip: trusted xattrs need root");
+		return;
+	}
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0); /* absent */
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "1", 1, 0), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "99", 2, 0), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "upperdir"));
+	ck_assert_ptr_nonnull(strstr(err, "99"));
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "junk", 4, 0), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("marker");
+	TCase *tc;
+	SRunner *sr;
+	int failed;
+
+	tc = tcase_create("um_marker_is_whiteout()");
+	tcase_add_test(tc, whiteout_is_chr_0_0);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_is_opaque()");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, opaque_needs_y);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_is_internal_xattr()");
+	tcase_add_test(tc, internal_xattrs);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_check_format()");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, format_version);
+	suite_add_tcase(s, tc);
+
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
