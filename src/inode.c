@@ -117,6 +117,24 @@ static void shard_grow(struct shard *s)
 	s->size = nsize;
 }
 
+/* The inode for st_ino with a new reference, or NULL. */
+static struct um_inode *table_find(struct um_itable *t, uint64_t st_ino)
+{
+	uint64_t h = hash_ino(st_ino);
+	struct shard *s = shard_of(t, h);
+	struct um_inode *ino;
+
+	pthread_mutex_lock(&s->lock);
+	for (ino = *bucket_of(s, h); ino; ino = ino->hnext) {
+		if (ino->st_ino == st_ino) {
+			atomic_fetch_add(&ino->refs, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ino;
+}
+
 /* Returns the inode already in the table for fresh->st_ino with a new
  * reference, or inserts fresh (which carries its one reference) and
  * returns NULL. */
@@ -250,11 +268,43 @@ void um_inode_fix_attr(const struct um_inode *ino, struct stat *st)
 		st->st_nlink = 1;
 }
 
+/* A new inode for what um_resolve() found in dir; caller holds
+ * dir->lock for reading (the parts are opened from dir's fds). */
+static int inode_from_found(struct um_inode *dir, const char *name, const struct um_found *f,
+			    struct um_inode **ret)
+{
+	struct um_inode *ino = inode_alloc(f->st_ino, f->st.st_mode);
+	int r;
+
+	if (!ino)
+		return -ENOMEM;
+	ino->name = strdup(name);
+	if (!ino->name) {
+		r = -ENOMEM;
+		goto free_ino;
+	}
+	ino->layer = f->layer;
+	if (S_ISDIR(ino->type)) {
+		r = um_found_open_parts(dir, name, f, &ino->parts);
+		if (r < 0)
+			goto free_ino;
+		ino->nparts = f->nparts;
+	}
+	ino->parent = um_inode_ref(dir);
+	*ret = ino;
+	return 0;
+
+free_ino:
+	inode_free_one(ino);
+	return r;
+}
+
 int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, struct um_inode **ret_ino,
 		    struct stat *ret_st)
 {
 	struct um_found f;
-	struct um_inode *ino, *old;
+	struct um_inode *ino = NULL, *old;
+	bool fresh = false;
 	int r;
 
 	if (strlen(name) > NAME_MAX)
@@ -264,42 +314,33 @@ int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, st
 
 	pthread_rwlock_rdlock(&dir->lock);
 	r = um_resolve(fs, dir, name, &f);
+	if (r < 0)
+		goto unlock;
+	/* Known already (another name of it, an earlier lookup): reuse it
+	 * without opening anything. */
+	ino = table_find(fs->itable, f.st_ino);
+	if (!ino) {
+		r = inode_from_found(dir, name, &f, &ino);
+		fresh = r == 0;
+	}
+	um_found_release(&f);
+unlock:
 	pthread_rwlock_unlock(&dir->lock);
 	if (r < 0)
 		return r;
 
-	ino = inode_alloc(f.st_ino, f.st.st_mode);
-	if (!ino) {
-		r = -ENOMEM;
-		goto release_found;
-	}
-	ino->name = strdup(name);
-	if (!ino->name) {
-		r = -ENOMEM;
-		goto free_ino;
-	}
-	ino->layer = f.layer;
-	ino->parts = TAKE_PTR(f.parts);
-	ino->nparts = f.nparts;
-	f.nparts = 0;
-	ino->parent = um_inode_ref(dir);
-
-	old = table_intern(fs->itable, ino);
-	if (old) {
-		/* Known already (another name of it, or a racing lookup). */
-		um_inode_unref(fs, ino, 1);
-		ino = old;
+	if (fresh) {
+		old = table_intern(fs->itable, ino);
+		if (old) {
+			/* Lost a race with a concurrent lookup of the same object. */
+			um_inode_unref(fs, ino, 1);
+			ino = old;
+		}
 	}
 	*ret_st = f.st;
 	um_inode_fix_attr(ino, ret_st);
 	*ret_ino = ino;
 	return 0;
-
-free_ino:
-	inode_free_one(ino);
-release_found:
-	um_found_release(&f);
-	return r;
 }
 
 int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret)

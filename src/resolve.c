@@ -11,11 +11,36 @@
 
 void um_found_release(struct um_found *f)
 {
-	for (uint16_t i = 0; i < f->nparts; i++)
-		(void)close(f->parts[i].fd);
-	free(f->parts);
-	f->parts = NULL;
+	free(f->from);
+	f->from = NULL;
 	f->nparts = 0;
+}
+
+int um_found_open_parts(const struct um_inode *dir, const char *name, const struct um_found *f,
+			struct um_part **ret_parts)
+{
+	struct um_part *parts = calloc(f->nparts, sizeof(*parts));
+	uint16_t i;
+	int r = 0;
+
+	if (!parts)
+		return -ENOMEM;
+	for (i = 0; i < f->nparts; i++) {
+		const struct um_part *p = &dir->parts[f->from[i]];
+
+		r = um_sys_open_dir(p->fd, name);
+		if (r < 0)
+			break;
+		parts[i] = (struct um_part){ .fd = r, .layer = p->layer };
+	}
+	if (r >= 0) {
+		*ret_parts = parts;
+		return 0;
+	}
+	while (i--)
+		(void)close(parts[i].fd);
+	free(parts);
+	return r;
 }
 
 int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret)
@@ -29,7 +54,6 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 	for (uint16_t i = 0; i < dir->nparts; i++) {
 		const struct um_part *p = &dir->parts[i];
 		struct stat st;
-		int fd;
 
 		r = um_sys_lstatat(p->fd, name, &st);
 		if (r == -ENOENT)
@@ -48,19 +72,14 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 			return 0;
 		}
 
-		if (!f.parts) {
-			f.parts = calloc(dir->nparts - i, sizeof(*f.parts));
-			if (!f.parts) {
+		if (!f.from) {
+			f.from = calloc(dir->nparts - i, sizeof(*f.from));
+			if (!f.from) {
 				r = -ENOMEM;
 				goto fail;
 			}
 		}
-		fd = um_sys_open_dir(p->fd, name);
-		if (fd < 0) {
-			r = fd;
-			goto fail;
-		}
-		f.parts[f.nparts++] = (struct um_part){ .fd = fd, .layer = p->layer };
+		f.from[f.nparts++] = i;
 		if (f.nparts == 1) {
 			f.st = st;
 			f.layer = p->layer;
@@ -71,7 +90,7 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 		}
 		if (i + 1 == dir->nparts)
 			break; /* nothing below to hide: skip the xattr read */
-		r = um_marker_is_opaque(fd, "");
+		r = um_marker_is_opaque(p->fd, name);
 		if (r < 0)
 			goto fail;
 		if (r)

@@ -134,15 +134,16 @@ START_TEST(resolve_dirs)
 	/* merged across a layer where it is absent; numbered by its top-most lower part */
 	ck_assert_int_eq(um_resolve(&fs, &root, "d", &f), 0);
 	ck_assert_uint_eq(f.nparts, 3);
-	ck_assert_uint_eq(f.parts[0].layer, 0);
-	ck_assert_uint_eq(f.parts[1].layer, 2);
-	ck_assert_uint_eq(f.parts[2].layer, 3);
+	/* root's part i is layer i */
+	ck_assert_uint_eq(f.from[0], 0);
+	ck_assert_uint_eq(f.from[1], 2);
+	ck_assert_uint_eq(f.from[2], 3);
 	ck_assert_uint_eq(f.st_ino, um_ino_encode(2, ino_of(2, "d")));
 	um_found_release(&f);
 	/* opaque in L1 hides L3 */
 	ck_assert_int_eq(um_resolve(&fs, &root, "o", &f), 0);
 	ck_assert_uint_eq(f.nparts, 1);
-	ck_assert_uint_eq(f.parts[0].layer, 1);
+	ck_assert_uint_eq(f.from[0], 1);
 	um_found_release(&f);
 	/* a file between two dirs ends the merge; upper-only dir keeps upper's number */
 	ck_assert_int_eq(um_resolve(&fs, &root, "g", &f), 0);
@@ -207,8 +208,9 @@ START_TEST(merge_subdir)
 	NEED_ROOT();
 	ck_assert_int_eq(um_resolve(&fs, &root, "d", &f), 0);
 	d.type = S_IFDIR;
-	d.parts = f.parts;
+	ck_assert_int_eq(um_found_open_parts(&root, "d", &f, &d.parts), 0);
 	d.nparts = f.nparts;
+	ck_assert_uint_eq(d.parts[1].layer, 2);
 	pthread_rwlock_init(&d.lock, NULL);
 	ck_assert_int_eq(um_dir_merge(&fs, &d, 1, &s), 0);
 	ck_assert_uint_eq(s.n, 5); /* . .. u x y */
@@ -217,6 +219,9 @@ START_TEST(merge_subdir)
 	ck_assert_ptr_nonnull(find(&s, "y"));
 	um_dirsnap_release(&s);
 	pthread_rwlock_destroy(&d.lock);
+	for (uint16_t i = 0; i < d.nparts; i++)
+		close(d.parts[i].fd);
+	free(d.parts);
 	um_found_release(&f);
 }
 END_TEST
