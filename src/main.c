@@ -14,12 +14,27 @@
 #include "log.h"
 #include "ops.h"
 
-/* Directories the kernel knows about each hold an fd per part: allow as
- * many as the administrator's hard limit permits. */
+/* Directories the kernel knows about each hold an fd per part, so allow
+ * as many fds as the system does (root may raise the hard limit up to
+ * fs.nr_open), else as many as the hard limit.
+ * NEEDSWORK: a bounded cache of directory fds, reopened through the
+ * parent on demand, would make fd use independent of the tree. */
 static void raise_nofile(void)
 {
 	struct rlimit rl;
+	unsigned long nr_open = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
 
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (nr_open) {
+		rl.rlim_cur = rl.rlim_max = nr_open;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			return;
+	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == rl.rlim_max)
 		return;
 	rl.rlim_cur = rl.rlim_max;
