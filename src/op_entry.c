@@ -32,18 +32,24 @@ void um_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		um_inode_unref(fs, ino, 1); /* interrupted: the kernel did not take it */
 }
 
+/* The kernel never looks the root up, so it has no count to give back
+ * on it; the root's one reference is the mount's. */
+static void forget_one(fuse_req_t req, fuse_ino_t nodeid, uint64_t nlookup)
+{
+	if (nodeid != FUSE_ROOT_ID)
+		um_inode_unref(um_req_fs(req), um_req_inode(req, nodeid), nlookup);
+}
+
 void um_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	um_inode_unref(um_req_fs(req), um_req_inode(req, ino), nlookup);
+	forget_one(req, ino, nlookup);
 	fuse_reply_none(req);
 }
 
 void um_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	struct um_fs *fs = um_req_fs(req);
-
 	for (size_t i = 0; i < count; i++)
-		um_inode_unref(fs, um_req_inode(req, forgets[i].ino), forgets[i].nlookup);
+		forget_one(req, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
