@@ -9,6 +9,9 @@ scripts/deps.sh || exit 1
 builddir=${BUILDDIR:-build}
 if [ ! -d "$builddir" ]; then
 	meson setup "$builddir" -Dwerror=true -Dtests=enabled "$@" || exit 1
+else
+	# A build dir made by demo.sh (or by hand) may lack these.
+	meson configure "$builddir" -Dwerror=true -Dtests=enabled "$@" || exit 1
 fi
 meson compile -C "$builddir" || exit 1
 
