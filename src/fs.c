@@ -22,8 +22,9 @@ static int build_root(struct um_fs *fs, char *err, size_t errlen)
 
 	if (!parts)
 		return -ENOMEM;
-	/* The root merges every branch; an opaque branch root hides the
-	 * branches below it, as for any directory. */
+	/* The root merges every branch: like kernel overlayfs, an opaque
+	 * marker on a branch root is ignored (it is a leftover of that tree's
+	 * life as a subdirectory somewhere, not a statement about the stack). */
 	for (unsigned l = fs->has_upper ? 0 : 1; l < fs->n_layers; l++) {
 		int fd = um_sys_openat(fs->layers[l].fd, ".", O_RDONLY | O_DIRECTORY);
 
@@ -34,8 +35,6 @@ static int build_root(struct um_fs *fs, char *err, size_t errlen)
 			goto fail;
 		}
 		parts[n++] = (struct um_part){ .fd = fd, .layer = (uint16_t)l };
-		if (l + 1 < fs->n_layers && um_marker_is_opaque(fd, "") > 0)
-			break;
 	}
 	r = um_sys_fstat(parts[0].fd, &st);
 	if (r == 0)

@@ -1,0 +1,461 @@
+# lib.sh: shared helpers for the integration tests (sourced by t_*.sh).
+#
+# Environment (meson sets the first two):
+#   UNIONMOUNT   path of the daemon binary
+#   HELPERS      directory holding treedump, seekdir and probe; when unset
+#                they are compiled with cc into the test's temp root
+#   UM_TIMEOUT   seconds any single command touching a mount may take (20)
+#   MOUNT_WAIT   seconds to wait for a mount to appear (10)
+#   KEEP=1       keep the temp root (mounts are still undone)
+#
+# UNIONMOUNT=kernel-overlay runs a script against kernel overlayfs instead
+# of the daemon (um_mount translates the options): the self-test that the
+# scenario and its oracle comparison are right before the daemon is blamed.
+#
+# Exit codes follow meson: 0 pass, 1 fail, 77 skip, 99 harness error.
+# Checks do not stop the script: every failed check prints one "FAIL"
+# line saying what was expected and what was seen, and finish() turns the
+# count into the exit code. Setup problems call die().
+#
+# Everything mounted here is undone by the EXIT trap: lazy unmounts first
+# (fusermount3 -uz / umount -l), then only the daemon PIDs this test
+# started, then the temp dirs (rm --one-file-system, and not at all while
+# something is still mounted below them).
+
+set -u -o pipefail
+
+TEST_NAME=$(basename "$0" .sh)
+UM_TIMEOUT=${UM_TIMEOUT:-20}
+MOUNT_WAIT=${MOUNT_WAIT:-10}
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+_fails=0
+_checks=0
+_mounts=()              # "f:PATH" (fuse, ours) or "k:PATH" (kernel)
+_pids=()                # daemon PIDs we started
+declare -A _pid_of=()   # mountpoint -> daemon PID
+declare -A _log_of=()   # mountpoint -> daemon log file
+_tmps=()
+_nlog=0
+_main_pid=$$
+
+# ---------------------------------------------------------------- reporting
+
+log() { printf '# %s\n' "$*"; }
+pass() { _checks=$((_checks + 1)); printf 'ok   %s\n' "$*"; }
+fail() { _checks=$((_checks + 1)); _fails=$((_fails + 1)); printf 'FAIL %s\n' "$*"; }
+skip() { printf 'SKIP %s: %s\n' "$TEST_NAME" "$*"; exit 77; }
+die() { printf 'ERROR %s: %s\n' "$TEST_NAME" "$*"; exit 99; }
+
+finish() {
+	if [ "$_fails" -eq 0 ]; then
+		printf 'PASS %s: %d checks\n' "$TEST_NAME" "$_checks"
+		exit 0
+	fi
+	printf 'FAILED %s: %d of %d checks failed\n' "$TEST_NAME" "$_fails" "$_checks"
+	exit 1
+}
+
+# t CMD...: run CMD with the per-command timeout (a hung mount cannot hang
+# the test; the exit status is 124 then).
+t() { timeout -k 5 "$UM_TIMEOUT" "$@"; }
+
+# tl SECONDS CMD...: the same with a longer limit for whole-tree walks.
+tl() { local s=$1; shift; timeout -k 5 "$s" "$@"; }
+
+# tin DIR CMD...: run CMD with DIR as its cwd, the chdir included in the
+# timeout (a cd into a hung mount would hang the shell itself).
+tin() { local d=$1; shift; timeout -k 5 "$UM_TIMEOUT" env -C "$d" "$@"; }
+
+# ---------------------------------------------------------------- assertions
+
+# expect_eq LABEL EXPECTED ACTUAL
+expect_eq() {
+	if [ "$2" == "$3" ]; then
+		pass "$1"
+	else
+		fail "$1: expected '$2', got '$3'"
+	fi
+}
+
+# expect_match LABEL ERE ACTUAL
+expect_match() {
+	if [[ "$3" =~ $2 ]]; then
+		pass "$1"
+	else
+		fail "$1: expected a match for /$2/, got '$3'"
+	fi
+}
+
+# expect_probe LABEL EXPECTED OP ARGS...: run probe under the timeout and
+# compare its one-line answer (OK, OK value, or an errno name).
+expect_probe() {
+	local label=$1 want=$2 got
+	shift 2
+	got=$(t "$HELPERS/probe" "$@" 2>&1)
+	[ $? -eq 124 ] && got="TIMEOUT after ${UM_TIMEOUT}s"
+	expect_eq "$label" "$want" "$got"
+}
+
+# probe_out OP ARGS...: the probe's answer, for the caller to judge.
+probe_out() {
+	local got
+	got=$(t "$HELPERS/probe" "$@" 2>&1)
+	[ $? -eq 124 ] && got="TIMEOUT"
+	printf '%s' "$got"
+}
+
+# expect_same_file LABEL EXPECTED_FILE ACTUAL_FILE: diff two dumps.
+expect_same_file() {
+	if cmp -s "$2" "$3"; then
+		pass "$1"
+	else
+		fail "$1: differs (- expected $2, + seen $3; first 60 lines of the diff):"
+		diff -a -u "$2" "$3" | sed -n '3,62p' | sed 's/^/     /'
+	fi
+}
+
+# ---------------------------------------------------------------- setup
+
+require_root_fuse() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+	command -v fusermount3 >/dev/null || skip "no fusermount3"
+}
+
+require_overlay() {
+	grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
+		skip "kernel overlayfs (the oracle) not available"
+	grep -qw overlay /proc/filesystems || skip "kernel overlayfs (the oracle) not available"
+}
+
+require_daemon() {
+	[ -n "${UNIONMOUNT:-}" ] || die "UNIONMOUNT is not set (path of the daemon binary)"
+	[ "$UNIONMOUNT" == kernel-overlay ] && return 0
+	[ -x "$UNIONMOUNT" ] || die "UNIONMOUNT=$UNIONMOUNT is not executable"
+}
+
+# setup_test: temp root $T (0755, so non-root users can walk into it),
+# helpers in $HELPERS, traps armed.
+setup_test() {
+	require_root_fuse
+	T=$(mktemp -d "${TMPDIR:-/tmp}/um-$TEST_NAME.XXXXXX") || die "mktemp"
+	T=$(realpath "$T")
+	chmod 0755 "$T"
+	_tmps+=("$T")
+	trap _cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	if [ -z "${HELPERS:-}" ]; then
+		HELPERS=$T/helpers
+		mkdir -p "$HELPERS"
+		local h
+		for h in treedump seekdir probe; do
+			cc -O2 -Wall -o "$HELPERS/$h" "$LIB_DIR/$h.c" ||
+				die "cannot build helper $h"
+		done
+	fi
+	local h
+	for h in treedump seekdir probe; do
+		[ -x "$HELPERS/$h" ] || die "helper $HELPERS/$h missing"
+	done
+	log "temp root $T"
+}
+
+_is_mounted() {
+	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
+}
+
+# is_union_mounted MNT: mounted with type fuse.unionmount?
+is_union_mounted() {
+	local ty=fuse.unionmount
+	[ "${UNIONMOUNT:-}" == kernel-overlay ] && ty=overlay
+	awk -v m="$1" -v ty="$ty" '$2 == m && $3 == ty { f = 1 } END { exit !f }' /proc/self/mounts
+}
+
+selftest() { [ "${UNIONMOUNT:-}" == kernel-overlay ]; }
+
+# The self-test stand-in for um_mount: kernel overlayfs with the same
+# branches (a real upper when one is given).
+_ovl_as_union() {
+	local mnt=$1 opts=$2 o kopts='' ro=0 IFS=,
+	for o in $opts; do
+		case $o in
+		lowerdir=* | upperdir=* | workdir=*) kopts+="${kopts:+,}$o" ;;
+		ro) ro=1 ;;
+		esac
+	done
+	unset IFS
+	[[ $kopts == *upperdir=* ]] || ro=1
+	[ $ro -eq 1 ] && kopts="ro,$kopts"
+	kopts+=",xino=on"
+	if ! timeout 20 mount -t overlay overlay -o "$kopts" "$mnt"; then
+		fail "self-test: kernel overlayfs refused -o $kopts"
+		return 1
+	fi
+	_mounts+=("k:$mnt")
+}
+
+# mount_line MNT: the /proc/mounts line of MNT (top-most if stacked).
+mount_line() {
+	awk -v m="$1" '$2 == m { l = $0 } END { print l }' /proc/self/mounts
+}
+
+# A recorded PID is only ever signalled if its command line still names
+# our (unique, temp) mountpoint: guards against PID reuse.
+_is_our_daemon() {
+	local pid=$1 mnt=$2
+	[ -r "/proc/$pid/cmdline" ] || return 1
+	tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$mnt"
+}
+
+_forget_mount() {
+	local m=$1 i
+	for i in "${!_mounts[@]}"; do
+		[ "${_mounts[i]#*:}" == "$m" ] && unset '_mounts[i]'
+	done
+	_mounts=("${_mounts[@]}")
+}
+
+_cleanup() {
+	local rc=$? i m kind path pid
+	# Subshells (pipelines, $(...)) can inherit the trap: only the test's
+	# own shell cleans up.
+	[ "$BASHPID" == "$_main_pid" ] || return 0
+	trap - EXIT INT TERM
+	cd / || true
+	for ((i = ${#_mounts[@]} - 1; i >= 0; i--)); do
+		m=${_mounts[i]}
+		kind=${m%%:*}
+		path=${m#*:}
+		_is_mounted "$path" || continue
+		if [ "$kind" == f ]; then
+			timeout 10 fusermount3 -uz "$path" 2>/dev/null ||
+				timeout 10 umount -l "$path" 2>/dev/null
+		else
+			timeout 10 umount -l "$path" 2>/dev/null
+		fi
+	done
+	for mnt in "${!_pid_of[@]}"; do
+		pid=${_pid_of[$mnt]}
+		_is_our_daemon "$pid" "$mnt" || continue
+		kill -TERM "$pid" 2>/dev/null
+		for i in $(seq 20); do
+			_is_our_daemon "$pid" "$mnt" || break
+			sleep 0.1
+		done
+		_is_our_daemon "$pid" "$mnt" && kill -KILL "$pid" 2>/dev/null
+	done
+	for path in "${_tmps[@]}"; do
+		if awk -v p="$path/" 'index($2, p) == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
+			echo "# cleanup: something is still mounted under $path, leaving it"
+		elif [ "${KEEP:-0}" == 1 ]; then
+			echo "# KEEP=1: leaving $path"
+		else
+			rm -rf --one-file-system "$path"
+		fi
+	done
+	exit "$rc"
+}
+
+# ---------------------------------------------------------------- layers
+
+# Builders take a layer dir and a path inside it; parents are created.
+# mkf LAYER PATH [CONTENT]: regular file; default content names layer and path,
+# so a test can see which branch a visible file came from.
+mkf() {
+	mkdir -p "$(dirname "$1/$2")"
+	if [ $# -ge 3 ]; then
+		printf '%s' "$3" >"$1/$2"
+	else
+		printf '%s:%s\n' "$(basename "$1")" "$2" >"$1/$2"
+	fi
+}
+mkd() { mkdir -p "$1/$2"; }
+mkwh() { mkdir -p "$(dirname "$1/$2")" && mknod "$1/$2" c 0 0; }
+mkopq() { mkdir -p "$1/$2" && setfattr -n trusted.overlay.opaque -v y "$1/$2"; }
+mkln() { mkdir -p "$(dirname "$1/$2")" && ln -s "$3" "$1/$2"; }
+mkfifo_at() { mkdir -p "$(dirname "$1/$2")" && mkfifo "$1/$2"; }
+mkhl() { mkdir -p "$(dirname "$1/$3")" && ln "$1/$2" "$1/$3"; }
+
+# ---------------------------------------------------------------- mounts
+
+# um_mount [--source SRC] MNT OPTS [DAEMON ARGS...]
+# Starts "$UNIONMOUNT [SRC] MNT -o OPTS -f ARGS..." in the background and
+# waits until MNT shows in /proc/mounts as fuse.unionmount. Returns 1 (and
+# reports a FAIL with the daemon's output) if it does not come up.
+um_mount() {
+	local src=()
+	if [ "$1" == --source ]; then
+		src=("$2")
+		shift 2
+	fi
+	local mnt=$1 opts=$2
+	shift 2
+	if selftest; then
+		_ovl_as_union "$mnt" "$opts"
+		return
+	fi
+	_nlog=$((_nlog + 1))
+	local logf=$T/daemon.$_nlog.log
+	"$UNIONMOUNT" "${src[@]}" "$mnt" -o "$opts" -f "$@" >"$logf" 2>&1 &
+	local pid=$!
+	_pids+=("$pid")
+	_pid_of[$mnt]=$pid
+	_log_of[$mnt]=$logf
+	_mounts+=("f:$mnt")
+	local waited=0 limit=$((MOUNT_WAIT * 20))
+	while ! is_union_mounted "$mnt"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			local rc=$?
+			unset '_pid_of[$mnt]'
+			_forget_mount "$mnt"
+			fail "mount $mnt ($opts): daemon exited with status $rc before mounting; its output:"
+			sed 's/^/     | /' "$logf"
+			return 1
+		fi
+		if [ "$waited" -ge "$limit" ]; then
+			fail "mount $mnt ($opts): not mounted as fuse.unionmount after ${MOUNT_WAIT}s; daemon output:"
+			sed 's/^/     | /' "$logf"
+			return 1
+		fi
+		sleep 0.05
+		waited=$((waited + 1))
+	done
+	if ! t stat "$mnt" >/dev/null; then
+		fail "mount $mnt: mounted but stat of the root fails or hangs"
+		return 1
+	fi
+	return 0
+}
+
+# um_umount MNT: unmount, wait for the daemon to exit, and report a FAIL
+# if it does not exit or exits non-zero (a crash at unmount is a bug).
+um_umount() {
+	local mnt=$1 pid=${_pid_of[$1]:-}
+	if selftest; then
+		ovl_umount "$mnt"
+		return
+	fi
+	if _is_mounted "$mnt"; then
+		if ! timeout 10 fusermount3 -u "$mnt"; then
+			fail "fusermount3 -u $mnt failed; unmounting lazily"
+			timeout 10 fusermount3 -uz "$mnt" || timeout 10 umount -l "$mnt"
+		fi
+	fi
+	_forget_mount "$mnt"
+	[ -n "$pid" ] || return 0
+	local i
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		fail "daemon $pid for $mnt still running 10s after unmount"
+		return 1
+	fi
+	wait "$pid"
+	local rc=$?
+	unset '_pid_of[$mnt]'
+	if [ "$rc" -ne 0 ]; then
+		fail "daemon for $mnt exited with status $rc after unmount; last output:"
+		tail -n 20 "${_log_of[$mnt]}" | sed 's/^/     | /'
+		return 1
+	fi
+	return 0
+}
+
+# daemon_log MNT: the daemon's output so far.
+daemon_log() {
+	local f=${_log_of[$1]:-}
+	[ -n "$f" ] && [ -r "$f" ] && sed 's/^/     | /' "$f" | tail -n "${2:-20}"
+}
+
+# daemon_alive MNT: is the daemon for MNT still running?
+daemon_alive() {
+	selftest && { _is_mounted "$1"; return; }
+	local pid=${_pid_of[$1]:-}
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# Escape ':' and '\' for a lowerdir list element.
+lower_escape() {
+	local s=${1//\\/\\\\}
+	printf '%s' "${s//:/\\:}"
+}
+
+# lowerdir_opt DIR...: "lowerdir=D1:D2:..." with escaping.
+lowerdir_opt() {
+	local out='' d
+	for d in "$@"; do
+		out+="${out:+:}$(lower_escape "$d")"
+	done
+	printf 'lowerdir=%s' "$out"
+}
+
+# ovl_mount MNT LAYER... (top-most first): kernel overlayfs, read-only,
+# all layers as lowers, so the oracle never writes to any of them.
+ovl_mount() {
+	local mnt=$1
+	shift
+	mkdir -p "$mnt"
+	local opt
+	opt=$(lowerdir_opt "$@")
+	if ! timeout 20 mount -t overlay overlay -o "ro,$opt" "$mnt"; then
+		die "kernel overlayfs (oracle) mount failed: -o ro,$opt"
+	fi
+	_mounts+=("k:$mnt")
+}
+
+ovl_umount() {
+	timeout 20 umount "$1" || timeout 10 umount -l "$1"
+	_forget_mount "$1"
+}
+
+# kmount TYPE MNT OPTS: a kernel mount (tmpfs) that cleanup undoes.
+kmount() {
+	mkdir -p "$2"
+	timeout 20 mount -t "$1" -o "$3" "$1" "$2" || die "mount -t $1 -o $3 $2 failed"
+	_mounts+=("k:$2")
+}
+kumount() {
+	timeout 20 umount "$1" || timeout 10 umount -l "$1"
+	_forget_mount "$1"
+}
+
+# ---------------------------------------------------------------- dumps
+
+# tree_dump ROOT OUT [treedump flags...]: returns treedump's status
+# (0 clean, 2 anomalies listed in OUT as '!' lines, 124 timeout).
+tree_dump() {
+	local root=$1 out=$2
+	shift 2
+	tl 240 "$HELPERS/treedump" "$@" "$root" >"$out" 2>"$out.err"
+	local rc=$?
+	[ $rc -eq 124 ] && echo "! TIMEOUT walking $root" >>"$out"
+	return $rc
+}
+
+# oracle_dump OUT LAYER... (top-most first): dump kernel overlayfs over the
+# layers. The layers are the test's own construction, so an anomaly in the
+# oracle is a harness error, not a daemon failure.
+oracle_dump() {
+	local out=$1
+	shift
+	local mnt=$T/oracle
+	ovl_mount "$mnt" "$@"
+	tree_dump "$mnt" "$out"
+	local rc=$?
+	ovl_umount "$mnt"
+	if [ $rc -ne 0 ]; then
+		grep '^!' "$out" | head -20
+		die "oracle dump has anomalies (status $rc): the scenario itself is wrong"
+	fi
+}
+
+# snapshot DIR OUT: strict dump (inode numbers, ctimes, xattrs, contents)
+# used to prove a branch was not modified.
+snapshot() {
+	tree_dump "$1" "$2" -s || die "cannot snapshot $1 (status $?)"
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# t_readdir: a 10,000-name directory merged from upper + 3 lowers, about a
+# third of the names shadowed and some whited out (in upper and in a middle
+# lower), compared with kernel overlayfs; d_type of every entry; telldir /
+# seekdir resume on one handle; getdents64 with tiny buffers; the same again
+# on a second open and after a remount.
+. "$(dirname "$0")/lib.sh"
+setup_test
+require_overlay
+require_daemon
+
+U=$T/upper W=$T/work L1=$T/l1 L2=$T/l2 L3=$T/l3 M=$T/mnt
+mkdir -p "$U/big" "$W" "$L1/big" "$L2/big" "$L3/big" "$M"
+
+N=10000
+log "building $N names"
+# Which branch holds e<i>:  i%3 == 0 -> L3, 1 -> L2, 2 -> L1.
+# Shadowed (about 1/3): i%3==0 && even -> also in L1; i%3==1 && even -> also in U.
+# Whited out: i%3==2 && i%7==0 -> whiteout in U; i%3==0 && i%11==0 -> whiteout
+# in L2 (still visible when L1 also has it, i.e. even i).
+# Kinds: i%50==0 directory, i%97==0 symlink, i%113==0 fifo, else a file.
+put() { # put LAYER NAME I
+	local p=$1/big/$2
+	if (($3 % 50 == 0)); then
+		mkdir "$p" && printf '%s\n' "${1##*/}" >"$p/in"
+	elif (($3 % 97 == 0)); then
+		ln -s "target-${1##*/}-$2" "$p"
+	elif (($3 % 113 == 0)); then
+		mkfifo "$p"
+	else
+		printf '%s:%s\n' "${1##*/}" "$2" >"$p"
+	fi
+}
+for ((i = 0; i < N; i++)); do
+	n=$(printf 'e%05d' "$i")
+	case $((i % 3)) in
+	0)
+		put "$L3" "$n" "$i"
+		((i % 2 == 0)) && put "$L1" "$n" "$i"
+		((i % 11 == 0)) && mknod "$L2/big/$n" c 0 0
+		;;
+	1)
+		put "$L2" "$n" "$i"
+		((i % 2 == 0)) && put "$U" "$n" "$i"
+		;;
+	2)
+		put "$L1" "$n" "$i"
+		((i % 7 == 0)) && mknod "$U/big/$n" c 0 0
+		;;
+	esac
+done
+for ((i = 0; i < 500; i++)); do
+	printf 'upper\n' >"$U/big/$(printf 'u%04d' "$i")"
+done
+# Whiteouts hiding nothing (stale) in the merged dir: invisible as well.
+for i in 1 2 3; do mknod "$U/big/stale$i" c 0 0; done
+# Small cases: an empty merged dir, a merged dir whose every name is whited out.
+mkdir -p "$U/empty" "$L1/empty" "$L3/empty"
+mkf "$L2" allgone/a
+mkf "$L3" allgone/b
+mkwh "$L1" allgone/a
+mkwh "$L1" allgone/b
+mkd "$U" allgone
+
+expected_visible=$(
+	for ((i = 0; i < N; i++)); do
+		case $((i % 3)) in
+		0) ((i % 11 == 0 && i % 2 == 1)) || echo x ;;
+		1) echo x ;;
+		2) ((i % 7 == 0)) || echo x ;;
+		esac
+	done | wc -l
+)
+expected_visible=$((expected_visible + 500 + 2))
+
+OPTS="upperdir=$U,workdir=$W,$(lowerdir_opt "$L1" "$L2" "$L3")"
+# A pristine copy of upper for the concurrent-first-readers phase.
+{ cp -a "$U" "$T/upper.copy" && mkdir "$T/work.copy"; } || die "cannot copy upper"
+oracle_dump "$T/oracle.copy.dump" "$T/upper.copy" "$L1" "$L2" "$L3"  # new ctimes in the copy
+oracle_dump "$T/oracle.dump" "$U" "$L1" "$L2" "$L3"
+# The oracle's view of big/: "NAME DTYPE" per entry, sorted.
+awk '$1 == "e" && $2 == "big" { print $3, $4 }' "$T/oracle.dump" | LC_ALL=C sort >"$T/oracle.big"
+expect_eq "harness: oracle shows the expected number of names in big/" \
+	"$expected_visible" "$(wc -l <"$T/oracle.big")"
+
+check_listing() { # check_listing LABEL
+	local label=$1 out=$T/seek.out rc
+	tl 120 "$HELPERS/seekdir" -p -r 2 "$M/big" >"$out" 2>"$out.err"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		pass "$label: telldir/seekdir resume over $(grep -c . "$out") entries ($(cat "$out.err"))"
+	else
+		fail "$label: telldir/seekdir (status $rc): $(head -5 "$out.err")"
+	fi
+	awk '{ print $1, $2 }' "$out" | LC_ALL=C sort >"$out.sorted"
+	expect_same_file "$label: big/ names and d_types equal the oracle's" "$T/oracle.big" "$out.sorted"
+	for d in empty allgone .; do
+		tl 60 "$HELPERS/seekdir" -p "$M/$d" >"$out" 2>"$out.err"
+		rc=$?
+		if [ $rc -eq 0 ]; then pass "$label: seekdir on $d"; else fail "$label: seekdir on $d: $(head -3 "$out.err")"; fi
+	done
+	expect_eq "$label: empty/ lists only . and .." ". .." "$(t ls -a "$M/empty" | xargs)"
+	expect_eq "$label: allgone/ lists only . and .." ". .." "$(t ls -a "$M/allgone" | xargs)"
+	for bs in 80 600; do
+		tl 120 "$HELPERS/seekdir" -g "$bs" "$M/big" >"$out" 2>"$out.err"
+		rc=$?
+		LC_ALL=C sort "$out" >"$out.sorted"
+		if [ $rc -eq 0 ] && cmp -s <(awk '{ print $1 }' "$T/oracle.big") "$out.sorted"; then
+			pass "$label: getdents64 with a $bs-byte buffer gives every name once"
+		else
+			fail "$label: getdents64 with a $bs-byte buffer (status $rc): $(head -3 "$out.err")"
+			diff <(awk '{ print $1 }' "$T/oracle.big") "$out.sorted" | head -10 | sed 's/^/     /'
+		fi
+	done
+}
+
+um_mount "$M" "$OPTS" || finish
+log "first open of each directory"
+check_listing "first mount, first open"
+tree_dump "$M" "$T/union.1.dump"
+expect_same_file "whole tree equals kernel overlayfs" "$T/oracle.dump" "$T/union.1.dump"
+check_listing "first mount, second open"
+expect_probe "whited-out e00014 (upper whiteout over L1)" ENOENT lstat "$M/big/e00014"
+expect_probe "whited-out e00033 (L2 whiteout over L3)" ENOENT lstat "$M/big/e00033"
+expect_eq "e00066 from L1 above the L2 whiteout" "l1:e00066" "$(t cat "$M/big/e00066")"
+expect_eq "e00004 shadowed by upper" "upper:e00004" "$(t cat "$M/big/e00004")"
+expect_probe "stale whiteout stale1" ENOENT lstat "$M/big/stale1"
+um_umount "$M"
+
+um_mount "$M" "$OPTS" || finish
+log "after remount"
+check_listing "after remount"
+tree_dump "$M" "$T/union.2.dump"
+expect_same_file "whole tree equals kernel overlayfs after remount" "$T/oracle.dump" "$T/union.2.dump"
+um_umount "$M"
+
+# Four readers open big/ at once on a fresh mount over the pristine copy
+# of upper: the first read of a merged dir must be right for all of them.
+um_mount "$M" "upperdir=$T/upper.copy,workdir=$T/work.copy,$(lowerdir_opt "$L1" "$L2" "$L3")" || finish
+log "four concurrent first readers"
+pids=()
+for k in 1 2 3 4; do
+	tl 120 "$HELPERS/seekdir" -p "$M/big" >"$T/conc.$k" 2>"$T/conc.$k.err" &
+	pids+=($!)
+done
+for k in 1 2 3 4; do
+	wait "${pids[k - 1]}"
+	rc=$?
+	awk '{ print $1, $2 }' "$T/conc.$k" | LC_ALL=C sort >"$T/conc.$k.sorted"
+	if [ $rc -eq 0 ] && cmp -s "$T/oracle.big" "$T/conc.$k.sorted"; then
+		pass "concurrent reader $k: seekdir ok, names and d_types equal the oracle's"
+	else
+		fail "concurrent reader $k (status $rc): $(head -3 "$T/conc.$k.err")"
+		diff "$T/oracle.big" "$T/conc.$k.sorted" | head -10 | sed 's/^/     /'
+	fi
+done
+tree_dump "$M" "$T/union.3.dump"
+expect_same_file "whole tree equals kernel overlayfs after concurrent first reads" "$T/oracle.copy.dump" "$T/union.3.dump"
+um_umount "$M"
+
+finish
