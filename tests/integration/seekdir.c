@@ -171,6 +171,10 @@ static int getdents_mode(size_t bufsz, const char *dir)
 	}
 	fprintf(stderr, "seekdir: getdents64 with %zu-byte buffer: %zu entries in %zu calls, %s\n",
 		bufsz, n, calls, bad ? "FAILED" : "ok");
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(buf);
 	return bad;
 }
 
@@ -280,5 +284,10 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "seekdir: %zu entries, %zu seeks, %s\n", n, seeks,
 		bad ? "FAILED" : "ok");
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+	free(names);
+	free(order);
 	return bad ? 1 : 0;
 }
