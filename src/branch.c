@@ -8,7 +8,44 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "log.h"
 #include "sys.h"
+
+/* Is anything mounted below the directory open at fd? Read once at mount
+ * time from mountinfo, so that listings know when a directory entry may
+ * be a mount point (and its d_ino not the number lookup gives). When in
+ * doubt, say yes: that only costs an lstat per listed directory. */
+static bool has_submounts(int fd)
+{
+	_cleanup_free_ char *line = NULL, *root = NULL;
+	char self[64];
+	size_t cap = 0, len;
+	bool found = false;
+	FILE *f;
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	root = realpath(self, NULL);
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!root || !f) {
+		if (f)
+			fclose(f);
+		return true;
+	}
+	len = strlen(root);
+	while (!found && getline(&line, &cap, f) > 0) {
+		char mnt[4096];
+
+		/* id parent major:minor root mountpoint ...; mountinfo escapes
+		 * blanks as \040, which a prefix test does not need to undo
+		 * except for the separator itself. */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+			continue;
+		if (len == 1 ? mnt[1] != '\0' : !strncmp(mnt, root, len) && mnt[len] == '/')
+			found = true;
+	}
+	fclose(f);
+	return found;
+}
 
 int um_branch_open(const char *path, const char *option, struct um_layer *ret, char *err, size_t errlen)
 {
@@ -16,14 +53,11 @@ int um_branch_open(const char *path, const char *option, struct um_layer *ret, c
 	struct stat st;
 	int r;
 
-	/* The one place a branch is named by path: resolved by the kernel
-	 * once, at mount time, the way the administrator wrote it. */
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = um_sys_open_path(path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0) {
-		r = -errno;
 		snprintf(err, errlen, "%s: cannot open '%s': %s; give an existing directory", option, path,
-			 strerror(-r));
-		return r;
+			 strerror(-fd));
+		return fd;
 	}
 	r = um_sys_fstat(fd, &st);
 	if (r < 0) {
@@ -36,6 +70,7 @@ int um_branch_open(const char *path, const char *option, struct um_layer *ret, c
 		return -ENOMEM;
 	}
 	ret->dev = st.st_dev;
+	ret->submounts = has_submounts(fd);
 	ret->fd = TAKE_FD(fd);
 	return 0;
 }

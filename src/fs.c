@@ -83,6 +83,14 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		if (r < 0)
 			goto out;
 	}
+	/* sys.c reads xattrs of branch entries through /proc/self/fd: without
+	 * a /proc of this process, opaque directories would go unseen. */
+	r = um_sys_llistxattrat(fs->layers[1].fd, "", NULL, 0);
+	if (r == -ENOENT) {
+		snprintf(err, errlen,
+			 "/proc is not mounted (or belongs to another PID namespace): unionmount reads branch xattrs through /proc/self/fd; mount proc first");
+		goto out;
+	}
 	r = um_itable_new(&fs->itable);
 	if (r < 0)
 		goto fail;

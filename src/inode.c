@@ -9,6 +9,7 @@
 
 #include "cleanup.h"
 #include "ino.h"
+#include "log.h"
 #include "resolve.h"
 #include "sys.h"
 
@@ -245,7 +246,7 @@ int um_inode_new_root(struct um_fs *fs, struct um_part *parts, uint16_t nparts, 
 		r = um_sys_fstat(parts[i].fd, &pst);
 		if (r < 0)
 			return r;
-		st_ino = um_ino_encode(parts[i].layer, pst.st_ino);
+		st_ino = um_ino_encode(parts[i].layer, pst.st_ino, pst.st_dev, fs->layers[parts[i].layer].dev);
 		break;
 	}
 	ino = inode_alloc(st_ino, st->st_mode);
@@ -259,12 +260,17 @@ int um_inode_new_root(struct um_fs *fs, struct um_part *parts, uint16_t nparts, 
 	return 0;
 }
 
-void um_inode_fix_attr(const struct um_inode *ino, struct stat *st)
+void um_inode_fix_attr(struct um_inode *ino, struct stat *st)
 {
+	uint16_t nparts;
+
+	pthread_rwlock_rdlock(&ino->lock);
+	nparts = ino->nparts;
+	pthread_rwlock_unlock(&ino->lock);
 	st->st_ino = ino->st_ino;
 	/* A merged directory's link count is not the sum of its parts; 1
 	 * tells find(1) and friends not to count subdirectories from it. */
-	if (S_ISDIR(ino->type) && ino->nparts > 1)
+	if (S_ISDIR(ino->type) && nparts > 1)
 		st->st_nlink = 1;
 }
 
@@ -317,8 +323,21 @@ int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, st
 	if (r < 0)
 		goto unlock;
 	/* Known already (another name of it, an earlier lookup): reuse it
-	 * without opening anything. */
+	 * without opening anything.
+	 * NEEDSWORK (write path): upper filesystems reuse inode numbers right
+	 * after unlink, so unlink/rename-over must unhash the inode; and a
+	 * hard-linked inode must be relocated when the name it was found by
+	 * goes away. */
 	ino = table_find(fs->itable, f.st_ino);
+	if (ino && (ino->type != (f.st.st_mode & S_IFMT) || ino == fs->root)) {
+		/* Two objects with one number: never hand out the wrong one. */
+		um_log(UM_LOG_ERR, "lookup '%s': inode number %#llx already names another object", name,
+		       (unsigned long long)f.st_ino);
+		um_found_release(&f);
+		pthread_rwlock_unlock(&dir->lock);
+		um_inode_unref(fs, ino, 1);
+		return -EIO;
+	}
 	if (!ino) {
 		r = inode_from_found(dir, name, &f, &ino);
 		fresh = r == 0;

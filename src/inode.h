@@ -72,7 +72,7 @@ int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, st
 
 /* Attributes as the union shows them (st_ino replaced, see ino.h). */
 int um_inode_stat(struct um_fs *fs, struct um_inode *ino, struct stat *ret_st);
-void um_inode_fix_attr(const struct um_inode *ino, struct stat *st);
+void um_inode_fix_attr(struct um_inode *ino, struct stat *st);
 
 /* On success the caller ends with um_loc_release(). */
 int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret);

@@ -47,12 +47,13 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 {
 	struct um_found f = { 0 };
 	uint64_t lower_ino = 0;
+	dev_t lower_dev = 0;
 	uint16_t lower_layer = 0;
 	int r;
 
-	(void)fs;
 	for (uint16_t i = 0; i < dir->nparts; i++) {
 		const struct um_part *p = &dir->parts[i];
+		dev_t ldev = fs->layers[p->layer].dev;
 		struct stat st;
 
 		r = um_sys_lstatat(p->fd, name, &st);
@@ -67,7 +68,7 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 				break; /* a non-directory below a directory ends the merge */
 			f.st = st;
 			f.layer = p->layer;
-			f.st_ino = um_ino_encode(p->layer, st.st_ino);
+			f.st_ino = um_ino_encode(p->layer, st.st_ino, st.st_dev, ldev);
 			*ret = f;
 			return 0;
 		}
@@ -87,12 +88,17 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 		if (p->layer != UM_UPPER && lower_layer == 0) {
 			lower_layer = p->layer;
 			lower_ino = st.st_ino;
+			lower_dev = st.st_dev;
 		}
 		if (i + 1 == dir->nparts)
 			break; /* nothing below to hide: skip the xattr read */
 		r = um_marker_is_opaque(p->fd, name);
-		if (r < 0)
+		if (r < 0) {
+			/* lstat just saw it: a failure here is an I/O problem, and
+			 * must not read as "absent" (the kernel would cache that). */
+			r = r == -ENOENT ? -EIO : r;
 			goto fail;
+		}
 		if (r)
 			break;
 	}
@@ -102,9 +108,9 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 	/* A merged directory takes its top-most lower part's number, so it
 	 * keeps it when it later gains an upper part. */
 	if (lower_layer)
-		f.st_ino = um_ino_encode(lower_layer, lower_ino);
+		f.st_ino = um_ino_encode(lower_layer, lower_ino, lower_dev, fs->layers[lower_layer].dev);
 	else
-		f.st_ino = um_ino_encode(f.layer, f.st.st_ino);
+		f.st_ino = um_ino_encode(f.layer, f.st.st_ino, f.st.st_dev, fs->layers[f.layer].dev);
 	*ret = f;
 	return 0;
 

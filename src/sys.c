@@ -120,3 +120,13 @@ int um_sys_lseek(int fd, off_t off, int whence, off_t *ret_off)
 		*ret_off = r;
 	return e;
 }
+
+int um_sys_open_path(const char *path, int flags)
+{
+	return ret_trace(open(path, flags | O_CLOEXEC), "open", AT_FDCWD, path);
+}
+
+int um_sys_mkdirat(int dirfd, const char *name, mode_t mode)
+{
+	return ret_trace(mkdirat(dirfd, name, mode), "mkdirat", dirfd, name);
+}

@@ -14,6 +14,10 @@
 int um_sys_lstatat(int dirfd, const char *name, struct stat *ret_st);
 /* fstat(fd) */
 int um_sys_fstat(int fd, struct stat *ret_st);
+/* open(path, flags | O_CLOEXEC) for a branch root named by the
+ * administrator: the one place a path is resolved, at mount time. */
+int um_sys_open_path(const char *path, int flags);
+int um_sys_mkdirat(int dirfd, const char *name, mode_t mode);
 /* openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC): returns the fd. */
 int um_sys_openat(int dirfd, const char *name, int flags);
 /* A directory fd usable for *at() calls, getdents and fgetxattr: O_RDONLY,

@@ -20,6 +20,7 @@ struct um_itable;
 struct um_layer {
 	int fd;       /* branch root, O_RDONLY|O_DIRECTORY; -1 for an absent upper */
 	dev_t dev;
+	bool submounts; /* another filesystem is mounted somewhere inside it */
 	char *path;   /* for messages only: never used to reach the branch */
 };
 

@@ -63,9 +63,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	struct um_inode *dir = um_req_inode(req, nodeid);
 	struct dirhandle *h = (struct dirhandle *)(uintptr_t)fi->fh;
 	_cleanup_free_ char *buf = malloc(size);
-	size_t pos = 0;
+	/* The lookups readdirplus passes on: given back if the reply fails.
+	 * An entry with attributes takes over 128 bytes of the buffer. */
+	_cleanup_free_ struct um_inode **taken = plus ? calloc(size / 128 + 1, sizeof(*taken)) : NULL;
+	size_t pos = 0, ntaken = 0;
 
-	if (!buf) {
+	if (!buf || (plus && !taken)) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -99,8 +102,14 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 			break;
 		}
 		pos += len;
+		if (child)
+			taken[ntaken++] = child;
 	}
-	fuse_reply_buf(req, buf, pos);
+	if (fuse_reply_buf(req, buf, pos) < 0) {
+		/* Not delivered (interrupted): the kernel counts none of them. */
+		for (size_t i = 0; i < ntaken; i++)
+			um_inode_unref(fs, taken[i], 1);
+	}
 }
 
 void um_op_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off, struct fuse_file_info *fi)

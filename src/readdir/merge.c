@@ -61,9 +61,37 @@ static uint8_t dtype_of(mode_t mode)
 	return (uint8_t)IFTODT(mode);
 }
 
+/* One part being listed: its fd and what numbering its entries needs. */
+struct listing {
+	const struct um_part *part;
+	int fd;            /* a fresh open of the part, for getdents */
+	dev_t dev;         /* the part's filesystem */
+	dev_t layer_dev;   /* the branch root's */
+	bool submounts;    /* the branch has mounts inside: dirs may be mount points */
+};
+
+/* The union's number for a listed entry, as lookup would give it. At a
+ * mount point getdents reports the covered directory's inode, so in a
+ * branch with submounts directories are stat'ed; elsewhere d_ino is it. */
+static int entry_ino(const struct listing *ls, const struct dirent64 *d, uint64_t *ret)
+{
+	struct stat st;
+	int r;
+
+	if (!ls->submounts || d->d_type != DT_DIR) {
+		*ret = um_ino_encode(ls->part->layer, d->d_ino, ls->dev, ls->layer_dev);
+		return 0;
+	}
+	r = um_sys_lstatat(ls->fd, d->d_name, &st);
+	if (r < 0)
+		return r;
+	*ret = um_ino_encode(ls->part->layer, st.st_ino, st.st_dev, ls->layer_dev);
+	return 0;
+}
+
 /* A name seen again in a lower part: maybe it gives a directory first
  * seen in upper its number. */
-static int merge_again(struct um_dirsnap *snap, uint32_t idx, const struct um_part *upper, const struct um_part *p,
+static int merge_again(struct um_dirsnap *snap, uint32_t idx, const struct um_part *upper, const struct listing *ls,
 		       const struct dirent64 *d)
 {
 	struct um_dirent *e = &snap->ents[idx];
@@ -78,18 +106,26 @@ static int merge_again(struct um_dirsnap *snap, uint32_t idx, const struct um_pa
 	if (r < 0)
 		return r;
 	if (r == 0)
-		e->ino = um_ino_encode(p->layer, d->d_ino);
-	return 0;
+		r = entry_ino(ls, d, &e->ino);
+	return r;
 }
 
-static int merge_part(struct um_dirsnap *snap, struct um_nameset *seen, const struct um_part *parts, uint16_t i,
-		      uint16_t nparts, char *buf)
+static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um_nameset *seen,
+		      const struct um_part *parts, uint16_t i, uint16_t nparts, char *buf)
 {
 	const struct um_part *p = &parts[i];
 	_cleanup_close_ int fd = um_sys_openat(p->fd, ".", O_RDONLY | O_DIRECTORY);
+	struct listing ls = { .part = p, .fd = fd, .layer_dev = fs->layers[p->layer].dev,
+			      .submounts = fs->layers[p->layer].submounts };
+	struct stat pst;
+	int r;
 
 	if (fd < 0)
 		return fd;
+	r = um_sys_fstat(fd, &pst);
+	if (r < 0)
+		return r;
+	ls.dev = pst.st_dev;
 	for (;;) {
 		int n = um_sys_getdents(fd, buf, DENTS_BUF);
 
@@ -99,8 +135,8 @@ static int merge_part(struct um_dirsnap *snap, struct um_nameset *seen, const st
 			struct dirent64 *d = (struct dirent64 *)(buf + off);
 			size_t len = strlen(d->d_name);
 			uint8_t type = d->d_type;
+			uint64_t ino;
 			uint32_t idx;
-			int r;
 
 			off += d->d_reclen;
 			if (d->d_name[0] == '.' && (len == 1 || (len == 2 && d->d_name[1] == '.')))
@@ -121,7 +157,7 @@ static int merge_part(struct um_dirsnap *snap, struct um_nameset *seen, const st
 				return r;
 			if (r == 0) {
 				if (idx != HIDDEN) {
-					r = merge_again(snap, idx, &parts[0], p, d);
+					r = merge_again(snap, idx, &parts[0], &ls, d);
 					if (r < 0)
 						return r;
 				}
@@ -129,7 +165,10 @@ static int merge_part(struct um_dirsnap *snap, struct um_nameset *seen, const st
 			}
 			if (type == DT_WHT)
 				continue; /* hides the name below: stays HIDDEN */
-			r = snap_add(snap, d->d_name, len, um_ino_encode(p->layer, d->d_ino), type);
+			r = entry_ino(&ls, d, &ino);
+			if (r < 0)
+				return r;
+			r = snap_add(snap, d->d_name, len, ino, type);
 			if (r < 0)
 				return r;
 			if (type == DT_DIR && p->layer == UM_UPPER && i + 1 < nparts)
@@ -148,7 +187,6 @@ int um_dir_merge(struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_ino, st
 	_cleanup_free_ char *buf = malloc(DENTS_BUF);
 	int r;
 
-	(void)fs;
 	if (!buf)
 		return -ENOMEM;
 	r = um_nameset_new(256, &seen);
@@ -160,7 +198,7 @@ int um_dir_merge(struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_ino, st
 
 	pthread_rwlock_rdlock(&dir->lock);
 	for (uint16_t i = 0; i < dir->nparts && r >= 0; i++)
-		r = merge_part(&snap, seen, dir->parts, i, dir->nparts, buf);
+		r = merge_part(fs, &snap, seen, dir->parts, i, dir->nparts, buf);
 	pthread_rwlock_unlock(&dir->lock);
 	if (r < 0)
 		goto fail;
