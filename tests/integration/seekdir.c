@@ -34,27 +34,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dtype.h"
+
 struct rec {
 	long pos;
 	char *name;
 	unsigned char type;
 	unsigned long long ino;
 };
-
-static char dtype_char(unsigned char t)
-{
-	switch (t) {
-	case DT_REG: return 'f';
-	case DT_DIR: return 'd';
-	case DT_LNK: return 'l';
-	case DT_CHR: return 'c';
-	case DT_BLK: return 'b';
-	case DT_FIFO: return 'p';
-	case DT_SOCK: return 's';
-	case DT_UNKNOWN: return 'u';
-	}
-	return '?';
-}
 
 static void esc_print(const char *s)
 {

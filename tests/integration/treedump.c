@@ -45,6 +45,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "dtype.h"
+
 static int strict, no_content, no_xattr, anomalies;
 
 struct buf {
@@ -98,21 +100,6 @@ static char type_char(mode_t m)
 	case S_IFBLK: return 'b';
 	case S_IFIFO: return 'p';
 	case S_IFSOCK: return 's';
-	}
-	return '?';
-}
-
-static char dtype_char(unsigned char t)
-{
-	switch (t) {
-	case DT_REG: return 'f';
-	case DT_DIR: return 'd';
-	case DT_LNK: return 'l';
-	case DT_CHR: return 'c';
-	case DT_BLK: return 'b';
-	case DT_FIFO: return 'p';
-	case DT_SOCK: return 's';
-	case DT_UNKNOWN: return 'u';
 	}
 	return '?';
 }

@@ -1,6 +1,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "fixture.h"
 #include "ino.h"
 
 /* an object on its branch root's filesystem */
@@ -57,17 +58,11 @@ int main(void)
 {
 	Suite *s = suite_create("ino");
 	TCase *tc = tcase_create("E()");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, direct_form);
 	tcase_add_test(tc, distinct_layers_never_collide);
 	tcase_add_test(tc, hashed_form);
 	tcase_add_test(tc, submount_objects_hashed_with_dev);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return um_fx_run(s);
 }

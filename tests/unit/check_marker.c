@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "marker.h"
 
 static char tmp[] = "/tmp/check_marker.XXXXXX";
@@ -23,11 +24,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	close(dfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(um_fx_rm_rf_at(AT_FDCWD, tmp), 0);
 	strcpy(tmp, "/tmp/check_marker.XXXXXX");
 }
 
@@ -110,8 +108,6 @@ int main(void)
 {
 	Suite *s = suite_create("marker");
 	TCase *tc;
-	SRunner *sr;
-	int failed;
 
 	tc = tcase_create("um_marker_is_whiteout()");
 	tcase_add_test(tc, whiteout_is_chr_0_0);
@@ -128,9 +124,5 @@ int main(void)
 	tcase_add_test(tc, format_version);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return um_fx_run(s);
 }

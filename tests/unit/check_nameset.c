@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "readdir/nameset.h"
 
 START_TEST(insert_dedupes)
@@ -84,8 +85,6 @@ int main(void)
 {
 	Suite *s = suite_create("nameset");
 	TCase *tc = tcase_create("um_nameset_insert()");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, insert_dedupes);
 	tcase_add_test(tc, insert_grows_keeps_all);
@@ -95,9 +94,5 @@ int main(void)
 	tcase_add_test(tc, set_replaces_value);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return um_fx_run(s);
 }

@@ -12,6 +12,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "ino.h"
 #include "inode.h"
 #include "marker.h"
@@ -95,8 +96,6 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[128];
-
 	if (geteuid() != 0)
 		return;
 	for (int l = 0; l < 4; l++)
@@ -104,8 +103,7 @@ static void teardown(void)
 	free(root.parts);
 	free(fs.layers);
 	pthread_rwlock_destroy(&root.lock);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(um_fx_rm_rf_at(AT_FDCWD, tmp), 0);
 	strcpy(tmp, "/tmp/check_resolve.XXXXXX");
 }
 
@@ -239,8 +237,6 @@ int main(void)
 {
 	Suite *s = suite_create("resolve");
 	TCase *tc;
-	SRunner *sr;
-	int failed;
 
 	if (geteuid() != 0) {
 		/* TAP for "whole program skipped" */
@@ -258,9 +254,5 @@ int main(void)
 	tcase_add_test(tc, merge_subdir);
 	suite_add_tcase(s, tc);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return um_fx_run(s);
 }

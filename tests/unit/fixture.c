@@ -537,3 +537,14 @@ int um_fx_other_fs(struct um_fx *fx, const char **ret_path)
 	*ret_path = fx->other;
 	return 0;
 }
+
+int um_fx_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <check.h>
+
 struct um_fx {
 	char *root;      /* canonical absolute path of the test's temp dir */
 	int root_fd;     /* O_PATH | O_DIRECTORY on root */
@@ -81,6 +83,10 @@ int um_fx_umount_below(const char *dir);
  * readable first. Missing name: 0. Keeps going after errors and returns
  * the first. */
 int um_fx_rm_rf_at(int dfd, const char *name);
+
+/* Run every test of s (verbosity from CK_VERBOSITY, so meson's TAP stays
+ * clean) and return the exit status for main(). */
+int um_fx_run(Suite *s);
 
 /* Open fds now, and how many more than at um_fx_init(). */
 int um_fx_count_fds(void);
