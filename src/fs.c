@@ -56,7 +56,8 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 
 	if (!fs)
 		goto fail;
-	fs->work_fd = -1;
+	fs->work_fd = fs->index_fd = -1;
+	pthread_mutex_init(&fs->rename_lock, NULL);
 	fs->n_layers = 1 + (unsigned)cfg->n_lower;
 	fs->layers = calloc(fs->n_layers, sizeof(*fs->layers));
 	if (!fs->layers)
@@ -74,9 +75,13 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		r = um_marker_check_format(fs->layers[UM_UPPER].fd, err, errlen);
 		if (r < 0)
 			goto out;
-		r = um_workdir_open(cfg->workdir, fs->layers[UM_UPPER].dev, &fs->work_fd, err, errlen);
+		struct um_workdir w;
+
+		r = um_workdir_open(cfg->workdir, fs->layers[UM_UPPER].dev, &w, err, errlen);
 		if (r < 0)
 			goto out;
+		fs->work_fd = w.work_fd;
+		fs->index_fd = w.index_fd;
 	}
 	for (size_t i = 0; i < cfg->n_lower; i++) {
 		r = um_branch_open(cfg->lowerdirs[i], "lowerdir", &fs->layers[1 + i], err, errlen);
@@ -97,6 +102,15 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	r = build_root(fs, err, errlen);
 	if (r < 0)
 		goto out;
+	if (fs->has_upper) {
+		r = um_marker_is_impure(fs->layers[UM_UPPER].fd, "");
+		if (r < 0) {
+			snprintf(err, errlen, "upperdir: cannot read its markers: %s", strerror(-r));
+			goto out;
+		}
+		if (r)
+			fs->root->flags |= UM_INO_IMPURE;
+	}
 	*ret = fs;
 	return 0;
 
@@ -117,8 +131,7 @@ struct um_fs *um_fs_free(struct um_fs *fs)
 	for (unsigned l = 0; fs->layers && l < fs->n_layers; l++)
 		um_branch_close(&fs->layers[l]);
 	free(fs->layers);
-	if (fs->work_fd >= 0)
-		(void)close(fs->work_fd);
+	um_workdir_close(&(struct um_workdir){ .work_fd = fs->work_fd, .index_fd = fs->index_fd });
 	free(fs);
 	return NULL;
 }

@@ -172,6 +172,7 @@ static void inode_free_one(struct um_inode *ino)
 		(void)close(ino->parts[i].fd);
 	free(ino->parts);
 	free(ino->name);
+	free(ino->redirect);
 	pthread_rwlock_destroy(&ino->lock);
 	free(ino);
 }
@@ -262,12 +263,17 @@ int um_inode_new_root(struct um_fs *fs, struct um_part *parts, uint16_t nparts, 
 
 void um_inode_fix_attr(struct um_inode *ino, struct stat *st)
 {
-	uint16_t nparts;
+	uint16_t nparts, layer, lowerlinks;
 
 	pthread_rwlock_rdlock(&ino->lock);
 	nparts = ino->nparts;
+	layer = ino->layer;
+	lowerlinks = ino->lowerlinks;
 	pthread_rwlock_unlock(&ino->lock);
 	st->st_ino = ino->st_ino;
+	/* The index entry is not a name; lower names not yet linked up are. */
+	if (layer == UM_LAYER_INDEX && !S_ISDIR(ino->type))
+		st->st_nlink = st->st_nlink - 1 + lowerlinks;
 	/* A merged directory's link count is not the sum of its parts; 1
 	 * tells find(1) and friends not to count subdirectories from it. */
 	if (S_ISDIR(ino->type) && nparts > 1)
@@ -276,7 +282,7 @@ void um_inode_fix_attr(struct um_inode *ino, struct stat *st)
 
 /* A new inode for what um_resolve() found in dir; caller holds
  * dir->lock for reading (the parts are opened from dir's fds). */
-static int inode_from_found(struct um_inode *dir, const char *name, const struct um_found *f,
+static int inode_from_found(struct um_inode *dir, const char *name, struct um_found *f,
 			    struct um_inode **ret)
 {
 	struct um_inode *ino = inode_alloc(f->st_ino, f->st.st_mode);
@@ -290,11 +296,21 @@ static int inode_from_found(struct um_inode *dir, const char *name, const struct
 		goto free_ino;
 	}
 	ino->layer = f->layer;
+	ino->lowerlinks = f->lowerlinks;
+	if (f->impure)
+		ino->flags |= UM_INO_IMPURE;
 	if (S_ISDIR(ino->type)) {
 		r = um_found_open_parts(dir, name, f, &ino->parts);
 		if (r < 0)
 			goto free_ino;
 		ino->nparts = f->nparts;
+		if (f->redirect) {
+			ino->redirect = strdup(f->redirect);
+			if (!ino->redirect) {
+				r = -ENOMEM;
+				goto free_ino;
+			}
+		}
 	}
 	ino->parent = um_inode_ref(dir);
 	*ret = ino;
@@ -368,6 +384,19 @@ int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret)
 	int r = -EIO; /* the parent must have a part in the object's layer */
 
 	pthread_rwlock_rdlock(&ino->lock);
+	if (ino->layer == UM_LAYER_INDEX && !S_ISDIR(ino->type)) {
+		/* Any of its names would do; the index entry is all of them. */
+		ret->hold = um_inode_ref(ino);
+		ret->dirfd = fs->index_fd;
+		ret->layer = UM_UPPER;
+		um_inode_index_name(ino->st_ino, ret->name);
+		pthread_rwlock_unlock(&ino->lock);
+		return 0;
+	}
+	if ((ino->flags & UM_INO_DEAD) && !S_ISDIR(ino->type)) {
+		pthread_rwlock_unlock(&ino->lock);
+		return -ENOENT;
+	}
 	if (S_ISDIR(ino->type)) {
 		ret->hold = um_inode_ref(ino);
 		ret->dirfd = ino->parts[0].fd;
@@ -421,4 +450,157 @@ int um_inode_stat(struct um_fs *fs, struct um_inode *ino, struct stat *ret_st)
 		return r;
 	um_inode_fix_attr(ino, ret_st);
 	return 0;
+}
+
+void um_inode_index_name(uint64_t st_ino, char buf[17])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--, st_ino >>= 4)
+		buf[i] = hex[st_ino & 15];
+	buf[16] = '\0';
+}
+
+/* Take ino out of the table if it is there (it may have been replaced). */
+static void table_remove(struct um_itable *t, struct um_inode *ino)
+{
+	uint64_t h = hash_ino(ino->st_ino);
+	struct shard *s = shard_of(t, h);
+	struct um_inode **pp;
+
+	pthread_mutex_lock(&s->lock);
+	for (pp = bucket_of(s, h); *pp && *pp != ino; pp = &(*pp)->hnext)
+		;
+	if (*pp) {
+		*pp = ino->hnext;
+		ino->hnext = NULL;
+		s->count--;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void um_inode_kill(struct um_fs *fs, struct um_inode *ino)
+{
+	pthread_rwlock_wrlock(&ino->lock);
+	ino->flags |= UM_INO_DEAD;
+	pthread_rwlock_unlock(&ino->lock);
+	table_remove(fs->itable, ino);
+}
+
+int um_inode_new_upper(struct um_fs *fs, struct um_inode *dir, const char *name, const struct stat *st,
+		       struct um_inode **ret)
+{
+	struct um_inode *ino = inode_alloc(um_ino_encode(UM_UPPER, st->st_ino, st->st_dev, fs->layers[UM_UPPER].dev),
+					   st->st_mode);
+	struct um_inode *old;
+	int r = -ENOMEM;
+
+	if (!ino)
+		return -ENOMEM;
+	ino->name = strdup(name);
+	if (!ino->name)
+		goto fail;
+	ino->layer = UM_UPPER;
+	if (S_ISDIR(st->st_mode)) {
+		ino->parts = calloc(1, sizeof(*ino->parts));
+		if (!ino->parts)
+			goto fail;
+		r = um_inode_upper_fd(dir);
+		if (r >= 0)
+			r = um_sys_open_dir(r, name);
+		if (r < 0)
+			goto fail;
+		ino->parts[0] = (struct um_part){ .fd = r, .layer = UM_UPPER };
+		ino->nparts = 1;
+	}
+	ino->parent = um_inode_ref(dir);
+	/* A number still in the table belongs to an object upper has since
+	 * freed (removed behind our back): the new object wins. */
+	while ((old = table_intern(fs->itable, ino))) {
+		um_log(UM_LOG_WARN, "'%s': inode number %#llx reused by the upper filesystem", name,
+		       (unsigned long long)ino->st_ino);
+		um_inode_kill(fs, old);
+		um_inode_unref(fs, old, 1);
+	}
+	*ret = ino;
+	return 0;
+
+fail:
+	inode_free_one(ino);
+	return r;
+}
+
+int um_inode_add_upper_locked(struct um_inode *dir, int fd)
+{
+	struct um_part *parts;
+	int r = -ENOMEM;
+
+	/* Readers only look at the array under the lock; the fds in it stay
+	 * open until the inode is freed, whatever the array does. */
+	parts = realloc(dir->parts, (dir->nparts + 1u) * sizeof(*parts));
+	if (parts) {
+		memmove(&parts[1], &parts[0], dir->nparts * sizeof(*parts));
+		parts[0] = (struct um_part){ .fd = fd, .layer = UM_UPPER };
+		dir->parts = parts;
+		dir->nparts++;
+		dir->layer = UM_UPPER;
+		r = 0;
+	}
+	return r;
+}
+
+int um_inode_upper_fd(struct um_inode *dir)
+{
+	int fd = -EROFS;
+
+	pthread_rwlock_rdlock(&dir->lock);
+	if (dir->nparts && dir->parts[0].layer == UM_UPPER)
+		fd = dir->parts[0].fd;
+	pthread_rwlock_unlock(&dir->lock);
+	return fd;
+}
+
+int um_inode_move(struct um_fs *fs, struct um_inode *ino, struct um_inode *newparent, const char *newname)
+{
+	char *name = strdup(newname);
+	struct um_inode *old;
+
+	if (!name)
+		return -ENOMEM;
+	um_inode_ref(newparent);
+	pthread_rwlock_wrlock(&ino->lock);
+	old = ino->parent;
+	ino->parent = newparent;
+	free(ino->name);
+	ino->name = name;
+	pthread_rwlock_unlock(&ino->lock);
+	um_inode_unref(fs, old, 1);
+	return 0;
+}
+
+uint16_t um_inode_layer(struct um_inode *ino)
+{
+	uint16_t l;
+
+	pthread_rwlock_rdlock(&ino->lock);
+	l = ino->layer;
+	pthread_rwlock_unlock(&ino->lock);
+	return l;
+}
+
+uint16_t um_inode_flags(struct um_inode *ino)
+{
+	uint16_t f;
+
+	pthread_rwlock_rdlock(&ino->lock);
+	f = ino->flags;
+	pthread_rwlock_unlock(&ino->lock);
+	return f;
+}
+
+void um_inode_set_flags(struct um_inode *ino, uint16_t set, uint16_t clear)
+{
+	pthread_rwlock_wrlock(&ino->lock);
+	ino->flags = (uint16_t)((ino->flags | set) & ~clear);
+	pthread_rwlock_unlock(&ino->lock);
 }

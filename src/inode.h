@@ -26,6 +26,16 @@ struct um_part {
 	uint16_t layer;
 };
 
+/* A non-directory reached through the index (WORKDIR/unionmount/index,
+ * named by st_ino) instead of a parent and name: one object with several
+ * names, whichever of them the kernel asks through. */
+#define UM_LAYER_INDEX UINT16_MAX
+
+/* um_inode.flags */
+#define UM_INO_DEAD 1u    /* its last name is gone: only open files reach it */
+#define UM_INO_IMPURE 2u  /* directory: its upper part holds entries with an origin */
+#define UM_INO_DIRSYNC 4u /* copied up by this mount: fsync also syncs its upper parent */
+
 struct um_inode {
 	uint64_t st_ino;          /* identity and table key; immutable */
 	mode_t type;              /* S_IFMT bits; immutable */
@@ -38,7 +48,12 @@ struct um_inode {
 	pthread_rwlock_t lock;
 	struct um_inode *parent;  /* holds a reference; NULL for the root */
 	char *name;
-	uint16_t layer;           /* non-directories: the layer holding it */
+	uint16_t layer;           /* non-directories: the layer holding it, or UM_LAYER_INDEX */
+	uint16_t flags;           /* UM_INO_* */
+	uint16_t lowerlinks;      /* indexed: names still only in lower branches */
+	/* Directories moved by rename: where their lower parts are (the
+	 * redirect marker's value), NULL if at their own name. */
+	char *redirect;
 	/* Directories: parts, top-down. Parts are only ever added (copy-up
 	 * gives a directory its upper part); their fds close only when the
 	 * inode is freed, so an fd read under the lock stays valid for as
@@ -81,5 +96,26 @@ void um_loc_release(struct um_fs *fs, struct um_loc *loc);
 struct um_inode *um_inode_ref(struct um_inode *ino);
 /* Drop n references (a forget passes the kernel's nlookup count). */
 void um_inode_unref(struct um_fs *fs, struct um_inode *ino, uint64_t n);
+
+/* The inode for an object this mount just created in dir's upper part
+ * (st is its lstat), with one reference; replaces a stale table entry. */
+int um_inode_new_upper(struct um_fs *fs, struct um_inode *dir, const char *name, const struct stat *st,
+		       struct um_inode **ret);
+/* The object's last name went away: later lookups of its number (which
+ * upper may reuse) must not find it, and only open files still reach it. */
+void um_inode_kill(struct um_fs *fs, struct um_inode *ino);
+/* Give directory dir its new upper part (fd, owned afterwards on
+ * success); caller holds dir->lock for writing. */
+int um_inode_add_upper_locked(struct um_inode *dir, int fd);
+/* The directory's upper part fd (valid while a reference is held), or
+ * -EROFS when it has none yet. */
+int um_inode_upper_fd(struct um_inode *dir);
+/* After a rename: ino now lives at newparent/newname. */
+int um_inode_move(struct um_fs *fs, struct um_inode *ino, struct um_inode *newparent, const char *newname);
+uint16_t um_inode_layer(struct um_inode *ino);
+uint16_t um_inode_flags(struct um_inode *ino);
+void um_inode_set_flags(struct um_inode *ino, uint16_t set, uint16_t clear);
+/* The index entry name of an object: its st_ino in 16 hex digits. */
+void um_inode_index_name(uint64_t st_ino, char buf[17]);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
@@ -91,6 +92,9 @@ int main(int argc, char **argv)
 	}
 	um_log_setup(cfg.mountpoint, cfg.debug);
 	raise_nofile();
+	/* Modes reach us with the caller's umask applied by the kernel; ours
+	 * must not apply a second time. */
+	(void)umask(0);
 
 	r = um_fs_new(&cfg, &fs, err, sizeof(err));
 	if (r < 0) {

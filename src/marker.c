@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "sys.h"
 
@@ -52,4 +53,113 @@ int um_marker_check_format(int upper_root_fd, char *err, size_t errlen)
 		return -EPROTO;
 	}
 	return 0;
+}
+
+int um_marker_make_whiteout(int dirfd, const char *name)
+{
+	return um_sys_mknodat(dirfd, name, S_IFCHR | 0, makedev(0, 0));
+}
+
+int um_marker_set_opaque(int dirfd, const char *name)
+{
+	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_OPAQUE, "y", 1, 0);
+}
+
+/* A flag xattr: present with value "y". */
+static int get_flag(int dirfd, const char *name, const char *key)
+{
+	char v[2];
+	int r = um_sys_lgetxattrat(dirfd, name, key, v, sizeof(v));
+
+	if (r == -ENODATA || r == -ENOTSUP || r == -ERANGE)
+		return 0;
+	if (r < 0)
+		return r;
+	return r == 1 && v[0] == 'y';
+}
+
+int um_marker_get_origin(int dirfd, const char *name, uint64_t *ret)
+{
+	char v[17];
+	char *end;
+	int r = um_sys_lgetxattrat(dirfd, name, UM_XATTR_ORIGIN, v, sizeof(v) - 1);
+
+	if (r == -ENODATA || r == -ENOTSUP)
+		return 0;
+	if (r == -ERANGE)
+		return -EIO;
+	if (r < 0)
+		return r;
+	v[r] = '\0';
+	*ret = strtoull(v, &end, 16);
+	if (r != 16 || *end != '\0')
+		return -EIO;
+	return 1;
+}
+
+int um_marker_set_origin(int dirfd, const char *name, uint64_t st_ino)
+{
+	char v[17];
+
+	(void)snprintf(v, sizeof(v), "%016llx", (unsigned long long)st_ino);
+	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_ORIGIN, v, 16, 0);
+}
+
+int um_marker_get_redirect(int dirfd, const char *name, char *buf, size_t size)
+{
+	int r = um_sys_lgetxattrat(dirfd, name, UM_XATTR_REDIRECT, buf, size - 1);
+
+	if (r == -ENODATA || r == -ENOTSUP)
+		return 0;
+	if (r == -ERANGE)
+		return -EIO;
+	if (r < 0)
+		return r;
+	buf[r] = '\0';
+	/* Empty, embedded NULs, or ".." components would not name a place. */
+	if (r == 0 || strlen(buf) != (size_t)r || strstr(buf, "/../") || !strcmp(buf, "..") ||
+	    !strncmp(buf, "../", 3) || (r >= 3 && !strcmp(buf + r - 3, "/..")))
+		return -EIO;
+	return r;
+}
+
+int um_marker_set_redirect(int dirfd, const char *name, const char *path)
+{
+	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_REDIRECT, path, strlen(path), 0);
+}
+
+int um_marker_is_impure(int dirfd, const char *name)
+{
+	return get_flag(dirfd, name, UM_XATTR_IMPURE);
+}
+
+int um_marker_set_impure(int dirfd, const char *name)
+{
+	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_IMPURE, "y", 1, 0);
+}
+
+int um_marker_get_lowerlinks(int dirfd, const char *name)
+{
+	char v[12];
+	char *end;
+	long n;
+	int r = um_sys_lgetxattrat(dirfd, name, UM_XATTR_LOWERLINKS, v, sizeof(v) - 1);
+
+	if (r == -ENODATA || r == -ENOTSUP)
+		return 0;
+	if (r < 0)
+		return r == -ERANGE ? -EIO : r;
+	v[r] = '\0';
+	n = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || n < 0 || n > 65535)
+		return -EIO;
+	return (int)n;
+}
+
+int um_marker_set_lowerlinks(int dirfd, const char *name, unsigned n)
+{
+	char v[12];
+	int len = snprintf(v, sizeof(v), "%u", n);
+
+	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_LOWERLINKS, v, (size_t)len, 0);
 }

@@ -5,6 +5,22 @@
  *   opaque dir xattr trusted.overlay.opaque = "y" (as kernel overlayfs)
  *   version    xattr trusted.unionmount.format on the upper root, decimal;
  *              a newer version than UM_FORMAT_VERSION is refused at mount
+ *   redirect   xattr trusted.overlay.redirect on an upper directory that
+ *              was moved: where its lower parts are, as kernel overlayfs
+ *              writes it ("/a/b" from the branch roots, or a plain name
+ *              relative to the parent's lower parts)
+ *   origin     xattr trusted.unionmount.origin on an upper object copied
+ *              up (or moved) from below: its union st_ino, 16 hex digits,
+ *              so st_ino survives copy-up and remount
+ *   impure     xattr trusted.unionmount.impure = "y" on an upper directory
+ *              holding entries with an origin: readdir reads their origin
+ *              only there
+ *   index      WORKDIR/unionmount/index/<origin as 16 hex digits>: a hard
+ *              link to the upper copy of a hard-linked object, reached by
+ *              st_ino rather than by any one of its names
+ *   lowerlinks xattr trusted.unionmount.lowerlinks on an index entry,
+ *              decimal: the names the object still has only in lower
+ *              branches (visible st_nlink = index nlink - 1 + lowerlinks)
  * Internal xattrs (trusted.overlay.*, trusted.unionmount.*) are hidden
  * from getxattr/listxattr and refused by setxattr.
  */
@@ -13,12 +29,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #define UM_FORMAT_VERSION 1
 
 #define UM_XATTR_OPAQUE "trusted.overlay.opaque"
 #define UM_XATTR_FORMAT "trusted.unionmount.format"
+#define UM_XATTR_REDIRECT "trusted.overlay.redirect"
+#define UM_XATTR_ORIGIN "trusted.unionmount.origin"
+#define UM_XATTR_IMPURE "trusted.unionmount.impure"
+#define UM_XATTR_LOWERLINKS "trusted.unionmount.lowerlinks"
 
 /* Classifies from lstat alone: no extra syscall for ordinary entries. */
 static inline bool um_marker_is_whiteout(const struct stat *st)
@@ -35,6 +56,29 @@ static inline bool um_marker_dtype_may_be_whiteout(unsigned char d_type)
 /* Is dirfd/name (name "" = dirfd itself) an opaque directory?
  * Returns 1, 0, or -errno. */
 int um_marker_is_opaque(int dirfd, const char *name);
+
+/* Write a whiteout at dirfd/name (which must not exist). */
+int um_marker_make_whiteout(int dirfd, const char *name);
+/* Mark dirfd/name ("" = dirfd) opaque. */
+int um_marker_set_opaque(int dirfd, const char *name);
+
+/* Origin of dirfd/name ("" = dirfd): 1 and *ret, 0 if none, or -errno
+ * (-EIO when it does not decode: a damaged marker is never guessed at). */
+int um_marker_get_origin(int dirfd, const char *name, uint64_t *ret);
+int um_marker_set_origin(int dirfd, const char *name, uint64_t st_ino);
+
+/* Redirect of dirfd/name: its length (value NUL-terminated), 0 if none,
+ * or -errno. */
+int um_marker_get_redirect(int dirfd, const char *name, char *buf, size_t size);
+int um_marker_set_redirect(int dirfd, const char *name, const char *path);
+
+/* Impure flag of a directory (name "" = dirfd): 1, 0 or -errno. */
+int um_marker_is_impure(int dirfd, const char *name);
+int um_marker_set_impure(int dirfd, const char *name);
+
+/* lowerlinks of an index entry: the count (0 if absent) or -errno. */
+int um_marker_get_lowerlinks(int dirfd, const char *name);
+int um_marker_set_lowerlinks(int dirfd, const char *name, unsigned n);
 
 /* Would a user see this xattr name? */
 bool um_marker_is_internal_xattr(const char *name);

@@ -1,18 +1,32 @@
-/* open, read, flush, release, fsync, lseek on regular files. */
+/* open, read, write, flush, release, fsync, fallocate, copy_file_range,
+ * lseek on regular files. */
+#include "op_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "copyup/copyup.h"
 #include "inode.h"
 #include "log.h"
 #include "ops.h"
 #include "sys.h"
 
-/* An open file. NEEDSWORK (copy-up): keep the inode here too so that
- * reads follow the object when it is copied up under an open handle. */
 struct um_file {
+	/* Guards fd and layer. Readers hold it across every use of fd (a
+	 * splice included), so the fd is never closed under them. */
+	pthread_rwlock_t lock;
+	/* The open's own reference plus one per request using the handle:
+	 * the kernel may send release as soon as it has a read's reply, so
+	 * that request's thread can still be unlocking when release runs. */
+	_Atomic unsigned refs;
 	int fd;
+	uint16_t layer; /* of fd: a lower layer, or UM_UPPER for the upper copy */
+	int flags;      /* as opened, for reopening after a copy-up */
+	struct um_inode *ino; /* holds a reference */
 };
 
 static struct um_file *file_of(struct fuse_file_info *fi)
@@ -20,22 +34,132 @@ static struct um_file *file_of(struct fuse_file_info *fi)
 	return (struct um_file *)(uintptr_t)fi->fh;
 }
 
+static bool open_for_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, struct fuse_file_info *fi)
+{
+	struct um_file *f = malloc(sizeof(*f));
+
+	(void)fs;
+	if (!f)
+		return -ENOMEM;
+	pthread_rwlock_init(&f->lock, NULL);
+	atomic_init(&f->refs, 1);
+	f->fd = fd;
+	f->layer = layer == UM_LAYER_INDEX ? UM_UPPER : layer;
+	f->flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
+	f->ino = um_inode_ref(ino);
+	fi->fh = (uintptr_t)f;
+	/* File data changes only through this mount: the page cache stays
+	 * valid across opens (and across copy-up, which copies it as is). */
+	fi->keep_cache = 1;
+	return 0;
+}
+
+static void file_free(struct um_fs *fs, struct um_file *f)
+{
+	(void)close(f->fd);
+	um_inode_unref(fs, f->ino, 1);
+	pthread_rwlock_destroy(&f->lock);
+	free(f);
+}
+
+static void file_unref(struct um_fs *fs, struct um_file *f)
+{
+	if (atomic_fetch_sub(&f->refs, 1) == 1)
+		file_free(fs, f);
+}
+
+void um_file_detach(struct um_fs *fs, struct fuse_file_info *fi)
+{
+	file_unref(fs, file_of(fi));
+	fi->fh = 0;
+}
+
+/* Reopen a handle whose object was copied up since it was opened.
+ * Caller holds f->lock for writing. */
+static int file_follow(struct um_fs *fs, struct um_file *f)
+{
+	struct um_loc loc;
+	int fd, r = um_inode_locate(fs, f->ino, &loc);
+
+	if (r < 0)
+		return r;
+	fd = um_sys_openat(loc.dirfd, loc.name, f->flags);
+	um_loc_release(fs, &loc);
+	if (fd < 0)
+		return fd;
+	(void)close(f->fd); /* read-only on a lower file: nothing to lose */
+	f->fd = fd;
+	f->layer = UM_UPPER;
+	return 0;
+}
+
+/* The handle's current fd, with f->lock held for reading and a
+ * reference taken; um_file_put() gives both back. */
+static int file_get(struct um_fs *fs, struct um_file *f)
+{
+	atomic_fetch_add(&f->refs, 1);
+	for (;;) {
+		uint16_t now;
+		int r;
+
+		pthread_rwlock_rdlock(&f->lock);
+		if (f->layer == UM_UPPER)
+			return f->fd;
+		now = um_inode_layer(f->ino);
+		if (now != UM_UPPER && now != UM_LAYER_INDEX)
+			return f->fd;
+		pthread_rwlock_unlock(&f->lock);
+		pthread_rwlock_wrlock(&f->lock);
+		r = f->layer == UM_UPPER ? 0 : file_follow(fs, f);
+		pthread_rwlock_unlock(&f->lock);
+		if (r < 0) {
+			um_log(UM_LOG_WARN, "cannot move an open file to its upper copy: %s", strerror(-r));
+			pthread_rwlock_rdlock(&f->lock);
+			return f->fd; /* the lower file still has the data it had */
+		}
+	}
+}
+
+int um_file_get(struct um_fs *fs, struct fuse_file_info *fi)
+{
+	return file_get(fs, file_of(fi));
+}
+
+int um_file_get_writable(struct um_fs *fs, struct fuse_file_info *fi)
+{
+	struct um_file *f = file_of(fi);
+	int fd = file_get(fs, f);
+
+	if (f->layer == UM_UPPER && (f->flags & O_ACCMODE) != O_RDONLY)
+		return fd;
+	um_file_put(fs, fi);
+	return -EBADF;
+}
+
+void um_file_put(struct um_fs *fs, struct fuse_file_info *fi)
+{
+	struct um_file *f = file_of(fi);
+
+	pthread_rwlock_unlock(&f->lock);
+	file_unref(fs, f);
+}
+
 void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
 	struct um_fs *fs = um_req_fs(req);
 	struct um_inode *ino = um_req_inode(req, nodeid);
-	struct um_file *f;
 	struct um_loc loc;
-	int fd, r;
+	int fd, r = 0;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		/* Writing needs copy-up, which this version does not do yet. */
-		if (!fs->readonly)
-			um_log(UM_LOG_WARN, "open for writing: not supported yet, returning EROFS");
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	r = um_inode_locate(fs, ino, &loc);
+	if (open_for_write(fi->flags))
+		r = um_copyup(fs, ino, fi->flags & O_TRUNC ? UM_COPYUP_NODATA : 0);
+	if (r == 0)
+		r = um_inode_locate(fs, ino, &loc);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -44,80 +168,141 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	 * must never take a controlling terminal. */
 	fd = um_sys_openat(loc.dirfd, loc.name, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
 	um_loc_release(fs, &loc);
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+	r = fd < 0 ? fd : um_file_attach(fs, ino, fd, loc.layer, fi);
+	if (r < 0) {
+		if (fd >= 0)
+			(void)close(fd);
+		fuse_reply_err(req, -r);
 		return;
 	}
-	f = malloc(sizeof(*f));
-	if (!f) {
-		(void)close(fd);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	f->fd = fd;
-	fi->fh = (uintptr_t)f;
-	/* File data changes only through this mount: page cache stays valid
-	 * across opens. */
-	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		(void)close(f->fd); /* interrupted: no release will come */
-		free(f);
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		um_file_detach(fs, fi); /* interrupted: no release will come */
 }
 
 void um_op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	struct um_fs *fs = um_req_fs(req); /* req is gone once replied to */
 
 	(void)nodeid;
 	/* Hand libfuse the fd: it splices when the kernel allows, else reads. */
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = file_of(fi)->fd;
+	buf.buf[0].fd = um_file_get(fs, fi);
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	um_file_put(fs, fi);
+}
+
+void um_op_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+	int fd = um_file_get_writable(um_req_fs(req), fi);
+	ssize_t n;
+
+	(void)nodeid;
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	dst.buf[0].fd = fd;
+	dst.buf[0].pos = off;
+	n = fuse_buf_copy(&dst, bufv, 0);
+	um_file_put(um_req_fs(req), fi);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
 }
 
 void um_op_flush(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
 	(void)nodeid;
 	(void)fi;
-	/* Read-only handles have nothing to flush. */
+	/* Writes went straight to the backing file; close() of a local
+	 * filesystem's fd reports nothing more. */
 	fuse_reply_err(req, 0);
 }
 
 void um_op_release(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
-	struct um_file *f = file_of(fi);
-
 	(void)nodeid;
-	(void)close(f->fd); /* read-only fd: close cannot lose data */
-	free(f);
+	um_file_detach(um_req_fs(req), fi);
 	fuse_reply_err(req, 0);
 }
 
 void um_op_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse_file_info *fi)
 {
-	(void)nodeid;
-	fuse_reply_err(req, -um_sys_fsync(file_of(fi)->fd, datasync));
+	struct um_fs *fs = um_req_fs(req);
+	int r = um_sys_fsync(um_file_get(fs, fi), datasync);
+
+	um_file_put(um_req_fs(req), fi);
+	/* A copy-up's rename is part of the file's durability. */
+	if (r == 0)
+		r = um_copyup_sync_parents(fs, um_req_inode(req, nodeid));
+	fuse_reply_err(req, -r);
 }
 
 void um_op_fsyncdir(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse_file_info *fi)
 {
-	(void)nodeid;
-	(void)datasync;
+	struct um_fs *fs = um_req_fs(req);
+	struct um_inode *dir = um_req_inode(req, nodeid);
+	int fd = um_inode_upper_fd(dir), r = 0;
+
 	(void)fi;
-	/* Nothing is written to directories yet. */
-	fuse_reply_err(req, 0);
+	/* Only the upper part ever changes. */
+	if (fd >= 0)
+		r = um_sys_fsync(fd, datasync);
+	if (r == 0 && fd >= 0)
+		r = um_copyup_sync_parents(fs, dir);
+	fuse_reply_err(req, -r);
 }
 
 void um_op_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off, int whence, struct fuse_file_info *fi)
 {
 	off_t pos;
-	int r = um_sys_lseek(file_of(fi)->fd, off, whence, &pos);
+	int r = um_sys_lseek(um_file_get(um_req_fs(req), fi), off, whence, &pos);
 
 	(void)nodeid;
+	um_file_put(um_req_fs(req), fi);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_lseek(req, pos);
+}
+
+void um_op_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	int fd = um_file_get_writable(um_req_fs(req), fi), r;
+
+	(void)nodeid;
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	r = um_sys_fallocate(fd, mode, offset, length);
+	um_file_put(um_req_fs(req), fi);
+	fuse_reply_err(req, -r);
+}
+
+void um_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
+			   fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct um_fs *fs = um_req_fs(req);
+	int out = um_file_get_writable(fs, fi_out), in;
+	ssize_t n;
+
+	(void)ino_in, (void)ino_out;
+	if (out < 0) {
+		fuse_reply_err(req, -out);
+		return;
+	}
+	in = um_file_get(fs, fi_in);
+	n = um_sys_copy_file_range(in, &off_in, out, &off_out, len, (unsigned)flags);
+	um_file_put(fs, fi_in);
+	um_file_put(fs, fi_out);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
 }

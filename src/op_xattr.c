@@ -1,9 +1,11 @@
-/* getxattr and listxattr; internal markers never show. */
+/* getxattr, listxattr, setxattr, removexattr; internal markers never
+ * show and cannot be set. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cleanup.h"
+#include "copyup/copyup.h"
 #include "inode.h"
 #include "marker.h"
 #include "ops.h"
@@ -94,4 +96,39 @@ void um_op_listxattr(fuse_req_t req, fuse_ino_t nodeid, size_t size)
 		fuse_reply_err(req, ERANGE);
 	else
 		fuse_reply_buf(req, list, (size_t)r);
+}
+
+/* Copy up, then change the upper object's xattrs. Internal names are
+ * the union's own: a user can neither forge nor remove markers. */
+static int change_xattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, const char *value, size_t size,
+			int flags, bool remove)
+{
+	struct um_fs *fs = um_req_fs(req);
+	struct um_inode *ino = um_req_inode(req, nodeid);
+	struct um_loc loc;
+	int r;
+
+	if (um_marker_is_internal_xattr(name))
+		return -EPERM;
+	r = um_copyup(fs, ino, 0);
+	if (r == 0)
+		r = um_inode_locate(fs, ino, &loc);
+	if (r < 0)
+		return r;
+	if (remove)
+		r = um_sys_lremovexattrat(loc.dirfd, loc.name, name);
+	else
+		r = um_sys_lsetxattrat(loc.dirfd, loc.name, name, value, size, flags);
+	um_loc_release(fs, &loc);
+	return r;
+}
+
+void um_op_setxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, const char *value, size_t size, int flags)
+{
+	fuse_reply_err(req, -change_xattr(req, nodeid, name, value, size, flags, false));
+}
+
+void um_op_removexattr(fuse_req_t req, fuse_ino_t nodeid, const char *name)
+{
+	fuse_reply_err(req, -change_xattr(req, nodeid, name, NULL, 0, 0, true));
 }

@@ -47,6 +47,10 @@ static void um_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * only through this mount, which replaces the inode). */
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* O_TRUNC arrives with the open, so the copy-up it triggers can skip
+	 * the data instead of copying what a truncate then discards. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* NEEDSWORK: splice, writeback cache and max_write are performance
 	 * levers to be measured in bench/ before being turned on. */
 }
@@ -86,4 +90,5 @@ const struct fuse_lowlevel_ops um_ops = {
 	.create = um_op_create,
 	.fallocate = um_op_fallocate,
 	.lseek = um_op_lseek,
+	.copy_file_range = um_op_copy_file_range,
 };

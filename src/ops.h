@@ -38,24 +38,36 @@ void um_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct f
 void um_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void um_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 
+void um_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off, struct fuse_file_info *fi);
+void um_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi);
+void um_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
+			   fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags);
+
 /* op_xattr.c */
 void um_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void um_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
-
-/* op_readonly.c: every changing call, until copy-up lands */
-void um_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi);
-void um_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
-void um_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
-void um_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
-void um_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
-void um_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
-void um_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
-		  unsigned int flags);
-void um_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
-void um_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi);
-void um_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off, struct fuse_file_info *fi);
-void um_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi);
 void um_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags);
 void um_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* op_attr.c */
+void um_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi);
+
+/* op_create.c */
+void um_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void um_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void um_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void um_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void um_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi);
+
+/* op_remove.c */
+void um_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void um_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+/* ino lost a name (unlink, rename over it); was_lower: that name was
+ * only in a lower branch. Drops it from the table with its last name. */
+int um_name_gone(struct um_fs *fs, struct um_inode *ino, bool was_lower);
+
+/* op_rename.c */
+void um_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
+		  unsigned int flags);
 
 #endif

@@ -7,6 +7,7 @@
 #ifndef UM_RESOLVE_H
 #define UM_RESOLVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -15,20 +16,33 @@
 struct um_found {
 	struct stat st;         /* the object, or a directory's top part */
 	uint64_t st_ino;        /* the union's number for it (ino.h) */
-	uint16_t layer;         /* layer of the object / the top part */
+	uint16_t layer;         /* layer of the object / the top part, or UM_LAYER_INDEX */
 	uint16_t nparts;        /* directories only: how many parts */
+	uint16_t lowerlinks;    /* indexed objects: see marker.h */
+	bool impure;            /* directories: the upper part is marked impure */
 	/* Directories only: which of the parent's parts hold a part of it,
 	 * top-down. Resolution opens nothing, so looking up an object the
 	 * inode table already knows costs no fds. */
 	uint16_t *from;
+	uint16_t nfrom;
+	/* A moved directory (redirect marker): its lower parts, found from
+	 * the branch roots and already open; they follow the from[] parts. */
+	char *redirect;
+	struct um_part *rparts;
+	uint16_t nrparts;
 };
 
 /* Caller holds dir->lock for reading. */
 int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret);
 /* Open the parts of a directory found in dir (same lock held): returns
- * a new array of f->nparts parts. */
-int um_found_open_parts(const struct um_inode *dir, const char *name, const struct um_found *f,
+ * a new array of f->nparts parts (taking over f->rparts). */
+int um_found_open_parts(const struct um_inode *dir, const char *name, struct um_found *f,
 			struct um_part **ret_parts);
 void um_found_release(struct um_found *f);
+
+/* The lower parts of the directory at absolute lower path PATH ("/a/b"),
+ * as kernel overlayfs resolves a redirect: open, top-down; *ret_n may be
+ * 0 when nothing is there any more. */
+int um_resolve_lower_path(const struct um_fs *fs, const char *path, struct um_part **ret_parts, uint16_t *ret_n);
 
 #endif

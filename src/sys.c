@@ -35,6 +35,11 @@ int um_sys_openat(int dirfd, const char *name, int flags)
 	return ret_trace(openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC), "openat", dirfd, name);
 }
 
+int um_sys_createat(int dirfd, const char *name, int flags, mode_t mode)
+{
+	return ret_trace(openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode), "openat", dirfd, name);
+}
+
 int um_sys_open_dir(int dirfd, const char *name)
 {
 	int fd = um_sys_openat(dirfd, name, O_RDONLY | O_DIRECTORY);
@@ -129,4 +134,126 @@ int um_sys_open_path(const char *path, int flags)
 int um_sys_mkdirat(int dirfd, const char *name, mode_t mode)
 {
 	return ret_trace(mkdirat(dirfd, name, mode), "mkdirat", dirfd, name);
+}
+
+int um_sys_unlinkat(int dirfd, const char *name, int flags)
+{
+	return ret_trace(unlinkat(dirfd, name, flags), "unlinkat", dirfd, name);
+}
+
+int um_sys_renameat(int olddirfd, const char *oldname, int newdirfd, const char *newname, unsigned int flags)
+{
+	return ret_trace(renameat2(olddirfd, oldname, newdirfd, newname, flags), "renameat2", olddirfd, oldname);
+}
+
+int um_sys_mknodat(int dirfd, const char *name, mode_t mode, dev_t dev)
+{
+	return ret_trace(mknodat(dirfd, name, mode, dev), "mknodat", dirfd, name);
+}
+
+int um_sys_symlinkat(const char *target, int dirfd, const char *name)
+{
+	return ret_trace(symlinkat(target, dirfd, name), "symlinkat", dirfd, name);
+}
+
+int um_sys_linkat(int olddirfd, const char *oldname, int newdirfd, const char *newname)
+{
+	return ret_trace(linkat(olddirfd, oldname, newdirfd, newname, 0), "linkat", olddirfd, oldname);
+}
+
+int um_sys_fchownat(int dirfd, const char *name, uid_t uid, gid_t gid)
+{
+	return ret_trace(fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)),
+			 "fchownat", dirfd, name);
+}
+
+int um_sys_fchmodat(int dirfd, const char *name, mode_t mode)
+{
+	char path[64];
+	int fd = dirfd, r;
+
+	if (name[0]) {
+		fd = um_sys_openat(dirfd, name, O_PATH);
+		if (fd < 0)
+			return fd;
+	}
+	/* chmod of the magic link reaches the inode the O_PATH fd holds. */
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	r = ret_trace(chmod(path, mode), "chmod", dirfd, name);
+	if (fd != dirfd)
+		(void)close(fd);
+	return r;
+}
+
+int um_sys_utimensat(int dirfd, const char *name, const struct timespec times[2])
+{
+	char path[64];
+
+	if (name[0])
+		return ret_trace(utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW), "utimensat", dirfd, name);
+	/* dirfd may be O_PATH, which futimens() refuses. */
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	return ret_trace(utimensat(AT_FDCWD, path, times, 0), "utimensat", dirfd, name);
+}
+
+int um_sys_ftruncate(int fd, off_t len)
+{
+	return ret_trace(ftruncate(fd, len), "ftruncate", fd, NULL);
+}
+
+int um_sys_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	return ret_trace(fallocate(fd, mode, off, len), "fallocate", fd, NULL);
+}
+
+int um_sys_fchown(int fd, uid_t uid, gid_t gid)
+{
+	return ret_trace(fchown(fd, uid, gid), "fchown", fd, NULL);
+}
+
+int um_sys_fchmod(int fd, mode_t mode)
+{
+	return ret_trace(fchmod(fd, mode), "fchmod", fd, NULL);
+}
+
+int um_sys_futimens(int fd, const struct timespec times[2])
+{
+	return ret_trace(futimens(fd, times), "futimens", fd, NULL);
+}
+
+int um_sys_lsetxattrat(int dirfd, const char *name, const char *key, const void *value, size_t size, int flags)
+{
+	char path[64 + 256];
+	int r = fd_path(path, sizeof(path), dirfd, name);
+
+	if (r < 0)
+		return r;
+	if (name[0])
+		return ret_trace(lsetxattr(path, key, value, size, flags), "lsetxattr", dirfd, name);
+	return ret_trace(setxattr(path, key, value, size, flags), "setxattr", dirfd, name);
+}
+
+int um_sys_lremovexattrat(int dirfd, const char *name, const char *key)
+{
+	char path[64 + 256];
+	int r = fd_path(path, sizeof(path), dirfd, name);
+
+	if (r < 0)
+		return r;
+	if (name[0])
+		return ret_trace(lremovexattr(path, key), "lremovexattr", dirfd, name);
+	return ret_trace(removexattr(path, key), "removexattr", dirfd, name);
+}
+
+int um_sys_fsetxattr(int fd, const char *key, const void *value, size_t size, int flags)
+{
+	return ret_trace(fsetxattr(fd, key, value, size, flags), "fsetxattr", fd, NULL);
+}
+
+ssize_t um_sys_copy_file_range(int in, off_t *off_in, int out, off_t *off_out, size_t len, unsigned int flags)
+{
+	ssize_t n = copy_file_range(in, off_in, out, off_out, len, flags);
+	int e = ret_trace(n < 0 ? -1 : 0, "copy_file_range", in, NULL);
+
+	return e < 0 ? e : n;
 }

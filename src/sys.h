@@ -20,6 +20,8 @@ int um_sys_open_path(const char *path, int flags);
 int um_sys_mkdirat(int dirfd, const char *name, mode_t mode);
 /* openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC): returns the fd. */
 int um_sys_openat(int dirfd, const char *name, int flags);
+/* openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode). */
+int um_sys_createat(int dirfd, const char *name, int flags, mode_t mode);
 /* A directory fd usable for *at() calls, getdents and fgetxattr: O_RDONLY,
  * falling back to O_PATH when the directory is not readable. */
 int um_sys_open_dir(int dirfd, const char *name);
@@ -37,5 +39,32 @@ int um_sys_lseek(int fd, off_t off, int whence, off_t *ret_off);
  * asks for the size, as the libc calls do. */
 int um_sys_lgetxattrat(int dirfd, const char *name, const char *key, void *value, size_t size);
 int um_sys_llistxattrat(int dirfd, const char *name, char *list, size_t size);
+
+/* Changing calls, all relative to a directory fd, none following a
+ * symlink in name. name "" means dirfd itself where noted. */
+int um_sys_unlinkat(int dirfd, const char *name, int flags);
+/* renameat2(); flags as the syscall (RENAME_NOREPLACE, _EXCHANGE, ...). */
+int um_sys_renameat(int olddirfd, const char *oldname, int newdirfd, const char *newname, unsigned int flags);
+int um_sys_mknodat(int dirfd, const char *name, mode_t mode, dev_t dev);
+int um_sys_symlinkat(const char *target, int dirfd, const char *name);
+int um_sys_linkat(int olddirfd, const char *oldname, int newdirfd, const char *newname);
+/* name may be "". */
+int um_sys_fchownat(int dirfd, const char *name, uid_t uid, gid_t gid);
+/* chmod of dirfd/name (name may be "") without following a symlink:
+ * through an O_PATH fd, so a symlink gets EOPNOTSUPP, never its target. */
+int um_sys_fchmodat(int dirfd, const char *name, mode_t mode);
+/* times[2] as utimensat(), UTIME_NOW/UTIME_OMIT allowed; name may be "". */
+int um_sys_utimensat(int dirfd, const char *name, const struct timespec times[2]);
+int um_sys_ftruncate(int fd, off_t len);
+int um_sys_fallocate(int fd, int mode, off_t off, off_t len);
+int um_sys_fchown(int fd, uid_t uid, gid_t gid);
+int um_sys_fchmod(int fd, mode_t mode);
+int um_sys_futimens(int fd, const struct timespec times[2]);
+/* xattrs of dirfd/name (name may be ""), not following a symlink. */
+int um_sys_lsetxattrat(int dirfd, const char *name, const char *key, const void *value, size_t size, int flags);
+int um_sys_lremovexattrat(int dirfd, const char *name, const char *key);
+/* copy_file_range(); returns the bytes copied. */
+ssize_t um_sys_copy_file_range(int in, off_t *off_in, int out, off_t *off_out, size_t len, unsigned int flags);
+int um_sys_fsetxattr(int fd, const char *key, const void *value, size_t size, int flags);
 
 #endif

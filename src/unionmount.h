@@ -10,6 +10,7 @@
 #ifndef UM_UNIONMOUNT_H
 #define UM_UNIONMOUNT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,9 +30,12 @@ struct um_fs {
 	unsigned n_layers;
 	bool has_upper;
 	bool readonly;           /* no upper, or -o ro */
-	int work_fd;             /* our directory inside workdir; -1 without upper */
+	int work_fd;             /* WORKDIR/unionmount/work; -1 without upper */
+	int index_fd;            /* WORKDIR/unionmount/index; -1 without upper */
 	double timeout;          /* kernel entry/attr/negative cache lifetime */
 	struct um_inode *root;   /* pinned for the life of the mount */
+	/* Serializes renames (see op_rename.c); guards no data of its own. */
+	pthread_mutex_t rename_lock;
 	struct um_itable *itable;
 };
 

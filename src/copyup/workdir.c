@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,11 +44,115 @@ static int check_only_ours(int fd, const char *path, char *err, size_t errlen)
 	return n;
 }
 
-int um_workdir_open(const char *path, dev_t upper_dev, int *ret_fd, char *err, size_t errlen)
+/* Caller passes a directory fd it owns: the tree below dfd is emptied. */
+static int remove_contents(int dfd, dev_t dev, unsigned depth)
+{
+	char buf[8192];
+	int n, r = 0;
+
+	/* Leftovers are whiteouts, files and directory trees we built; a tree
+	 * deeper than this was not built by us. */
+	if (depth > 4096)
+		return -ELOOP;
+	while ((n = um_sys_getdents(dfd, buf, sizeof(buf))) > 0) {
+		bool removed = false;
+
+		for (int off = 0; off < n && r == 0;) {
+			struct dirent64 *e = (struct dirent64 *)(buf + off);
+			struct stat st;
+
+			off += e->d_reclen;
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			r = um_sys_lstatat(dfd, e->d_name, &st);
+			if (r == -ENOENT) {
+				r = 0;
+				continue;
+			}
+			if (r == 0 && S_ISDIR(st.st_mode)) {
+				int sub;
+
+				if (st.st_dev != dev)
+					return -EXDEV; /* something is mounted there: leave it */
+				sub = um_sys_openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY);
+				if (sub < 0)
+					return sub;
+				r = remove_contents(sub, dev, depth + 1);
+				(void)close(sub);
+				if (r == 0)
+					r = um_sys_unlinkat(dfd, e->d_name, AT_REMOVEDIR);
+			} else if (r == 0) {
+				r = um_sys_unlinkat(dfd, e->d_name, 0);
+			}
+			if (r == -ENOENT)
+				r = 0;
+			removed = true;
+		}
+		if (r < 0)
+			return r;
+		/* Removing entries while reading may make getdents skip some:
+		 * start over until a pass finds nothing left. */
+		if (removed && um_sys_lseek(dfd, 0, SEEK_SET, &(off_t){ 0 }) < 0)
+			return -EIO;
+	}
+	return n;
+}
+
+int um_workdir_remove_tree(int dirfd, const char *name)
+{
+	struct stat st;
+	int fd, r = um_sys_lstatat(dirfd, name, &st);
+
+	if (r < 0)
+		return r;
+	if (!S_ISDIR(st.st_mode))
+		return um_sys_unlinkat(dirfd, name, 0);
+	fd = um_sys_openat(dirfd, name, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	r = remove_contents(fd, st.st_dev, 0);
+	(void)close(fd);
+	if (r == 0)
+		r = um_sys_unlinkat(dirfd, name, AT_REMOVEDIR);
+	return r;
+}
+
+/* Only one daemon uses a workdir at a time (its upper is ours while
+ * mounted), so pid + counter is unique; the counter is atomic because
+ * every worker thread makes temporaries. */
+static _Atomic unsigned long tmp_counter;
+
+void um_workdir_tmpname(char buf[UM_TMPNAME_MAX])
+{
+	(void)snprintf(buf, UM_TMPNAME_MAX, "t%ld.%lu", (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
+}
+
+static int open_sub(int fd, const char *path, const char *name, int *ret, char *err, size_t errlen)
+{
+	int r = um_sys_mkdirat(fd, name, 0700);
+
+	if (r < 0 && r != -EEXIST) {
+		snprintf(err, errlen, "workdir: cannot create '%s/%s/%s': %s", path, UM_WORKDIR_NAME, name,
+			 strerror(-r));
+		return r;
+	}
+	r = um_sys_openat(fd, name, O_RDONLY | O_DIRECTORY);
+	if (r < 0) {
+		snprintf(err, errlen, "workdir: cannot open '%s/%s/%s': %s", path, UM_WORKDIR_NAME, name,
+			 strerror(-r));
+		return r;
+	}
+	*ret = r;
+	return 0;
+}
+
+int um_workdir_open(const char *path, dev_t upper_dev, struct um_workdir *ret, char *err, size_t errlen)
 {
 	_cleanup_close_ int fd = um_sys_open_path(path, O_RDONLY | O_DIRECTORY);
+	_cleanup_close_ int ufd = -1;
+	struct um_workdir w = { .work_fd = -1, .index_fd = -1 };
 	struct stat st;
-	int r, wfd;
+	int r;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "workdir: cannot open '%s': %s; give an existing directory", path, strerror(-fd));
@@ -69,11 +175,35 @@ int um_workdir_open(const char *path, dev_t upper_dev, int *ret_fd, char *err, s
 		snprintf(err, errlen, "workdir: cannot create '%s/%s': %s", path, UM_WORKDIR_NAME, strerror(-r));
 		return r;
 	}
-	wfd = um_sys_open_dir(fd, UM_WORKDIR_NAME);
-	if (wfd < 0) {
-		snprintf(err, errlen, "workdir: cannot open '%s/%s': %s", path, UM_WORKDIR_NAME, strerror(-wfd));
-		return wfd;
+	ufd = um_sys_openat(fd, UM_WORKDIR_NAME, O_RDONLY | O_DIRECTORY);
+	if (ufd < 0) {
+		snprintf(err, errlen, "workdir: cannot open '%s/%s': %s", path, UM_WORKDIR_NAME, strerror(-ufd));
+		return ufd;
 	}
-	*ret_fd = wfd;
+	r = open_sub(ufd, path, "work", &w.work_fd, err, errlen);
+	if (r == 0)
+		r = open_sub(ufd, path, "index", &w.index_fd, err, errlen);
+	if (r == 0) {
+		/* A crash can leave half-built copies here; they were never
+		 * visible, and must not pile up. */
+		r = remove_contents(w.work_fd, upper_dev, 0);
+		if (r < 0)
+			snprintf(err, errlen, "workdir: cannot remove leftovers in '%s/%s/work': %s", path,
+				 UM_WORKDIR_NAME, strerror(-r));
+	}
+	if (r < 0) {
+		um_workdir_close(&w);
+		return r;
+	}
+	*ret = w;
 	return 0;
+}
+
+void um_workdir_close(struct um_workdir *w)
+{
+	if (w->work_fd >= 0)
+		(void)close(w->work_fd);
+	if (w->index_fd >= 0)
+		(void)close(w->index_fd);
+	w->work_fd = w->index_fd = -1;
 }

@@ -9,8 +9,27 @@
 
 #define UM_WORKDIR_NAME "unionmount"
 
-/* Open (creating if needed) our directory inside workdir PATH; returns
- * its fd through ret_fd. Refuses a workdir holding anything else. */
-int um_workdir_open(const char *path, dev_t upper_dev, int *ret_fd, char *err, size_t errlen);
+/* Inside it:
+ *   work/   temporaries being built (copy-ups, whiteouts, directories
+ *           being removed); anything here at mount is a leftover of a
+ *           crash and is removed before mounting
+ *   index/  hard-linked objects by origin (see marker.h) */
+struct um_workdir {
+	int work_fd;
+	int index_fd;
+};
+
+/* Open (creating if needed) our directories inside workdir PATH and purge
+ * leftovers. Refuses a workdir holding anything else. */
+int um_workdir_open(const char *path, dev_t upper_dev, struct um_workdir *ret, char *err, size_t errlen);
+void um_workdir_close(struct um_workdir *w);
+
+/* A name no other temporary in work/ has, now or after a restart. */
+#define UM_TMPNAME_MAX 48
+void um_workdir_tmpname(char buf[UM_TMPNAME_MAX]);
+
+/* Remove dirfd/name and, if it is a directory, everything below it
+ * (never following symlinks, never leaving the filesystem). */
+int um_workdir_remove_tree(int dirfd, const char *name);
 
 #endif

@@ -68,6 +68,7 @@ struct listing {
 	dev_t dev;         /* the part's filesystem */
 	dev_t layer_dev;   /* the branch root's */
 	bool submounts;    /* the branch has mounts inside: dirs may be mount points */
+	bool impure;       /* upper part holding entries with an origin (marker.h) */
 };
 
 /* The union's number for a listed entry, as lookup would give it. At a
@@ -111,12 +112,13 @@ static int merge_again(struct um_dirsnap *snap, uint32_t idx, const struct um_pa
 }
 
 static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um_nameset *seen,
-		      const struct um_part *parts, uint16_t i, uint16_t nparts, char *buf)
+		      const struct um_part *parts, uint16_t i, uint16_t nparts, bool impure, char *buf)
 {
 	const struct um_part *p = &parts[i];
 	_cleanup_close_ int fd = um_sys_openat(p->fd, ".", O_RDONLY | O_DIRECTORY);
 	struct listing ls = { .part = p, .fd = fd, .layer_dev = fs->layers[p->layer].dev,
-			      .submounts = fs->layers[p->layer].submounts };
+			      .submounts = fs->layers[p->layer].submounts,
+			      .impure = impure && p->layer == UM_UPPER };
 	struct stat pst;
 	int r;
 
@@ -137,6 +139,7 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 			uint8_t type = d->d_type;
 			uint64_t ino;
 			uint32_t idx;
+			int origin;
 
 			off += d->d_reclen;
 			if (d->d_name[0] == '.' && (len == 1 || (len == 2 && d->d_name[1] == '.')))
@@ -168,10 +171,17 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 			r = entry_ino(&ls, d, &ino);
 			if (r < 0)
 				return r;
+			origin = 0;
+			if (ls.impure) {
+				/* Copied up or moved: numbered as lookup numbers it. */
+				origin = um_marker_get_origin(fd, d->d_name, &ino);
+				if (origin < 0)
+					return origin;
+			}
 			r = snap_add(snap, d->d_name, len, ino, type);
 			if (r < 0)
 				return r;
-			if (type == DT_DIR && p->layer == UM_UPPER && i + 1 < nparts)
+			if (type == DT_DIR && p->layer == UM_UPPER && i + 1 < nparts && !origin)
 				snap->ents[r].flags |= F_CHAIN_OPEN;
 			r = um_nameset_set(seen, d->d_name, len, (uint32_t)r);
 			if (r < 0)
@@ -198,7 +208,7 @@ int um_dir_merge(struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_ino, st
 
 	pthread_rwlock_rdlock(&dir->lock);
 	for (uint16_t i = 0; i < dir->nparts && r >= 0; i++)
-		r = merge_part(fs, &snap, seen, dir->parts, i, dir->nparts, buf);
+		r = merge_part(fs, &snap, seen, dir->parts, i, dir->nparts, dir->flags & UM_INO_IMPURE, buf);
 	pthread_rwlock_unlock(&dir->lock);
 	if (r < 0)
 		goto fail;

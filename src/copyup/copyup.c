@@ -1,0 +1,276 @@
+#include "copyup/copyup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "copyup/attrs.h"
+#include "copyup/data.h"
+#include "copyup/workdir.h"
+#include "inode.h"
+#include "log.h"
+#include "marker.h"
+#include "sys.h"
+
+static bool has_upper(struct um_inode *ino)
+{
+	if (S_ISDIR(ino->type))
+		return ino->nparts && ino->parts[0].layer == UM_UPPER;
+	return ino->layer == UM_UPPER || ino->layer == UM_LAYER_INDEX;
+}
+
+int um_copyup_mark_impure(struct um_inode *dir)
+{
+	int fd, r;
+
+	if (um_inode_flags(dir) & UM_INO_IMPURE)
+		return 0;
+	fd = um_inode_upper_fd(dir);
+	if (fd < 0)
+		return fd;
+	r = um_marker_set_impure(fd, "");
+	if (r == 0)
+		um_inode_set_flags(dir, UM_INO_IMPURE, 0);
+	return r;
+}
+
+/* The object's content in work/tmp: data, or the symlink, or the node. */
+static int build_object(struct um_fs *fs, int srcdir, const char *name, const struct stat *st, const char *tmp,
+			unsigned flags)
+{
+	_cleanup_close_ int src = -1, dst = -1;
+	char target[PATH_MAX + 1];
+	int r;
+
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG:
+		dst = um_sys_createat(fs->work_fd, tmp, O_EXCL | O_WRONLY, 0600);
+		if (dst < 0)
+			return dst;
+		if ((flags & UM_COPYUP_NODATA) || st->st_size == 0)
+			return 0;
+		src = um_sys_openat(srcdir, name, O_RDONLY);
+		if (src < 0)
+			return src;
+		r = um_copy_data(src, dst, st->st_size);
+		/* Before the rename publishes it: see copyup.h. */
+		if (r == 0)
+			r = um_sys_fsync(dst, 0);
+		return r;
+	case S_IFLNK:
+		r = um_sys_readlinkat(srcdir, name, target, sizeof(target));
+		if (r < 0)
+			return r;
+		return um_sys_symlinkat(target, fs->work_fd, tmp);
+	case S_IFDIR:
+		return um_sys_mkdirat(fs->work_fd, tmp, 0700);
+	default:
+		return um_sys_mknodat(fs->work_fd, tmp, (st->st_mode & S_IFMT) | 0600, st->st_rdev);
+	}
+}
+
+/* Copy ino (whose parent has an upper part, upfd) from srcdir/srcname.
+ * Caller holds ino->lock for writing. */
+static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const char *srcname, int upfd,
+		       unsigned flags)
+{
+	char tmp[UM_TMPNAME_MAX];
+	struct stat st;
+	bool indexed;
+	int r;
+
+	r = um_sys_lstatat(srcdir, srcname, &st);
+	if (r < 0)
+		return r;
+	um_workdir_tmpname(tmp);
+	r = build_object(fs, srcdir, srcname, &st, tmp, flags);
+	if (r == 0)
+		r = um_copy_attrs(srcdir, srcname, fs->work_fd, tmp, &st);
+	indexed = !S_ISDIR(st.st_mode) && st.st_nlink > 1;
+	if (r == 0 && !S_ISDIR(st.st_mode))
+		r = um_marker_set_origin(fs->work_fd, tmp, ino->st_ino);
+	if (r < 0)
+		goto discard;
+
+	if (indexed) {
+		char key[17];
+
+		um_inode_index_name(ino->st_ino, key);
+		r = um_marker_set_lowerlinks(fs->work_fd, tmp, (unsigned)st.st_nlink);
+		if (r == 0)
+			r = um_sys_linkat(fs->work_fd, tmp, fs->index_fd, key);
+		if (r < 0)
+			goto discard;
+		(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
+		ino->layer = UM_LAYER_INDEX;
+		ino->lowerlinks = (uint16_t)st.st_nlink;
+	} else {
+		struct stat pst;
+
+		/* Copy-up changes no directory the union shows: the upper
+		 * parent keeps its times, as kernel overlayfs keeps them. */
+		r = um_sys_fstat(upfd, &pst);
+		if (r == 0)
+			r = um_sys_renameat(fs->work_fd, tmp, upfd, ino->name, RENAME_NOREPLACE);
+		if (r < 0)
+			goto discard;
+		r = um_sys_utimensat(upfd, "", (struct timespec[2]){ pst.st_atim, pst.st_mtim });
+		if (r < 0)
+			um_log(UM_LOG_WARN, "copy-up '%s': cannot keep its parent's times: %s", ino->name, strerror(-r));
+		r = 0;
+		if (S_ISDIR(st.st_mode)) {
+			int fd = um_sys_open_dir(upfd, ino->name);
+
+			if (fd >= 0 && (r = um_inode_add_upper_locked(ino, fd)) < 0)
+				(void)close(fd);
+			if (fd < 0)
+				r = fd;
+			if (r < 0) {
+				/* Published but not usable: take it back out, so the
+				 * union stays as it was. */
+				(void)um_sys_renameat(upfd, ino->name, fs->work_fd, tmp, 0);
+				goto discard;
+			}
+		} else {
+			ino->layer = UM_UPPER;
+		}
+	}
+	ino->flags |= UM_INO_DIRSYNC;
+	um_debug("copy-up '%s': done%s", ino->name, indexed ? " (index)" : "");
+	return 0;
+
+discard:
+	{
+		int e = um_workdir_remove_tree(fs->work_fd, tmp);
+
+		if (e < 0 && e != -ENOENT)
+			um_log(UM_LOG_WARN, "copy-up '%s': cannot remove the temporary %s: %s", ino->name, tmp,
+			       strerror(-e));
+	}
+	return r;
+}
+
+/* Copy up ino, whose parent already has an upper part. */
+static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
+{
+	for (;;) {
+		struct um_inode *parent;
+		uint16_t layer;
+		int srcdir = -1, upfd, r;
+		bool done;
+
+		pthread_rwlock_rdlock(&ino->lock);
+		done = has_upper(ino);
+		parent = ino->parent ? um_inode_ref(ino->parent) : NULL;
+		layer = ino->layer;
+		if (S_ISDIR(ino->type))
+			srcdir = ino->parts[0].fd;
+		r = ino->flags & UM_INO_DEAD ? -ENOENT : 0;
+		pthread_rwlock_unlock(&ino->lock);
+		if (done || r < 0 || !parent) {
+			if (parent)
+				um_inode_unref(fs, parent, 1);
+			return r;
+		}
+		/* The lower parent part holding a non-directory; read before
+		 * taking ino's lock (parents lock first). */
+		if (!S_ISDIR(ino->type)) {
+			pthread_rwlock_rdlock(&parent->lock);
+			for (uint16_t i = 0; i < parent->nparts; i++)
+				if (parent->parts[i].layer == layer)
+					srcdir = parent->parts[i].fd;
+			pthread_rwlock_unlock(&parent->lock);
+		}
+		upfd = um_inode_upper_fd(parent);
+		r = srcdir < 0 ? -EIO : upfd;
+		/* A copied-up non-directory carries an origin: its new parent
+		 * must say so before it lands there. */
+		if (r >= 0 && !S_ISDIR(ino->type))
+			r = um_copyup_mark_impure(parent);
+		if (r < 0) {
+			um_inode_unref(fs, parent, 1);
+			return r;
+		}
+
+		pthread_rwlock_wrlock(&ino->lock);
+		if (ino->parent != parent || ino->layer != layer) {
+			/* Moved or copied meanwhile: look again. */
+			pthread_rwlock_unlock(&ino->lock);
+			um_inode_unref(fs, parent, 1);
+			continue;
+		}
+		r = 0;
+		if (!has_upper(ino))
+			r = S_ISDIR(ino->type) ? copy_locked(fs, ino, srcdir, "", upfd, flags)
+					       : copy_locked(fs, ino, srcdir, ino->name, upfd, flags);
+		pthread_rwlock_unlock(&ino->lock);
+		um_inode_unref(fs, parent, 1);
+		return r;
+	}
+}
+
+int um_copyup(struct um_fs *fs, struct um_inode *ino, unsigned flags)
+{
+	if (fs->readonly)
+		return -EROFS;
+	/* Top-down: find the highest ancestor without an upper part, copy
+	 * it, repeat. The root always has one. */
+	for (;;) {
+		struct um_inode *t = um_inode_ref(ino), *p;
+		int r;
+
+		for (;;) {
+			pthread_rwlock_rdlock(&t->lock);
+			p = t->parent ? um_inode_ref(t->parent) : NULL;
+			pthread_rwlock_unlock(&t->lock);
+			if (!p)
+				break;
+			if (um_inode_upper_fd(p) >= 0) {
+				um_inode_unref(fs, p, 1);
+				break;
+			}
+			um_inode_unref(fs, t, 1);
+			t = p;
+		}
+		r = copyup_one(fs, t, t == ino ? flags : 0);
+		if (t == ino || r < 0) {
+			um_inode_unref(fs, t, 1);
+			return r;
+		}
+		um_inode_unref(fs, t, 1);
+	}
+}
+
+int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino)
+{
+	struct um_inode *t = um_inode_ref(ino);
+	int r = 0;
+
+	/* Each object copied up by this mount: its directory entry is in its
+	 * parent's upper part; a parent copied up too needs the same. */
+	while (r == 0 && t && (um_inode_flags(t) & UM_INO_DIRSYNC)) {
+		struct um_inode *p;
+		uint16_t layer;
+
+		pthread_rwlock_rdlock(&t->lock);
+		p = t->parent ? um_inode_ref(t->parent) : NULL;
+		layer = t->layer;
+		pthread_rwlock_unlock(&t->lock);
+		if (layer == UM_LAYER_INDEX && !S_ISDIR(t->type))
+			r = um_sys_fsync(fs->index_fd, 0);
+		else if (p && um_inode_upper_fd(p) >= 0)
+			r = um_sys_fsync(um_inode_upper_fd(p), 0);
+		if (r == 0)
+			um_inode_set_flags(t, 0, UM_INO_DIRSYNC);
+		um_inode_unref(fs, t, 1);
+		t = p;
+	}
+	if (t)
+		um_inode_unref(fs, t, 1);
+	return r;
+}

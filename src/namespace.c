@@ -1,0 +1,161 @@
+#include "namespace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "copyup/workdir.h"
+#include "inode.h"
+#include "log.h"
+#include "marker.h"
+#include "readdir/readdir.h"
+#include "sys.h"
+
+int um_ns_upper_state(int upfd, const char *name, struct stat *st)
+{
+	int r = um_sys_lstatat(upfd, name, st);
+
+	if (r == -ENOENT)
+		return UM_UPPER_ABSENT;
+	if (r < 0)
+		return r;
+	return um_marker_is_whiteout(st) ? UM_UPPER_WHITEOUT : UM_UPPER_PRESENT;
+}
+
+int um_ns_lower_visible(const struct um_inode *dir, const char *name)
+{
+	/* The parts are already cut at an opaque directory; a whiteout in
+	 * a lower part hides the rest. */
+	for (uint16_t i = 0; i < dir->nparts; i++) {
+		struct stat st;
+		int r;
+
+		if (dir->parts[i].layer == UM_UPPER)
+			continue;
+		r = um_sys_lstatat(dir->parts[i].fd, name, &st);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		return !um_marker_is_whiteout(&st);
+	}
+	return 0;
+}
+
+int um_ns_owner(fuse_req_t req, int upfd, bool is_dir, mode_t *mode, uid_t *uid, gid_t *gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat st;
+	int r = um_sys_fstat(upfd, &st);
+
+	if (r < 0)
+		return r;
+	*uid = ctx->uid;
+	*gid = ctx->gid;
+	if (st.st_mode & S_ISGID) {
+		*gid = st.st_gid;
+		if (is_dir)
+			*mode |= S_ISGID;
+	}
+	return 0;
+}
+
+int um_ns_set_owner(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode)
+{
+	int r = um_sys_fchownat(dirfd, name, uid, gid);
+
+	/* chown clears setuid/setgid of non-directories, even as root. */
+	if (r == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISLNK(mode))
+		r = um_sys_fchmodat(dirfd, name, mode & 07777);
+	return r;
+}
+
+int um_ns_place(struct um_fs *fs, const char *tmp, int upfd, const char *name, bool is_dir, bool over_whiteout)
+{
+	int r;
+
+	if (!over_whiteout)
+		return um_sys_renameat(fs->work_fd, tmp, upfd, name, RENAME_NOREPLACE);
+	if (!is_dir)
+		return um_sys_renameat(fs->work_fd, tmp, upfd, name, 0);
+	/* rename(2) will not put a directory over a device node. */
+	r = um_sys_renameat(fs->work_fd, tmp, upfd, name, RENAME_EXCHANGE);
+	if (r < 0)
+		return r;
+	r = um_sys_unlinkat(fs->work_fd, tmp, 0);
+	if (r < 0)
+		um_log(UM_LOG_WARN, "cannot remove the replaced whiteout %s from the workdir: %s", tmp, strerror(-r));
+	return 0;
+}
+
+/* Make a whiteout in work/ under a fresh name. */
+static int work_whiteout(struct um_fs *fs, char tmp[UM_TMPNAME_MAX])
+{
+	um_workdir_tmpname(tmp);
+	return um_marker_make_whiteout(fs->work_fd, tmp);
+}
+
+static void drop_tmp(struct um_fs *fs, const char *tmp)
+{
+	int r = um_workdir_remove_tree(fs->work_fd, tmp);
+
+	if (r < 0 && r != -ENOENT)
+		um_log(UM_LOG_WARN, "cannot remove %s from the workdir: %s", tmp, strerror(-r));
+}
+
+int um_ns_whiteout(struct um_fs *fs, int upfd, const char *name, enum um_upper_state state, bool is_dir)
+{
+	char tmp[UM_TMPNAME_MAX];
+	int r;
+
+	if (state == UM_UPPER_WHITEOUT)
+		return 0;
+	if (state == UM_UPPER_ABSENT)
+		return um_marker_make_whiteout(upfd, name);
+	r = work_whiteout(fs, tmp);
+	if (r < 0)
+		return r;
+	if (is_dir) {
+		/* The directory goes to the workdir in the same step as the
+		 * whiteout arrives, and is emptied there. */
+		r = um_sys_renameat(fs->work_fd, tmp, upfd, name, RENAME_EXCHANGE);
+		if (r == 0)
+			drop_tmp(fs, tmp);
+	} else {
+		r = um_sys_renameat(fs->work_fd, tmp, upfd, name, 0);
+	}
+	if (r < 0)
+		drop_tmp(fs, tmp);
+	return r;
+}
+
+int um_ns_remove(struct um_fs *fs, int upfd, const char *name, bool is_dir)
+{
+	char tmp[UM_TMPNAME_MAX];
+	int r;
+
+	if (!is_dir)
+		return um_sys_unlinkat(upfd, name, 0);
+	r = um_sys_unlinkat(upfd, name, AT_REMOVEDIR);
+	if (r != -ENOTEMPTY && r != -EEXIST)
+		return r;
+	/* It still holds whiteouts: move it out whole, then empty it. */
+	um_workdir_tmpname(tmp);
+	r = um_sys_renameat(upfd, name, fs->work_fd, tmp, RENAME_NOREPLACE);
+	if (r == 0)
+		drop_tmp(fs, tmp);
+	return r;
+}
+
+int um_ns_dir_is_empty(struct um_fs *fs, struct um_inode *dir)
+{
+	struct um_dirsnap snap;
+	int r = um_dir_merge(fs, dir, 0, &snap);
+
+	if (r < 0)
+		return r;
+	r = snap.n <= 2; /* "." and ".." */
+	um_dirsnap_release(&snap);
+	return r;
+}

@@ -1,0 +1,51 @@
+/* Changing names in the upper branch the union's way: whiteouts where a
+ * lower object must stay hidden, replacements built in the workdir and
+ * swapped in with one rename, so that a crash never shows a state the
+ * union was not in. Callers hold the parent inode's lock for writing and
+ * pass its upper part fd (upfd). */
+#ifndef UM_NAMESPACE_H
+#define UM_NAMESPACE_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include <fuse_lowlevel.h>
+
+#include "unionmount.h"
+
+struct um_inode;
+
+/* What the upper part holds under a name. */
+enum um_upper_state { UM_UPPER_ABSENT, UM_UPPER_WHITEOUT, UM_UPPER_PRESENT };
+
+/* Returns an enum um_upper_state (st filled when PRESENT) or -errno. */
+int um_ns_upper_state(int upfd, const char *name, struct stat *st);
+
+/* Does a lower part of dir show name (so removing it needs a whiteout)?
+ * 1, 0 or -errno. Caller holds dir->lock. */
+int um_ns_lower_visible(const struct um_inode *dir, const char *name);
+
+/* Owner for an object a request creates in the directory upfd: the
+ * caller's uid, the caller's gid or the directory's when it is setgid.
+ * *mode gains S_ISGID for a directory in a setgid directory. */
+int um_ns_owner(fuse_req_t req, int upfd, bool is_dir, mode_t *mode, uid_t *uid, gid_t *gid);
+
+/* Give dirfd/name (name "" = dirfd) owner and, when it has bits chown
+ * clears, mode again. */
+int um_ns_set_owner(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode);
+
+/* Move work/tmp to upfd/name. Over a whiteout (replace) a directory is
+ * exchanged with it and the whiteout removed. */
+int um_ns_place(struct um_fs *fs, const char *tmp, int upfd, const char *name, bool is_dir, bool over_whiteout);
+
+/* Turn upfd/name into a whiteout, atomically: state says what is there
+ * now (a directory there must be empty of all but whiteouts). */
+int um_ns_whiteout(struct um_fs *fs, int upfd, const char *name, enum um_upper_state state, bool is_dir);
+
+/* Remove upfd/name for good (a directory with its whiteouts), atomically. */
+int um_ns_remove(struct um_fs *fs, int upfd, const char *name, bool is_dir);
+
+/* Is the directory empty as the union shows it? 1, 0 or -errno. */
+int um_ns_dir_is_empty(struct um_fs *fs, struct um_inode *dir);
+
+#endif

@@ -1,0 +1,100 @@
+/* setattr: chmod, chown, truncate, utimens, on a path or through any open
+ * descriptor (a read-only one included): the object is copied up first
+ * either way, then changed in upper. */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "copyup/copyup.h"
+#include "inode.h"
+#include "op_file.h"
+#include "ops.h"
+#include "sys.h"
+
+static int truncate_loc(struct um_fs *fs, struct um_inode *ino, off_t size, struct fuse_file_info *fi)
+{
+	struct um_loc loc;
+	int fd, r;
+
+	if (fi) {
+		fd = um_file_get_writable(fs, fi);
+		if (fd >= 0) {
+			r = um_sys_ftruncate(fd, size);
+			um_file_put(fs, fi);
+			return r;
+		}
+	}
+	r = um_inode_locate(fs, ino, &loc);
+	if (r < 0)
+		return r;
+	fd = um_sys_openat(loc.dirfd, loc.name, O_WRONLY);
+	um_loc_release(fs, &loc);
+	if (fd < 0)
+		return fd;
+	r = um_sys_ftruncate(fd, size);
+	(void)close(fd);
+	return r;
+}
+
+static struct timespec time_arg(int to_set, int set_bit, int now_bit, struct timespec t)
+{
+	if (to_set & now_bit)
+		return (struct timespec){ .tv_nsec = UTIME_NOW };
+	if (to_set & set_bit)
+		return t;
+	return (struct timespec){ .tv_nsec = UTIME_OMIT };
+}
+
+static int apply(struct um_fs *fs, struct um_inode *ino, const struct stat *attr, int to_set,
+		 struct fuse_file_info *fi)
+{
+	struct um_loc loc;
+	int r = um_inode_locate(fs, ino, &loc);
+
+	if (r < 0)
+		return r;
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		r = um_sys_fchownat(loc.dirfd, loc.name, to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
+				    to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
+		r = um_sys_fchmodat(loc.dirfd, loc.name, attr->st_mode & 07777);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		r = S_ISDIR(ino->type) ? -EISDIR : truncate_loc(fs, ino, attr->st_size, fi);
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+				 FUSE_SET_ATTR_MTIME_NOW))) {
+		struct timespec ts[2] = {
+			time_arg(to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, attr->st_atim),
+			time_arg(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, attr->st_mtim),
+		};
+
+		r = um_sys_utimensat(loc.dirfd, loc.name, ts);
+	}
+	um_loc_release(fs, &loc);
+	return r;
+}
+
+void um_op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	struct um_fs *fs = um_req_fs(req);
+	struct um_inode *ino = um_req_inode(req, nodeid);
+	/* Truncating to zero needs none of the old data. */
+	unsigned flags = (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 ? UM_COPYUP_NODATA : 0;
+	struct stat st;
+	int r = um_copyup(fs, ino, flags);
+
+	if (r == 0)
+		r = apply(fs, ino, attr, to_set, fi);
+	if (r == 0)
+		r = um_inode_stat(fs, ino, &st);
+	if (r == -ENOENT && fi && !S_ISDIR(ino->type)) {
+		/* Unlinked but open: the descriptor still reaches it. */
+		r = um_sys_fstat(um_file_get(fs, fi), &st);
+		um_file_put(fs, fi);
+		if (r == 0)
+			um_inode_fix_attr(ino, &st);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}

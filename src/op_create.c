@@ -1,0 +1,290 @@
+/* Calls that create names: mknod, mkdir, symlink, create, link. New
+ * objects go to the parent's upper part, owned by the caller; over a
+ * whiteout they are built in the workdir and swapped in with one rename
+ * (a directory there is made opaque, hiding what the whiteout hid). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "copyup/copyup.h"
+#include "copyup/workdir.h"
+#include "inode.h"
+#include "log.h"
+#include "marker.h"
+#include "namespace.h"
+#include "ops.h"
+#include "op_file.h"
+#include "sys.h"
+
+struct newobj {
+	mode_t mode;        /* type and permission bits */
+	dev_t rdev;
+	const char *target; /* symlinks */
+	int open_flags;     /* regular files from create(): the caller's flags */
+	int fd;             /* out: the open file for create() */
+};
+
+/* Build the object at dirfd/name. */
+static int build(int dirfd, const char *name, struct newobj *o)
+{
+	switch (o->mode & S_IFMT) {
+	case S_IFDIR:
+		return um_sys_mkdirat(dirfd, name, o->mode & 07777);
+	case S_IFLNK:
+		return um_sys_symlinkat(o->target, dirfd, name);
+	case S_IFREG:
+		if (o->open_flags >= 0) {
+			int fd = um_sys_createat(dirfd, name, (o->open_flags & ~(O_CREAT | O_NOCTTY)) | O_EXCL,
+						 o->mode & 07777);
+
+			if (fd < 0)
+				return fd;
+			o->fd = fd;
+			return 0;
+		}
+		return um_sys_mknodat(dirfd, name, o->mode, 0);
+	default:
+		return um_sys_mknodat(dirfd, name, o->mode, o->rdev);
+	}
+}
+
+static void unbuild(int dirfd, const char *name, struct newobj *o)
+{
+	if (o->fd >= 0) {
+		(void)close(o->fd);
+		o->fd = -1;
+	}
+	(void)um_sys_unlinkat(dirfd, name, S_ISDIR(o->mode) ? AT_REMOVEDIR : 0);
+}
+
+/* Is name free in dir for a new object? Caller holds dir->lock. */
+static int name_free(struct um_inode *dir, int upfd, const char *name, bool *over_whiteout)
+{
+	struct stat st;
+	int r = um_ns_upper_state(upfd, name, &st);
+
+	if (r < 0)
+		return r;
+	*over_whiteout = r == UM_UPPER_WHITEOUT;
+	if (r == UM_UPPER_PRESENT)
+		return -EEXIST;
+	if (r == UM_UPPER_ABSENT) {
+		r = um_ns_lower_visible(dir, name);
+		if (r != 0)
+			return r < 0 ? r : -EEXIST;
+	}
+	return 0;
+}
+
+static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, struct newobj *o,
+		      struct um_inode **ret, struct stat *ret_st)
+{
+	struct um_fs *fs = um_req_fs(req);
+	char tmp[UM_TMPNAME_MAX];
+	bool over_wh = false, is_dir = S_ISDIR(o->mode);
+	uid_t uid;
+	gid_t gid;
+	int upfd, r;
+
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	r = um_copyup(fs, dir, 0);
+	if (r < 0)
+		return r;
+	upfd = um_inode_upper_fd(dir);
+	if (upfd < 0)
+		return upfd;
+	r = um_ns_owner(req, upfd, is_dir, &o->mode, &uid, &gid);
+	if (r < 0)
+		return r;
+
+	pthread_rwlock_wrlock(&dir->lock);
+	r = name_free(dir, upfd, name, &over_wh);
+	if (r < 0)
+		goto unlock;
+	if (!over_wh) {
+		r = build(upfd, name, o);
+		if (r < 0)
+			goto unlock;
+		r = um_ns_set_owner(upfd, name, uid, gid, o->mode);
+		if (r < 0)
+			unbuild(upfd, name, o);
+	} else {
+		um_workdir_tmpname(tmp);
+		r = build(fs->work_fd, tmp, o);
+		if (r < 0)
+			goto unlock;
+		r = um_ns_set_owner(fs->work_fd, tmp, uid, gid, o->mode);
+		if (r == 0 && is_dir)
+			r = um_marker_set_opaque(fs->work_fd, tmp);
+		if (r == 0)
+			r = um_ns_place(fs, tmp, upfd, name, is_dir, true);
+		if (r < 0)
+			unbuild(fs->work_fd, tmp, o);
+	}
+	if (r == 0)
+		r = um_sys_lstatat(upfd, name, ret_st);
+unlock:
+	pthread_rwlock_unlock(&dir->lock);
+	if (r == 0)
+		r = um_inode_new_upper(fs, dir, name, ret_st, ret);
+	if (r == 0) {
+		um_inode_fix_attr(*ret, ret_st);
+	} else if (o->fd >= 0) {
+		(void)close(o->fd);
+		o->fd = -1;
+	}
+	return r;
+}
+
+static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name, struct newobj *o)
+{
+	struct um_fs *fs = um_req_fs(req);
+	struct fuse_entry_param e = { 0 };
+	struct um_inode *ino;
+	struct stat st;
+	int r = make_entry(req, um_req_inode(req, parent), name, o, &ino, &st);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	um_fill_entry(fs, ino, &st, &e);
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		um_inode_unref(fs, ino, 1);
+}
+
+void um_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct newobj o = { .mode = mode, .rdev = rdev, .open_flags = -1, .fd = -1 };
+
+	reply_new(req, parent, name, &o);
+}
+
+void um_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct newobj o = { .mode = S_IFDIR | (mode & 07777), .open_flags = -1, .fd = -1 };
+
+	reply_new(req, parent, name, &o);
+}
+
+void um_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct newobj o = { .mode = S_IFLNK | 0777, .target = link, .open_flags = -1, .fd = -1 };
+
+	reply_new(req, parent, name, &o);
+}
+
+void um_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	struct um_fs *fs = um_req_fs(req);
+	struct newobj o = { .mode = S_IFREG | (mode & 07777), .open_flags = fi->flags, .fd = -1 };
+	struct fuse_entry_param e = { 0 };
+	struct um_inode *ino;
+	struct stat st;
+	int r = make_entry(req, um_req_inode(req, parent), name, &o, &ino, &st);
+
+	if (r == 0) {
+		r = um_file_attach(fs, ino, o.fd, UM_UPPER, fi);
+		if (r < 0) {
+			(void)close(o.fd);
+			um_inode_unref(fs, ino, 1);
+		}
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	um_fill_entry(fs, ino, &st, &e);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		um_file_detach(fs, fi);
+		um_inode_unref(fs, ino, 1);
+	}
+}
+
+/* Reach ino through the index, so that every name it gets reaches one
+ * object whichever of them goes away. */
+static int make_indexed(struct um_fs *fs, struct um_inode *ino)
+{
+	struct um_loc loc;
+	char key[17];
+	int r;
+
+	if (um_inode_layer(ino) == UM_LAYER_INDEX)
+		return 0;
+	r = um_inode_locate(fs, ino, &loc);
+	if (r < 0)
+		return r;
+	um_inode_index_name(ino->st_ino, key);
+	pthread_rwlock_wrlock(&ino->lock);
+	if (ino->layer == UM_UPPER) {
+		r = um_sys_linkat(loc.dirfd, loc.name, fs->index_fd, key);
+		if (r == 0) {
+			ino->layer = UM_LAYER_INDEX;
+			ino->lowerlinks = 0;
+		}
+	}
+	pthread_rwlock_unlock(&ino->lock);
+	um_loc_release(fs, &loc);
+	return r;
+}
+
+void um_op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const char *newname)
+{
+	struct um_fs *fs = um_req_fs(req);
+	struct um_inode *ino = um_req_inode(req, nodeid), *dir = um_req_inode(req, newparent);
+	struct fuse_entry_param e = { 0 };
+	char key[17], tmp[UM_TMPNAME_MAX];
+	bool over_wh = false;
+	struct stat st;
+	int upfd, r;
+
+	if (S_ISDIR(ino->type)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (strlen(newname) > NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	r = um_copyup(fs, ino, 0);
+	if (r == 0)
+		r = um_copyup(fs, dir, 0);
+	if (r == 0)
+		r = make_indexed(fs, ino);
+	/* The new name carries the object's origin: its directory must say
+	 * so for lookups to read it. */
+	if (r == 0)
+		r = um_copyup_mark_impure(dir);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	upfd = um_inode_upper_fd(dir);
+	um_inode_index_name(ino->st_ino, key);
+
+	pthread_rwlock_wrlock(&dir->lock);
+	r = name_free(dir, upfd, newname, &over_wh);
+	if (r == 0 && !over_wh) {
+		r = um_sys_linkat(fs->index_fd, key, upfd, newname);
+	} else if (r == 0) {
+		um_workdir_tmpname(tmp);
+		r = um_sys_linkat(fs->index_fd, key, fs->work_fd, tmp);
+		if (r == 0 && (r = um_ns_place(fs, tmp, upfd, newname, false, true)) < 0)
+			(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
+	}
+	pthread_rwlock_unlock(&dir->lock);
+	if (r == 0)
+		r = um_inode_stat(fs, ino, &st);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	um_inode_ref(ino); /* the kernel counts a link's reply as a lookup */
+	um_fill_entry(fs, ino, &st, &e);
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		um_inode_unref(fs, ino, 1);
+}

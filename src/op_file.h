@@ -1,0 +1,28 @@
+/* Open files. A handle holds its inode and an fd on the object's current
+ * backing file; a handle opened on a lower file before a copy-up moves
+ * to the upper copy at its next use, so it reads what the union shows
+ * (DESIGN.md "Coherent"), never the stale lower file. */
+#ifndef UM_OP_FILE_H
+#define UM_OP_FILE_H
+
+#include <fuse_lowlevel.h>
+
+#include "unionmount.h"
+
+struct um_inode;
+
+/* Make fi's handle from fd (owned on success) on layer, for ino (a new
+ * reference is taken). */
+int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, struct fuse_file_info *fi);
+/* Undo um_file_attach() for an open the kernel never saw. */
+void um_file_detach(struct um_fs *fs, struct fuse_file_info *fi);
+
+/* The handle's fd, when it is open for writing on the upper copy
+ * (ftruncate through it); -EBADF otherwise (nothing to put then). On
+ * success the caller ends with um_file_put(). */
+int um_file_get_writable(struct um_fs *fs, struct fuse_file_info *fi);
+/* The handle's current fd; the caller ends with um_file_put(). */
+int um_file_get(struct um_fs *fs, struct fuse_file_info *fi);
+void um_file_put(struct um_fs *fs, struct fuse_file_info *fi);
+
+#endif

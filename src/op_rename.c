@@ -1,0 +1,347 @@
+/* rename: plain, RENAME_NOREPLACE and RENAME_EXCHANGE. Both ends are
+ * copied up first (a directory: its metadata only); the move itself is
+ * one rename in upper, which also leaves the whiteout when a lower
+ * branch shows the old name (RENAME_WHITEOUT). A directory with lower
+ * parts records where they are (redirect marker) instead of being
+ * copied: O(1), never EXDEV. Renames are serialized (fs->rename_lock) so
+ * that the lower paths computed for redirects cannot change meanwhile. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "copyup/copyup.h"
+#include "copyup/workdir.h"
+#include "inode.h"
+#include "log.h"
+#include "marker.h"
+#include "namespace.h"
+#include "ops.h"
+#include "sys.h"
+
+/* Where the lower parts of directory ino are, as an absolute path from
+ * the branch roots. */
+static int lower_path(struct um_fs *fs, struct um_inode *ino, char *buf, size_t size)
+{
+	const char *comps[PATH_MAX / 2];
+	char *owned[PATH_MAX / 2];
+	size_t n = 0, len = 0;
+	struct um_inode *t = ino;
+	const char *prefix = "";
+	char *prefix_owned = NULL;
+	int r = 0;
+
+	while (t != fs->root && n < PATH_MAX / 2) {
+		struct um_inode *p;
+
+		pthread_rwlock_rdlock(&t->lock);
+		p = t->parent;
+		if (t->redirect && t->redirect[0] == '/') {
+			prefix_owned = strdup(t->redirect);
+			pthread_rwlock_unlock(&t->lock);
+			if (!prefix_owned)
+				r = -ENOMEM;
+			prefix = prefix_owned;
+			break;
+		}
+		owned[n] = strdup(t->redirect ? t->redirect : t->name);
+		pthread_rwlock_unlock(&t->lock);
+		if (!owned[n]) {
+			r = -ENOMEM;
+			break;
+		}
+		comps[n] = owned[n];
+		n++;
+		t = p;
+	}
+	if (r == 0) {
+		int k = snprintf(buf, size, "%s", prefix);
+
+		len = (size_t)k;
+		for (size_t i = n; i-- > 0 && len < size;)
+			len += (size_t)snprintf(buf + len, size - len, "/%s", comps[i]);
+		if (len >= size)
+			r = -ENAMETOOLONG;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(owned[i]);
+	free(prefix_owned);
+	return r;
+}
+
+static bool has_lower_parts(struct um_inode *dir)
+{
+	bool yes = false;
+
+	pthread_rwlock_rdlock(&dir->lock);
+	for (uint16_t i = 0; i < dir->nparts; i++)
+		yes |= dir->parts[i].layer != UM_UPPER;
+	pthread_rwlock_unlock(&dir->lock);
+	return yes;
+}
+
+/* Before directory src (copied up, at olddir) lands at newdir/newname:
+ * mark it so the new place merges what it merged before, and nothing
+ * the new name shows below. Sets *ret_redirect (caller frees) when it
+ * records a redirect. */
+static int prepare_dir_move(struct um_fs *fs, struct um_inode *src, struct um_inode *newdir, const char *newname,
+			    char **ret_redirect)
+{
+	char path[PATH_MAX];
+	int fd = um_inode_upper_fd(src), r;
+
+	*ret_redirect = NULL;
+	if (fd < 0)
+		return fd;
+	if (has_lower_parts(src)) {
+		r = lower_path(fs, src, path, sizeof(path));
+		if (r == 0)
+			r = um_copyup_mark_impure(newdir);
+		if (r == 0)
+			r = um_marker_set_origin(fd, "", src->st_ino);
+		if (r == 0)
+			r = um_marker_set_redirect(fd, "", path);
+		if (r == 0 && !(*ret_redirect = strdup(path)))
+			r = -ENOMEM;
+		return r;
+	}
+	pthread_rwlock_rdlock(&newdir->lock);
+	r = um_ns_lower_visible(newdir, newname);
+	pthread_rwlock_unlock(&newdir->lock);
+	/* A directory of upper alone put over a lower name must not start
+	 * merging with it. */
+	if (r > 0)
+		r = um_marker_set_opaque(fd, "");
+	return r;
+}
+
+/* A name of an indexed object that exists only below gets its upper
+ * link, so that it can be moved like any upper name. */
+static int link_up(struct um_fs *fs, struct um_inode *dir, struct um_inode *ino, const char *name, bool *linked)
+{
+	char key[17];
+	struct stat st;
+	int upfd = um_inode_upper_fd(dir), r;
+
+	*linked = false;
+	if (S_ISDIR(ino->type) || um_inode_layer(ino) != UM_LAYER_INDEX || upfd < 0)
+		return 0;
+	r = um_ns_upper_state(upfd, name, &st);
+	if (r != UM_UPPER_ABSENT)
+		return r < 0 ? r : 0;
+	r = um_copyup_mark_impure(dir);
+	if (r < 0)
+		return r;
+	um_inode_index_name(ino->st_ino, key);
+	r = um_sys_linkat(fs->index_fd, key, upfd, name);
+	if (r == 0) {
+		pthread_rwlock_wrlock(&ino->lock);
+		if (ino->lowerlinks > 0)
+			ino->lowerlinks--;
+		r = um_marker_set_lowerlinks(fs->index_fd, key, ino->lowerlinks);
+		pthread_rwlock_unlock(&ino->lock);
+		*linked = true;
+	}
+	return r;
+}
+
+static void lock_two(struct um_inode *a, struct um_inode *b)
+{
+	/* Renames are serialized and every other path takes one directory
+	 * lock at a time, so any fixed order is deadlock-free. */
+	if (a == b) {
+		pthread_rwlock_wrlock(&a->lock);
+		return;
+	}
+	if ((uintptr_t)a > (uintptr_t)b) {
+		struct um_inode *t = a;
+		a = b;
+		b = t;
+	}
+	pthread_rwlock_wrlock(&a->lock);
+	pthread_rwlock_wrlock(&b->lock);
+}
+
+static void unlock_two(struct um_inode *a, struct um_inode *b)
+{
+	pthread_rwlock_unlock(&a->lock);
+	if (a != b)
+		pthread_rwlock_unlock(&b->lock);
+}
+
+static int set_redirect_field(struct um_inode *ino, char *redirect)
+{
+	if (!redirect)
+		return 0;
+	pthread_rwlock_wrlock(&ino->lock);
+	free(ino->redirect);
+	ino->redirect = redirect;
+	pthread_rwlock_unlock(&ino->lock);
+	return 0;
+}
+
+struct rename_op {
+	struct um_inode *olddir, *newdir, *src, *dst;
+	const char *name, *newname;
+	unsigned flags;
+	char *src_redirect, *dst_redirect;
+};
+
+static int exchange(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
+{
+	int r;
+
+	lock_two(op->olddir, op->newdir);
+	r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
+	unlock_two(op->olddir, op->newdir);
+	if (r < 0)
+		return r;
+	(void)um_inode_move(fs, op->src, op->newdir, op->newname);
+	(void)um_inode_move(fs, op->dst, op->olddir, op->name);
+	set_redirect_field(op->src, TAKE_PTR(op->src_redirect));
+	set_redirect_field(op->dst, TAKE_PTR(op->dst_redirect));
+	return 0;
+}
+
+static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
+{
+	enum um_upper_state dst_state = UM_UPPER_ABSENT;
+	bool is_dir = S_ISDIR(op->src->type), dst_was_lower = false;
+	struct stat st;
+	int r, old_lower;
+
+	lock_two(op->olddir, op->newdir);
+	r = old_lower = um_ns_lower_visible(op->olddir, op->name);
+	if (r >= 0)
+		r = um_ns_upper_state(newup, op->newname, &st);
+	if (r >= 0) {
+		dst_state = r;
+		dst_was_lower = op->dst && dst_state != UM_UPPER_PRESENT;
+		r = 0;
+	}
+	if (r == 0 && is_dir && dst_state == UM_UPPER_PRESENT) {
+		/* The target directory (empty in the union) still holds
+		 * whiteouts: swap, then dispose of it at the old name. */
+		r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
+		if (r == 0 && old_lower)
+			r = um_ns_whiteout(fs, oldup, op->name, UM_UPPER_PRESENT, true);
+		else if (r == 0)
+			r = um_ns_remove(fs, oldup, op->name, true);
+	} else if (r == 0 && old_lower) {
+		r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_WHITEOUT);
+		if (r == -EINVAL) {
+			/* The upper filesystem cannot: two steps. */
+			r = um_sys_renameat(oldup, op->name, newup, op->newname, 0);
+			if (r == 0)
+				r = um_marker_make_whiteout(oldup, op->name);
+		}
+	} else if (r == 0) {
+		r = um_sys_renameat(oldup, op->name, newup, op->newname, 0);
+	}
+	unlock_two(op->olddir, op->newdir);
+	if (r < 0)
+		return r;
+	(void)um_inode_move(fs, op->src, op->newdir, op->newname);
+	set_redirect_field(op->src, TAKE_PTR(op->src_redirect));
+	if (op->dst)
+		(void)um_name_gone(fs, op->dst, dst_was_lower);
+	return 0;
+}
+
+static int do_rename(struct um_fs *fs, struct rename_op *op)
+{
+	struct stat sst, dst_st;
+	bool linked;
+	int r, oldup, newup;
+
+	r = um_inode_lookup(fs, op->olddir, op->name, &op->src, &sst);
+	if (r < 0)
+		return r;
+	r = um_inode_lookup(fs, op->newdir, op->newname, &op->dst, &dst_st);
+	if (r == -ENOENT) {
+		op->dst = NULL;
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	if (op->dst && (op->flags & RENAME_NOREPLACE))
+		return -EEXIST;
+	if (!op->dst && (op->flags & RENAME_EXCHANGE))
+		return -ENOENT;
+	if (op->dst == op->src)
+		return 0; /* two names of one object: POSIX says do nothing */
+	if (op->dst && !(op->flags & RENAME_EXCHANGE)) {
+		if (S_ISDIR(op->dst->type) && !S_ISDIR(op->src->type))
+			return -EISDIR;
+		if (!S_ISDIR(op->dst->type) && S_ISDIR(op->src->type))
+			return -ENOTDIR;
+		if (S_ISDIR(op->dst->type)) {
+			r = um_ns_dir_is_empty(fs, op->dst);
+			if (r <= 0)
+				return r < 0 ? r : -ENOTEMPTY;
+		}
+	}
+	/* Names of a hard-linked lower object go through its index copy. */
+	r = um_copyup(fs, op->src, 0);
+	if (r == 0 && (op->flags & RENAME_EXCHANGE))
+		r = um_copyup(fs, op->dst, 0);
+	if (r == 0)
+		r = um_copyup(fs, op->newdir, 0);
+	if (r == 0)
+		r = link_up(fs, op->olddir, op->src, op->name, &linked);
+	if (r == 0 && (op->flags & RENAME_EXCHANGE))
+		r = link_up(fs, op->newdir, op->dst, op->newname, &linked);
+	if (r < 0)
+		return r;
+	oldup = um_inode_upper_fd(op->olddir);
+	newup = um_inode_upper_fd(op->newdir);
+	/* Objects with an origin keep it through the move: the new
+	 * directory must say so before they land. */
+	if (um_inode_flags(op->olddir) & UM_INO_IMPURE)
+		r = um_copyup_mark_impure(op->newdir);
+	if (r == 0 && (um_inode_flags(op->newdir) & UM_INO_IMPURE) && (op->flags & RENAME_EXCHANGE))
+		r = um_copyup_mark_impure(op->olddir);
+	if (r == 0 && S_ISDIR(op->src->type))
+		r = prepare_dir_move(fs, op->src, op->newdir, op->newname, &op->src_redirect);
+	if (r == 0 && (op->flags & RENAME_EXCHANGE) && S_ISDIR(op->dst->type))
+		r = prepare_dir_move(fs, op->dst, op->olddir, op->name, &op->dst_redirect);
+	if (r < 0)
+		return r;
+	return op->flags & RENAME_EXCHANGE ? exchange(fs, op, oldup, newup) : move(fs, op, oldup, newup);
+}
+
+void um_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
+		  unsigned int flags)
+{
+	struct um_fs *fs = um_req_fs(req);
+	struct rename_op op = {
+		.olddir = um_req_inode(req, parent),
+		.newdir = um_req_inode(req, newparent),
+		.name = name,
+		.newname = newname,
+		.flags = flags,
+	};
+	int r;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL); /* RENAME_WHITEOUT: the union's own business */
+		return;
+	}
+	if (strlen(newname) > NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	pthread_mutex_lock(&fs->rename_lock);
+	r = do_rename(fs, &op);
+	pthread_mutex_unlock(&fs->rename_lock);
+	if (op.src)
+		um_inode_unref(fs, op.src, 1);
+	if (op.dst)
+		um_inode_unref(fs, op.dst, 1);
+	free(op.src_redirect);
+	free(op.dst_redirect);
+	fuse_reply_err(req, -r);
+}
