@@ -2,7 +2,7 @@
 #
 # Environment (meson sets the first two):
 #   UNIONMOUNT   path of the daemon binary
-#   HELPERS      directory holding treedump, seekdir and probe; when unset
+#   HELPERS      directory holding treedump, seekdir, probe and fsop; when unset
 #                they are compiled with cc into the test's temp root
 #   UM_TIMEOUT   seconds any single command touching a mount may take (20)
 #   MOUNT_WAIT   seconds to wait for a mount to appear (10)
@@ -150,13 +150,13 @@ setup_test() {
 		HELPERS=$T/helpers
 		mkdir -p "$HELPERS"
 		local h
-		for h in treedump seekdir probe; do
+		for h in treedump seekdir probe fsop rofd; do
 			cc -O2 -Wall -o "$HELPERS/$h" "$LIB_DIR/$h.c" ||
 				die "cannot build helper $h"
 		done
 	fi
 	local h
-	for h in treedump seekdir probe; do
+	for h in treedump seekdir probe fsop rofd; do
 		[ -x "$HELPERS/$h" ] || die "helper $HELPERS/$h missing"
 	done
 	log "temp root $T"
@@ -189,6 +189,10 @@ _ovl_as_union() {
 	[[ $kopts == *upperdir=* ]] || ro=1
 	[ $ro -eq 1 ] && kopts="ro,$kopts"
 	kopts+=",xino=on"
+	# With an upper: the kernel features that match what the union must
+	# do (directory renames without EXDEV, truthful st_nlink of copied-up
+	# hard links), as ovl_rw_mount mounts the reference side.
+	[ $ro -eq 0 ] && kopts+=",$OVL_RW_OPTS"
 	if ! timeout 20 mount -t overlay overlay -o "$kopts" "$mnt"; then
 		fail "self-test: kernel overlayfs refused -o $kopts"
 		return 1
@@ -408,6 +412,22 @@ ovl_mount() {
 	_mounts+=("k:$mnt")
 }
 
+# ovl_rw_mount MNT UPPER WORK LOWER... (top-most first): kernel overlayfs
+# read-write with its own upper and workdir, redirect_dir=on, index=on and
+# xino=on: the reference side of the differential write-path tests.
+OVL_RW_OPTS=redirect_dir=on,index=on
+ovl_rw_mount() {
+	local mnt=$1 up=$2 wk=$3
+	shift 3
+	mkdir -p "$mnt"
+	local opt
+	opt="$(lowerdir_opt "$@"),upperdir=$up,workdir=$wk,$OVL_RW_OPTS,xino=on"
+	if ! timeout 20 mount -t overlay overlay -o "$opt" "$mnt"; then
+		die "kernel overlayfs (reference) mount failed: -o $opt"
+	fi
+	_mounts+=("k:$mnt")
+}
+
 ovl_umount() {
 	timeout 20 umount "$1" || timeout 10 umount -l "$1"
 	_forget_mount "$1"
@@ -458,4 +478,253 @@ oracle_dump() {
 # used to prove a branch was not modified.
 snapshot() {
 	tree_dump "$1" "$2" -s || die "cannot snapshot $1 (status $?)"
+}
+
+# ---------------------------------------------------------------- differential write tests
+#
+# The same branch set is built twice ($T/ref and $T/un, each with l1 l2 l3
+# (top-most first), u (upper), w (work) and mnt). The reference side is
+# kernel overlayfs read-write (ovl_rw_mount: redirect_dir=on, index=on,
+# xino=on); the other side is um_mount (in the self-test: kernel overlayfs
+# again, which proves the scenario). Every operation runs through both
+# mounts with fsop; the one-line answers are recorded per side
+# ($T/ref.answers, $T/un.answers) and compared, the visible trees are
+# dumped and compared at checkpoints and across remounts, and at the end
+# the lower branches of both sides must be exactly as built.
+#
+#   diff_setup BUILDER   mkdir the layers, call "BUILDER ROOT" for both
+#                        roots, pin every time stamp to DIFF_OLD, snapshot
+#                        the lowers, mount both sides
+#   dop LABEL WANT OP ARGS...   run "fsop OP ARGS..." with the mountpoint as
+#                        cwd (so paths are relative) on both sides. WANT: the
+#                        exact answer, "~ERE", or "-" (any, as long as both
+#                        sides agree). One check.
+#   dop_any LABEL ERE OP ARGS... only the union's answer is checked (against
+#                        ERE); not compared nor recorded (RENAME_WHITEOUT)
+#   dcmp LABEL           compare the dumps of both mountpoints (one check)
+#   dremount LABEL       unmount and mount both sides again, then dcmp
+#   up_whiteout LABEL REL | up_opaque LABEL REL | up_not_opaque LABEL REL |
+#   up_absent LABEL REL | up_file LABEL REL CONTENT | up_type LABEL REL TYPE
+#                        what upper holds on disk, checked on both sides
+#                        (the reference side proves the expectation)
+#   diff_end             unmount both, compare the answer lists, prove the
+#                        lowers unchanged, and (daemon only) that
+#                        WORKDIR/unionmount/work is empty
+#
+# Times: every object is built with atime = mtime = DIFF_OLD; in dumps and
+# answers a time stamp at or after the start of the test is shown as
+# "recent" and ctimes are dropped, so the two sides compare equal while
+# "was this time preserved or set to now" stays visible.
+
+DIFF_OLD=1000000000
+DIFF_SIDES="ref un"
+
+_dnorm() {
+	awk -v t0="$DIFF_T0" '{
+		out = ""
+		for (i = 1; i <= NF; i++) {
+			f = $i
+			if (f ~ /^c=[0-9]+\.[0-9]+$/)
+				continue
+			# Blocks count xattr blocks too, and each side stores
+			# its own markers; holes are checked by t_copyup_data.
+			if (f ~ /^b=[0-9]+$/)
+				continue
+			if (f ~ /^[atm]=[0-9]+\.[0-9]+$/ && substr(f, 3) + 0 >= t0 - 1)
+				f = substr(f, 1, 2) "recent"
+			out = out (out == "" ? "" : " ") f
+		}
+		print out
+	}'
+}
+
+_dopts() { # _dopts ROOT
+	printf 'upperdir=%s,workdir=%s,%s' "$1/u" "$1/w" "$(lowerdir_opt "$1/l1" "$1/l2" "$1/l3")"
+}
+
+_dmount() {
+	ovl_rw_mount "$T/ref/mnt" "$T/ref/u" "$T/ref/w" "$T/ref/l1" "$T/ref/l2" "$T/ref/l3"
+	um_mount "$T/un/mnt" "$(_dopts "$T/un")" || {
+		fail "cannot mount the union side; stopping"
+		finish
+	}
+}
+
+_dumount() {
+	ovl_umount "$T/ref/mnt"
+	um_umount "$T/un/mnt"
+}
+
+diff_setup() {
+	local builder=$1 s l
+	for s in $DIFF_SIDES; do
+		mkdir -p "$T/$s"/{l1,l2,l3,u,w,mnt}
+		"$builder" "$T/$s" || die "layer builder $builder failed for $T/$s"
+		for l in l1 l2 l3 u; do
+			find "$T/$s/$l" -exec touch -h -d "@$DIFF_OLD" {} + ||
+				die "cannot pin the times in $T/$s/$l"
+		done
+		for l in l1 l2 l3; do snapshot "$T/$s/$l" "$T/$s.$l.before"; done
+	done
+	: >"$T/ref.answers"
+	: >"$T/un.answers"
+	DIFF_T0=$(date +%s)
+	_dmount
+}
+
+# _drun SIDE OP ARGS...: fsop's answer (TIMEOUT on a hang), normalized.
+_drun() {
+	local s=$1 got
+	shift
+	got=$(tin "$T/$s/mnt" "$HELPERS/fsop" "$@" 2>&1)
+	[ $? -eq 124 ] && got="TIMEOUT after ${UM_TIMEOUT}s"
+	printf '%s\n' "$got" | _dnorm
+}
+
+dop() {
+	local label=$1 want=$2 r u ok=1
+	shift 2
+	r=$(_drun ref "$@")
+	u=$(_drun un "$@")
+	printf '%s: %s\n' "$label" "$r" >>"$T/ref.answers"
+	printf '%s: %s\n' "$label" "$u" >>"$T/un.answers"
+	case $want in
+	-) ;;
+	~*) [[ $r =~ ^(${want#\~})$ ]] || ok=0 ;;
+	*) [ "$r" == "$want" ] || ok=0 ;;
+	esac
+	if [ $ok -eq 0 ]; then
+		fail "$label [$*]: kernel overlayfs answered '$r', the scenario expects '$want' (scenario wrong?)"
+	elif [ "$u" != "$r" ]; then
+		fail "$label [$*]: expected '$r' (kernel overlayfs), union answered '$u'"
+	else
+		pass "$label [$*] -> $u"
+	fi
+}
+
+dop_any() {
+	local label=$1 ere=$2 u
+	shift 2
+	_drun ref "$@" >/dev/null
+	u=$(_drun un "$@")
+	expect_match "$label [$*] (union side, not compared)" "^($ere)\$" "$u"
+}
+
+dcmp() {
+	local label=$1 s rc
+	DIFF_NDUMP=$((${DIFF_NDUMP:-0} + 1))
+	for s in $DIFF_SIDES; do
+		tree_dump "$T/$s/mnt" "$T/$s.dump.$DIFF_NDUMP.raw"
+		rc=$?
+		_dnorm <"$T/$s.dump.$DIFF_NDUMP.raw" >"$T/$s.dump.$DIFF_NDUMP"
+		if [ $rc -ne 0 ]; then
+			fail "$label: tree dump of the $s side has anomalies (status $rc):"
+			grep '^!' "$T/$s.dump.$DIFF_NDUMP.raw" | head -10 | sed 's/^/     /'
+		fi
+	done
+	expect_same_file "$label: union tree equals kernel overlayfs (dump $DIFF_NDUMP)" \
+		"$T/ref.dump.$DIFF_NDUMP" "$T/un.dump.$DIFF_NDUMP"
+}
+
+dremount() {
+	_dumount
+	_dmount
+	dcmp "${1:-after remount}"
+}
+
+# _up_each LABEL DESCRIPTION TEST-FUNCTION REL [ARG]: run the test on the
+# upper of each side.
+_up_each() {
+	local label=$1 what=$2 fn=$3 rel=$4 s seen bad=''
+	shift 4
+	for s in $DIFF_SIDES; do
+		seen=$("$fn" "$T/$s/u/$rel" "$@") || bad+=" $s: $seen;"
+	done
+	if [ -z "$bad" ]; then
+		pass "$label: upper holds $rel as $what"
+	else
+		fail "$label: expected upper/$rel to be $what, seen:$bad"
+	fi
+}
+
+_describe() {
+	local t
+	if [ ! -e "$1" ] && [ ! -L "$1" ]; then
+		echo absent
+		return
+	fi
+	t=$(stat -c '%F %t:%T' "$1")
+	echo "$t"
+}
+_is_wh() {
+	local d
+	d=$(_describe "$1")
+	[ "$d" == "character special file 0:0" ] && return 0
+	echo "$d"
+	return 1
+}
+_is_opq() {
+	local v
+	[ -d "$1" ] && [ ! -L "$1" ] || { _describe "$1"; return 1; }
+	v=$(getfattr --absolute-names --only-values -n trusted.overlay.opaque "$1" 2>/dev/null)
+	[ "$v" == y ] && return 0
+	echo "directory with trusted.overlay.opaque='$v'"
+	return 1
+}
+_is_not_opq() {
+	local v
+	[ -d "$1" ] && [ ! -L "$1" ] || { _describe "$1"; return 1; }
+	v=$(getfattr --absolute-names --only-values -n trusted.overlay.opaque "$1" 2>/dev/null)
+	[ "$v" != y ] && return 0
+	echo "opaque directory"
+	return 1
+}
+_is_absent() {
+	[ ! -e "$1" ] && [ ! -L "$1" ] && return 0
+	_describe "$1"
+	return 1
+}
+_is_file() {
+	local c
+	[ -f "$1" ] && [ ! -L "$1" ] || { _describe "$1"; return 1; }
+	c=$(cat "$1")
+	[ "$c" == "$2" ] && return 0
+	echo "file with content '$c'"
+	return 1
+}
+_is_type() {
+	local d
+	d=$(_describe "$1")
+	[[ $d == "$2"* ]] && return 0
+	echo "$d"
+	return 1
+}
+up_whiteout() { _up_each "$1" "a whiteout (char 0:0)" _is_wh "$2"; }
+up_opaque() { _up_each "$1" "an opaque dir (trusted.overlay.opaque=y)" _is_opq "$2"; }
+up_not_opaque() { _up_each "$1" "a directory that is not opaque" _is_not_opq "$2"; }
+up_absent() { _up_each "$1" "absent" _is_absent "$2"; }
+up_file() { _up_each "$1" "a regular file with content '$3'" _is_file "$2" "$3"; }
+up_type() { _up_each "$1" "a '$3'" _is_type "$2" "$3"; }
+
+diff_end() {
+	local s l
+	_dumount
+	expect_same_file "answer lists of both sides are identical" \
+		"$T/ref.answers" "$T/un.answers"
+	for s in $DIFF_SIDES; do
+		for l in l1 l2 l3; do
+			snapshot "$T/$s/$l" "$T/$s.$l.after"
+			expect_same_file "$s side: lower $l byte-for-byte unchanged" \
+				"$T/$s.$l.before" "$T/$s.$l.after"
+		done
+	done
+	if ! selftest; then
+		local left
+		left=$(find "$T/un/w/unionmount/work" -mindepth 1 2>/dev/null | head -5)
+		if [ -d "$T/un/w/unionmount/work" ] && [ -z "$left" ]; then
+			pass "workdir/unionmount/work is empty after unmount"
+		else
+			fail "workdir/unionmount/work after unmount: expected an empty dir, seen: ${left:-no such dir}"
+		fi
+	fi
 }
