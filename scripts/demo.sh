@@ -166,14 +166,18 @@ Try (each line can be pasted as is):
   ls fresh                # new.txt only: lower2/fresh is opaque, lower3/fresh/old.txt stays hidden
   ls deleted.txt          # No such file: the upper branch holds a whiteout for it
   cat notes.txt           # from the upper branch
-  touch new               # Read-only file system: copy-up is still being built
+  echo hi >> greeting.txt # copy-up: lower1's file is copied to upper, then changed
+  rm bottom.txt           # a lower file: upper gets a whiteout for it
+  mv merged together      # a merged directory moves in one rename (redirect)
+  ls together             # still one.txt three.txt two.txt
   for f in * merged/*; do i=\$(stat -c %i "\$f"); echo "layer \$((i >> 56))  \$f"; done
   getfattr -d -m - fresh  # nothing: internal xattrs are hidden in the union
   cd /
 
 Look at the layers:
   ls -lR $demo/lower1 $demo/lower2 $demo/lower3
-  ls -l $rw/upper     # deleted.txt is 'c 0, 0': a whiteout
+  ls -l $rw/upper     # deleted.txt, bottom.txt are 'c 0, 0': whiteouts
+  getfattr -d -m - $rw/upper/together   # trusted.overlay.redirect="/merged"
   getfattr -n trusted.overlay.opaque $demo/lower2/fresh
 
 Stop and clean up (leave $mnt first):

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -256,4 +258,26 @@ ssize_t um_sys_copy_file_range(int in, off_t *off_in, int out, off_t *off_out, s
 	int e = ret_trace(n < 0 ? -1 : 0, "copy_file_range", in, NULL);
 
 	return e < 0 ? e : n;
+}
+
+int um_sys_ficlone(int dst_fd, int src_fd)
+{
+	return ret_trace(ioctl(dst_fd, FICLONE, src_fd), "ioctl(FICLONE)", dst_fd, NULL);
+}
+
+int um_sys_copy_range(int src_fd, int dst_fd, off_t off, size_t len)
+{
+	off_t in = off, out = off;
+
+	return ret_trace(copy_file_range(src_fd, &in, dst_fd, &out, len, 0), "copy_file_range", src_fd, NULL);
+}
+
+int um_sys_pread(int fd, void *buf, size_t len, off_t off)
+{
+	return ret_trace(pread(fd, buf, len, off), "pread", fd, NULL);
+}
+
+int um_sys_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	return ret_trace(pwrite(fd, buf, len, off), "pwrite", fd, NULL);
 }

@@ -65,6 +65,13 @@ int um_sys_lsetxattrat(int dirfd, const char *name, const char *key, const void 
 int um_sys_lremovexattrat(int dirfd, const char *name, const char *key);
 /* copy_file_range(); returns the bytes copied. */
 ssize_t um_sys_copy_file_range(int in, off_t *off_in, int out, off_t *off_out, size_t len, unsigned int flags);
+/* Data copying (copyup/data.c): FICLONE of the whole of src into dst;
+ * copy_file_range of len bytes at off to the same offset; pread/pwrite.
+ * The last three return the bytes moved. */
+int um_sys_ficlone(int dst_fd, int src_fd);
+int um_sys_copy_range(int src_fd, int dst_fd, off_t off, size_t len);
+int um_sys_pread(int fd, void *buf, size_t len, off_t off);
+int um_sys_pwrite(int fd, const void *buf, size_t len, off_t off);
 int um_sys_fsetxattr(int fd, const char *key, const void *value, size_t size, int flags);
 
 #endif

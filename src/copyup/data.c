@@ -2,11 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -18,40 +16,6 @@
 #define CFR_CHUNK ((size_t)64 << 20)
 /* The pread/pwrite buffer. */
 #define RW_CHUNK ((size_t)1 << 20)
-
-/* NEEDSWORK: these wrappers belong in sys.c with the traced ones (errno is
- * read nowhere else); they were written while sys.c was being changed. */
-static int sys_ficlone(int dst_fd, int src_fd)
-{
-	return ioctl(dst_fd, FICLONE, src_fd) < 0 ? -errno : 0;
-}
-
-static int sys_copy_range(int src_fd, int dst_fd, off_t off, size_t len)
-{
-	off_t in = off, out = off;
-	ssize_t n = copy_file_range(src_fd, &in, dst_fd, &out, len, 0);
-
-	return n < 0 ? -errno : (int)n;
-}
-
-static int sys_pread(int fd, void *buf, size_t len, off_t off)
-{
-	ssize_t n = pread(fd, buf, len, off);
-
-	return n < 0 ? -errno : (int)n;
-}
-
-static int sys_pwrite(int fd, const void *buf, size_t len, off_t off)
-{
-	ssize_t n = pwrite(fd, buf, len, off);
-
-	return n < 0 ? -errno : (int)n;
-}
-
-static int sys_ftruncate(int fd, off_t size)
-{
-	return ftruncate(fd, size) < 0 ? -errno : 0;
-}
 
 /* Errnos meaning "this method does not work between these two files", after
  * which the next method may: not a filesystem with reflinks or SEEK_DATA,
@@ -84,11 +48,11 @@ static int copy_chunk_rw(struct copy *c, off_t off, size_t len)
 	if (!c->buf && !(c->buf = malloc(RW_CHUNK)))
 		return -ENOMEM;
 	do
-		n = sys_pread(c->src, c->buf, len < RW_CHUNK ? len : RW_CHUNK, off);
+		n = um_sys_pread(c->src, c->buf, len < RW_CHUNK ? len : RW_CHUNK, off);
 	while (n == -EINTR);
 	/* A short write is retried for the rest; it makes progress or fails. */
 	for (int done = 0; n > 0 && done < n; done += w) {
-		w = sys_pwrite(c->dst, c->buf + done, (size_t)(n - done), off + done);
+		w = um_sys_pwrite(c->dst, c->buf + done, (size_t)(n - done), off + done);
 		if (w == -EINTR)
 			w = 0;
 		else if (w < 0)
@@ -110,7 +74,7 @@ static int copy_extent(struct copy *c, off_t off, off_t end)
 			if (n == 0)
 				return 1;
 		} else {
-			n = sys_copy_range(c->src, c->dst, off, len);
+			n = um_sys_copy_range(c->src, c->dst, off, len);
 			/* 0 is the source's end, or a file that copy_file_range
 			 * cannot read (some pseudo-filesystems): pread tells. */
 			if (unsupported(n) || n == 0) {
@@ -175,7 +139,7 @@ int um_copy_data(int src_fd, int dst_fd, off_t size)
 	if (size == 0) /* dst is empty already */
 		return 0;
 
-	r = sys_ficlone(dst_fd, src_fd);
+	r = um_sys_ficlone(dst_fd, src_fd);
 	if (r == 0) {
 		um_debug("copy_data: %lld bytes by FICLONE", (long long)size);
 	} else if (unsupported(r)) {
@@ -190,5 +154,5 @@ int um_copy_data(int src_fd, int dst_fd, off_t size)
 	/* The clone took the whole source, the extent copy stopped at the last
 	 * data byte: either way size is set here, which also keeps a trailing
 	 * hole. */
-	return sys_ftruncate(dst_fd, size);
+	return um_sys_ftruncate(dst_fd, size);
 }

@@ -93,4 +93,30 @@ expect_eq "after remount: small has the appended line" "small|more|" "$(t cat "$
 um_umount "$M"
 kumount "$S"
 
+# No inode left on upper: removing a lower name needs a whiteout, which
+# cannot be written; the name must stay (with the error), never vanish
+# until remount and come back.
+log "whiteout on an upper with no free inode"
+S2=$T/ispace
+kmount tmpfs "$S2" "nr_inodes=8,mode=0755"
+mkdir -p "$S2/u" "$S2/w"
+OPTS2="upperdir=$S2/u,workdir=$S2/w,$(lowerdir_opt "$L1" "$L2")"
+um_mount "$M" "$OPTS2" || finish
+i=0
+while t touch "$M/fill$i" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || break
+done
+err=$(t rm "$M/small" 2>&1)
+expect_match "rm of a lower file without room for a whiteout fails" 'No space left on device' "$err"
+expect_eq "the lower file is still there" "small|" "$(t cat "$M/small" | tr '\n' '|')"
+um_umount "$M"
+# (Kernel overlayfs cannot mount on the full tmpfs again: union only.)
+if ! selftest; then
+	um_mount "$M" "$OPTS2" || finish
+	expect_eq "after remount: still there" "small|" "$(t cat "$M/small" | tr '\n' '|')"
+	um_umount "$M"
+fi
+kumount "$S2"
+
 finish
