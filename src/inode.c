@@ -1,6 +1,7 @@
 #include "inode.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -173,6 +174,8 @@ static void inode_free_one(struct um_inode *ino)
 	free(ino->parts);
 	free(ino->name);
 	free(ino->redirect);
+	if (ino->keep_fd >= 0)
+		(void)close(ino->keep_fd);
 	pthread_rwlock_destroy(&ino->lock);
 	free(ino);
 }
@@ -186,6 +189,7 @@ static struct um_inode *inode_alloc(uint64_t st_ino, mode_t type)
 	ino->st_ino = st_ino;
 	ino->type = type & S_IFMT;
 	atomic_init(&ino->refs, 1);
+	ino->keep_fd = -1;
 	pthread_rwlock_init(&ino->lock, NULL);
 	return ino;
 }
@@ -384,6 +388,18 @@ int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret)
 	int r = -EIO; /* the parent must have a part in the object's layer */
 
 	pthread_rwlock_rdlock(&ino->lock);
+	if ((ino->flags & UM_INO_DEAD) && !S_ISDIR(ino->type)) {
+		if (ino->keep_fd < 0) {
+			pthread_rwlock_unlock(&ino->lock);
+			return -ENOENT;
+		}
+		ret->hold = um_inode_ref(ino);
+		ret->dirfd = ino->keep_fd;
+		ret->layer = UM_UPPER;
+		ret->name[0] = '\0';
+		pthread_rwlock_unlock(&ino->lock);
+		return 0;
+	}
 	if (ino->layer == UM_LAYER_INDEX && !S_ISDIR(ino->type)) {
 		/* Any of its names would do; the index entry is all of them. */
 		ret->hold = um_inode_ref(ino);
@@ -392,10 +408,6 @@ int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret)
 		um_inode_index_name(ino->st_ino, ret->name);
 		pthread_rwlock_unlock(&ino->lock);
 		return 0;
-	}
-	if ((ino->flags & UM_INO_DEAD) && !S_ISDIR(ino->type)) {
-		pthread_rwlock_unlock(&ino->lock);
-		return -ENOENT;
 	}
 	if (S_ISDIR(ino->type)) {
 		ret->hold = um_inode_ref(ino);
@@ -603,4 +615,27 @@ void um_inode_set_flags(struct um_inode *ino, uint16_t set, uint16_t clear)
 	pthread_rwlock_wrlock(&ino->lock);
 	ino->flags = (uint16_t)((ino->flags | set) & ~clear);
 	pthread_rwlock_unlock(&ino->lock);
+}
+
+int um_inode_keep_open(struct um_fs *fs, struct um_inode *ino)
+{
+	struct um_loc loc;
+	int fd, r;
+
+	if (S_ISDIR(ino->type) || atomic_load(&ino->nopen) == 0)
+		return 0;
+	r = um_inode_locate(fs, ino, &loc);
+	if (r < 0)
+		return r;
+	fd = um_sys_openat(loc.dirfd, loc.name, O_PATH);
+	um_loc_release(fs, &loc);
+	if (fd < 0)
+		return fd;
+	pthread_rwlock_wrlock(&ino->lock);
+	if (ino->keep_fd < 0)
+		ino->keep_fd = TAKE_FD(fd);
+	pthread_rwlock_unlock(&ino->lock);
+	if (fd >= 0)
+		(void)close(fd);
+	return 0;
 }

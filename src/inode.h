@@ -60,6 +60,11 @@ struct um_inode {
 	 * long as the reader holds a reference. */
 	uint16_t nparts;
 	struct um_part *parts;
+	/* Open file handles on it; when it loses its last name while open,
+	 * keep_fd (O_PATH, guarded by lock) keeps it reachable for fstat
+	 * and fchmod, as the kernel reaches an unlinked open file. */
+	_Atomic unsigned nopen;
+	int keep_fd;
 };
 
 /* Where to reach an object: dirfd + name ("" for a directory, whose own
@@ -101,6 +106,9 @@ void um_inode_unref(struct um_fs *fs, struct um_inode *ino, uint64_t n);
  * (st is its lstat), with one reference; replaces a stale table entry. */
 int um_inode_new_upper(struct um_fs *fs, struct um_inode *dir, const char *name, const struct stat *st,
 		       struct um_inode **ret);
+/* Before a removal that may take ino's last name: if files are open on
+ * it, keep it reachable (keep_fd). */
+int um_inode_keep_open(struct um_fs *fs, struct um_inode *ino);
 /* The object's last name went away: later lookups of its number (which
  * upper may reuse) must not find it, and only open files still reach it. */
 void um_inode_kill(struct um_fs *fs, struct um_inode *ino);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "inode.h"
+#include "op_file.h"
 #include "ops.h"
 #include "sys.h"
 
@@ -56,11 +57,18 @@ void um_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f
 void um_op_getattr(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
 	struct um_fs *fs = um_req_fs(req);
+	struct um_inode *ino = um_req_inode(req, nodeid);
 	struct stat st;
-	int r;
+	int r = um_inode_stat(fs, ino, &st);
 
-	(void)fi;
-	r = um_inode_stat(fs, um_req_inode(req, nodeid), &st);
+	if (r == -ENOENT && fi && !S_ISDIR(ino->type)) {
+		/* fstat of a file unlinked while open: its descriptor still
+		 * reaches it. */
+		r = um_sys_fstat(um_file_get(fs, fi), &st);
+		um_file_put(fs, fi);
+		if (r == 0)
+			um_inode_fix_attr(ino, &st);
+	}
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else

@@ -52,6 +52,7 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	f->layer = layer == UM_LAYER_INDEX ? UM_UPPER : layer;
 	f->flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
 	f->ino = um_inode_ref(ino);
+	atomic_fetch_add(&ino->nopen, 1);
 	fi->fh = (uintptr_t)f;
 	/* File data changes only through this mount: the page cache stays
 	 * valid across opens (and across copy-up, which copies it as is). */
@@ -62,6 +63,7 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 static void file_free(struct um_fs *fs, struct um_file *f)
 {
 	(void)close(f->fd);
+	atomic_fetch_sub(&f->ino->nopen, 1);
 	um_inode_unref(fs, f->ino, 1);
 	pthread_rwlock_destroy(&f->lock);
 	free(f);

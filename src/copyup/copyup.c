@@ -170,7 +170,7 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		layer = ino->layer;
 		if (S_ISDIR(ino->type))
 			srcdir = ino->parts[0].fd;
-		r = ino->flags & UM_INO_DEAD ? -ENOENT : 0;
+		r = ino->flags & UM_INO_DEAD && !done ? -ENOENT : 0;
 		pthread_rwlock_unlock(&ino->lock);
 		if (done || r < 0 || !parent) {
 			if (parent)

@@ -475,6 +475,35 @@ static int op_seek(const char *p, int whence, long long off)
 	return 0;
 }
 
+/* Open P (existing or new), write S, unlink P, then fstat, fchmod and
+ * read through the descriptor, and again after a new P appears:
+ * "OK size nlink mode content". */
+static int op_unlinked(const char *p, const char *s)
+{
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	struct stat st;
+	static char b[4096];
+	ssize_t r;
+	if (fd < 0)
+		return report(-1);
+	if (pwrite(fd, s, strlen(s), 0) != (ssize_t)strlen(s) || unlink(p) < 0)
+		return report(close_keep(fd, -1));
+	int nfd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (nfd < 0 || close(nfd) < 0)
+		return report(close_keep(fd, -1));
+	if (fchmod(fd, 0640) < 0 || fstat(fd, &st) < 0)
+		return report(close_keep(fd, -1));
+	r = pread(fd, b, sizeof(b), 0);
+	if (r < 0)
+		return report(close_keep(fd, -1));
+	if (close(fd) < 0)
+		return report(-1);
+	printf("OK %lld %lu %o ", (long long)st.st_size, (unsigned long)st.st_nlink, (unsigned)(st.st_mode & 07777));
+	esc_print(b, r);
+	putchar('\n');
+	return 0;
+}
+
 static int op_cohere(const char *p, const char *s)
 {
 	int ro = open(p, O_RDONLY | O_CLOEXEC);
@@ -696,6 +725,8 @@ int main(int argc, char **argv)
 			return usage("bad offset");
 		return op_seek(p, op[5] == 'd' ? SEEK_DATA : SEEK_HOLE, off);
 	}
+	if (!strcmp(op, "unlinked") && n == 1)
+		return op_unlinked(p, a[0]);
 	if (!strcmp(op, "cohere") && n == 1)
 		return op_cohere(p, a[0]);
 

@@ -232,6 +232,8 @@ dop "fsync a lower file on O_RDWR" OK fsync f/sync rw
 dop "write + fsync a lower file" OK write-fsync f/sync 0 SYNC
 dop "synced content" "OK SYNC-me" read f/sync
 dop "fd opened before copy-up reads the new data" "OK NEW-content" cohere f/coh NEW-
+dop "an open file unlinked and replaced: fstat, fchmod, read through its fd" "OK 8 0 640 unl-data" unlinked f/unl unl-data
+dop "the new file under that name" "OK f 0600 0:0 0 1" stat f/unl
 dcmp "after attribute changes"
 dremount "after remount"
 dop "after remount: appended file" "OK top-l1+more" read f/top
