@@ -116,9 +116,12 @@ int um_marker_get_redirect(int dirfd, const char *name, char *buf, size_t size)
 	if (r < 0)
 		return r;
 	buf[r] = '\0';
-	/* Empty, embedded NULs, or ".." components would not name a place. */
+	/* Empty, embedded NULs, or ".." components would not name a place;
+	 * a relative one is a single name (kernel overlayfs writes no other),
+	 * looked up without following anything. */
 	if (r == 0 || strlen(buf) != (size_t)r || strstr(buf, "/../") || !strcmp(buf, "..") ||
-	    !strncmp(buf, "../", 3) || (r >= 3 && !strcmp(buf + r - 3, "/..")))
+	    !strcmp(buf, ".") || !strncmp(buf, "../", 3) || (r >= 3 && !strcmp(buf + r - 3, "/..")) ||
+	    (buf[0] != '/' && strchr(buf, '/')))
 		return -EIO;
 	return r;
 }

@@ -80,7 +80,10 @@ void um_op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int to_
 	/* Truncating to zero needs none of the old data. */
 	unsigned flags = (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 ? UM_COPYUP_NODATA : 0;
 	struct stat st;
-	int r = um_copyup(fs, ino, flags);
+	int r = flags & UM_COPYUP_NODATA ? um_copyup_may_truncate(fs, ino) : 0;
+
+	if (r == 0)
+		r = um_copyup(fs, ino, flags);
 
 	if (r == 0)
 		r = apply(fs, ino, attr, to_set, fi);

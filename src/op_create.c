@@ -161,6 +161,11 @@ void um_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 {
 	struct newobj o = { .mode = mode, .rdev = rdev, .open_flags = -1, .fd = -1 };
 
+	/* That is the whiteout format: it would vanish on creation. */
+	if (S_ISCHR(mode) && rdev == 0) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	reply_new(req, parent, name, &o);
 }
 

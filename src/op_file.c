@@ -158,7 +158,9 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	struct um_loc loc;
 	int fd, r = 0;
 
-	if (open_for_write(fi->flags))
+	if (fi->flags & O_TRUNC)
+		r = um_copyup_may_truncate(fs, ino);
+	if (r == 0 && open_for_write(fi->flags))
 		r = um_copyup(fs, ino, fi->flags & O_TRUNC ? UM_COPYUP_NODATA : 0);
 	if (r == 0)
 		r = um_inode_locate(fs, ino, &loc);

@@ -224,12 +224,24 @@ static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 	}
 	if (r == 0 && is_dir && dst_state == UM_UPPER_PRESENT) {
 		/* The target directory (empty in the union) still holds
-		 * whiteouts: swap, then dispose of it at the old name. */
-		r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
+		 * whiteouts: swap, then dispose of it at the old name. Opaque
+		 * first, so that between the two steps (a crash, an error) the
+		 * old name shows an empty directory, never the moved one's
+		 * lower contents a second time. */
+		r = um_marker_set_opaque(newup, op->newname);
+		if (r == 0)
+			r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
 		if (r == 0 && old_lower)
 			r = um_ns_whiteout(fs, oldup, op->name, UM_UPPER_PRESENT, true);
 		else if (r == 0)
 			r = um_ns_remove(fs, oldup, op->name, true);
+	} else if (r == 0 && is_dir && dst_state == UM_UPPER_WHITEOUT) {
+		/* rename(2) puts no directory over a device node; exchanging
+		 * leaves the whiteout at the old name, which is just what a
+		 * name shown below needs. */
+		r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
+		if (r == 0 && !old_lower)
+			r = um_sys_unlinkat(oldup, op->name, 0);
 	} else if (r == 0 && old_lower) {
 		r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_WHITEOUT);
 		if (r == -EINVAL) {
@@ -284,8 +296,12 @@ static int do_rename(struct um_fs *fs, struct rename_op *op)
 				return r < 0 ? r : -ENOTEMPTY;
 		}
 	}
-	/* Names of a hard-linked lower object go through its index copy. */
+	/* Names of a hard-linked lower object go through its index copy,
+	 * which keeps the count of the names the others still see: also the
+	 * one this rename replaces. */
 	r = um_copyup(fs, op->src, 0);
+	if (r == 0 && op->dst && !S_ISDIR(op->dst->type) && dst_st.st_nlink > 1)
+		r = um_copyup(fs, op->dst, 0);
 	if (r == 0 && (op->flags & RENAME_EXCHANGE))
 		r = um_copyup(fs, op->dst, 0);
 	if (r == 0)

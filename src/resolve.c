@@ -155,7 +155,7 @@ static int found_upper_file(const struct um_fs *fs, const struct um_inode *dir, 
 		if (r)
 			f->st_ino = origin;
 	}
-	if (f->st.st_nlink > 1 && fs->index_fd >= 0) {
+	if (f->st.st_nlink > 1 && fs->index_fd >= 0 && !fs->readonly) {
 		char key[17];
 		struct stat ist;
 
@@ -163,9 +163,10 @@ static int found_upper_file(const struct um_fs *fs, const struct um_inode *dir, 
 		r = um_sys_lstatat(fs->index_fd, key, &ist);
 		if (r == -ENOENT) {
 			/* Hard links made without us: index them now so every name
-			 * reaches one object however the others go. */
+			 * reaches one object however the others go. A concurrent
+			 * lookup of another name may win the race: same result. */
 			r = um_sys_linkat(p->fd, name, fs->index_fd, key);
-			if (r == 0)
+			if (r == 0 || r == -EEXIST)
 				r = um_sys_lstatat(fs->index_fd, key, &ist);
 		}
 		if (r < 0)

@@ -281,3 +281,8 @@ int um_sys_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
 	return ret_trace(pwrite(fd, buf, len, off), "pwrite", fd, NULL);
 }
+
+int um_sys_faccessat(int dirfd, const char *name, int mode)
+{
+	return ret_trace(faccessat(dirfd, name, mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW), "faccessat", dirfd, name);
+}

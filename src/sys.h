@@ -72,6 +72,8 @@ int um_sys_ficlone(int dst_fd, int src_fd);
 int um_sys_copy_range(int src_fd, int dst_fd, off_t off, size_t len);
 int um_sys_pread(int fd, void *buf, size_t len, off_t off);
 int um_sys_pwrite(int fd, const void *buf, size_t len, off_t off);
+/* faccessat(dirfd, name, mode, AT_EACCESS | AT_SYMLINK_NOFOLLOW) */
+int um_sys_faccessat(int dirfd, const char *name, int mode);
 int um_sys_fsetxattr(int fd, const char *key, const void *value, size_t size, int flags);
 
 #endif

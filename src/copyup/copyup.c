@@ -246,6 +246,20 @@ int um_copyup(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 	}
 }
 
+int um_copyup_may_truncate(struct um_fs *fs, struct um_inode *ino)
+{
+	struct um_loc loc;
+	int r = um_inode_locate(fs, ino, &loc);
+
+	if (r < 0)
+		return r;
+	r = um_sys_faccessat(loc.dirfd, loc.name, W_OK);
+	um_loc_release(fs, &loc);
+	/* EROFS and the like say the lower branch is read-only, which it is
+	 * to us anyway: only a refusal of the caller counts. */
+	return r == -EACCES || r == -EPERM ? r : 0;
+}
+
 int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino)
 {
 	struct um_inode *t = um_inode_ref(ino);

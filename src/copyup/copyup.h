@@ -27,6 +27,12 @@ struct um_inode;
  * -EROFS on a union without upper. */
 int um_copyup(struct um_fs *fs, struct um_inode *ino, unsigned flags);
 
+/* Before a copy-up that skips the data (UM_COPYUP_NODATA): may the
+ * daemon's caller write the lower object? The copy would otherwise throw
+ * the data away before the open or truncate asking for it is refused
+ * (the kernel checks first only with default_permissions). */
+int um_copyup_may_truncate(struct um_fs *fs, struct um_inode *ino);
+
 /* Mark dir's upper part impure (before an entry with an origin lands in
  * it), once. */
 int um_copyup_mark_impure(struct um_inode *dir);

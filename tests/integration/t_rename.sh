@@ -53,6 +53,12 @@ build() {
 	mkf "$r/u" UD/ua
 	mkf "$r/u" UD/deep/ub
 	mkwh "$r/u" E2/x # E2 is merged and looks empty
+	mkf "$r/l3" hla "hard"
+	mkhl "$r/l3" hla hlb
+	mkf "$r/l3" back/inside
+	mkf "$r/l3" whd
+	mkf "$r/l3" over1/x
+	mkf "$r/l3" over2/y
 	return 0
 }
 
@@ -159,6 +165,23 @@ for s in $DIFF_SIDES; do
 done
 dop "after RENAME_WHITEOUT + cleanup: wo is empty" "OK" readdir wo
 dcmp "after renameat2 flags"
+log "review cases"
+dop "a new file over one name of a lower hard link" OK create hlnew 0644
+dop "... renamed over hlb" OK rename hlnew hlb
+dop "the other name still reads the old data" "OK hard" read hla
+dop "and has nlink 1 now" "~^OK f 0644 0:0 [0-9]+ 1$" stat hla
+dop "a merged dir moved away" OK rename back backed
+dop "and moved back to its name (a whiteout stands there)" OK rename backed back
+dop "its content" "OK inside/f" readdir back
+dop "a dir created and renamed onto a deleted lower name" OK unlink whd
+dop "mkdir for it" OK mkdir newd 0755
+dop "rename onto the whiteout" OK rename newd whd
+dop "the moved dir is empty" OK readdir whd
+dop "a dir over an empty merged dir" OK unlink over2/y
+dop "rename -T over1 over2" OK rename over1 over2
+dop "over2 shows over1's content" "OK x/f" readdir over2
+dop "over1 is gone" ENOENT stat over1
+dop "mknod c 0 0 (the whiteout format)" EPERM mknod c00 chr 0 0
 dremount "remount at the end"
 dop "after remount: exchanged dirs" "OK a/f" readdir XD2
 dop "after remount: exchanged file" "OK l3:X2\x0a" read XD1
