@@ -343,11 +343,10 @@ int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, st
 	if (r < 0)
 		goto unlock;
 	/* Known already (another name of it, an earlier lookup): reuse it
-	 * without opening anything.
-	 * NEEDSWORK (write path): upper filesystems reuse inode numbers right
-	 * after unlink, so unlink/rename-over must unhash the inode; and a
-	 * hard-linked inode must be relocated when the name it was found by
-	 * goes away. */
+	 * without opening anything. Numbers upper reuses after an unlink do
+	 * not meet their old inode: um_inode_kill() took it out of the table
+	 * with its last name; objects with several names are reached through
+	 * the index, not through the name they were found by. */
 	ino = table_find(fs->itable, f.st_ino);
 	if (ino && (ino->type != (f.st.st_mode & S_IFMT) || ino == fs->root)) {
 		/* Two objects with one number: never hand out the wrong one. */
