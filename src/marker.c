@@ -8,18 +8,6 @@
 
 #include "sys.h"
 
-int um_marker_is_opaque(int dirfd, const char *name)
-{
-	char v[2];
-	int r = um_sys_lgetxattrat(dirfd, name, UM_XATTR_OPAQUE, v, sizeof(v));
-
-	if (r == -ENODATA || r == -ENOTSUP || r == -ERANGE)
-		return 0; /* absent, unsupported by the fs, or not "y": not opaque */
-	if (r < 0)
-		return r;
-	return r == 1 && v[0] == 'y';
-}
-
 bool um_marker_is_internal_xattr(const char *name)
 {
 	return strncmp(name, "trusted.overlay.", 16) == 0 ||
@@ -76,6 +64,12 @@ static int get_flag(int dirfd, const char *name, const char *key)
 	if (r < 0)
 		return r;
 	return r == 1 && v[0] == 'y';
+}
+
+int um_marker_is_opaque(int dirfd, const char *name)
+{
+	/* Absent, unsupported by the fs, or not "y": not opaque. */
+	return get_flag(dirfd, name, UM_XATTR_OPAQUE);
 }
 
 int um_marker_get_origin(int dirfd, const char *name, uint64_t *ret)

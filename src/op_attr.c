@@ -89,13 +89,6 @@ void um_op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int to_
 		r = apply(fs, ino, attr, to_set, fi);
 	if (r == 0)
 		r = um_inode_stat(fs, ino, &st);
-	if (r == -ENOENT && fi && !S_ISDIR(ino->type)) {
-		/* Unlinked but open: the descriptor still reaches it. */
-		r = um_sys_fstat(um_file_get(fs, fi), &st);
-		um_file_put(fs, fi);
-		if (r == 0)
-			um_inode_fix_attr(ino, &st);
-	}
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "inode.h"
-#include "op_file.h"
 #include "ops.h"
 #include "sys.h"
 
@@ -59,16 +58,11 @@ void um_op_getattr(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	struct um_fs *fs = um_req_fs(req);
 	struct um_inode *ino = um_req_inode(req, nodeid);
 	struct stat st;
+	/* A file unlinked while open is still reached (its keep_fd): the
+	 * kernel's fstat comes without the handle. */
 	int r = um_inode_stat(fs, ino, &st);
 
-	if (r == -ENOENT && fi && !S_ISDIR(ino->type)) {
-		/* fstat of a file unlinked while open: its descriptor still
-		 * reaches it. */
-		r = um_sys_fstat(um_file_get(fs, fi), &st);
-		um_file_put(fs, fi);
-		if (r == 0)
-			um_inode_fix_attr(ino, &st);
-	}
+	(void)fi;
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else

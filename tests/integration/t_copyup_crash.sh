@@ -28,6 +28,9 @@ rm -f "$T/chunk"
 mkf "$L1" small "small
 "
 [ "$(stat -c %s "$L2/big")" == $SZ ] || die "cannot write the 400 MiB lower file"
+# Allocation of a just-written file settles at writeback (delalloc):
+# before that its block count may still change without any write.
+sync -f "$L2/big"
 snapshot "$L1" "$T/l1.before"
 snapshot "$L2" "$T/l2.before"
 
