@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
       libattr1-dev libxxhash-dev check attr squashfs-tools groff-base man-db
-      util-linux kmod)
+      util-linux kmod fuse-overlayfs unionfs-fuse python3)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# unionmount benchmark harness: kernel overlayfs vs unionmount vs fuse-overlayfs
+# vs unionfs-fuse on the same layers, interleaved, fresh mount per measurement.
+# See bench/README.md. Needs root (kernel overlay mount, drop_caches, whiteouts).
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+ALL_WORKLOADS="walk-cold walk-warm lstat-all readdir-wide create-10k chmod-storm append-big seqread-cold seqread-warm seqwrite rm-rf untar randread"
+ALL_SYSTEMS="kernel,unionmount,fuse-overlayfs,unionfs-fuse"
+
+QUICK=0 REPS="" ONLY="" SYSTEMS=$ALL_SYSTEMS
+BASE=${UM_BENCH_BASE:-/var/tmp/um-bench}
+UM_BIN=${UNIONMOUNT:-}
+OUT=""
+
+usage() {
+	cat <<USAGE
+usage: bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]]
+                    [--base DIR] [--unionmount BINARY] [--out FILE]
+  --quick        layers and workloads scaled down ~10x (separate layer set)
+  --reps N       repetitions per system and workload (default 5, quick 3)
+  --only W,...   workloads to run, from: $ALL_WORKLOADS
+  --systems S,.. from: $ALL_SYSTEMS (kernel gives the ratio column)
+  --base DIR     where layers, mounts and results live (default /var/tmp/um-bench,
+                 or \$UM_BENCH_BASE); should be ext4
+  --unionmount B use this unionmount binary (default: release build of this
+                 checkout in BASE/build, or \$UNIONMOUNT)
+  --out FILE     also copy the markdown table to FILE
+USAGE
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1 ;;
+	--reps) REPS=$2; shift ;;
+	--only) ONLY=$2; shift ;;
+	--systems) SYSTEMS=$2; shift ;;
+	--base) BASE=$2; shift ;;
+	--unionmount) UM_BIN=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+[ "$(id -u)" -eq 0 ] || { echo "run.sh must run as root" >&2; exit 1; }
+[ -n "$REPS" ] || { [ $QUICK = 1 ] && REPS=3 || REPS=5; }
+WORKLOADS=$ALL_WORKLOADS
+if [ -n "$ONLY" ]; then
+	WORKLOADS=${ONLY//,/ }
+	for w in $WORKLOADS; do
+		[[ " $ALL_WORKLOADS " == *" $w "* ]] || { echo "unknown workload $w" >&2; exit 2; }
+	done
+fi
+IFS=, read -ra SYS <<<"$SYSTEMS"
+for s in "${SYS[@]}"; do
+	case $s in kernel|unionmount|fuse-overlayfs|unionfs-fuse) ;;
+	*) echo "unknown system $s" >&2; exit 2 ;; esac
+done
+
+if [ $QUICK = 1 ]; then
+	SCALE=quick NCREATE=1000 BIG_MIB=100 NRAND=10000
+else
+	SCALE=full NCREATE=10000 BIG_MIB=1024 NRAND=100000
+fi
+
+mkdir -p "$BASE"
+FSTYPE=$(findmnt -n -o FSTYPE -T "$BASE" 2>/dev/null || stat -f -c %T "$BASE")
+case $FSTYPE in ext4|ext2/ext3) ;; *) echo "warning: $BASE is on $FSTYPE, not ext4" >&2 ;; esac
+
+LAY=$BASE/layers-$SCALE          # l1 l2 l3 payload.tar lists/
+RUN=$BASE/run                    # mnt upper work (recreated per measurement)
+MNT=$RUN/mnt
+BIN=$BASE/bin
+STAMP=$LAY/.stamp
+LOG=$BASE/results/run-$(date +%Y%m%d-%H%M%S).log
+mkdir -p "$BASE/results" "$BIN" "$RUN"
+: >"$LOG"
+log() { echo "$*" >>"$LOG"; }
+say() { echo "$*" >&2; log "$*"; }
+
+# ---- safety: never leave a mount or a daemon behind ------------------------
+DPID=""
+cleanup() {
+	local i
+	for i in 1 2 3; do
+		mountpoint -q "$MNT" 2>/dev/null || break
+		umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+	done
+	if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
+		sleep 0.5
+		kill "$DPID" 2>/dev/null
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+if mountpoint -q "$MNT" 2>/dev/null; then
+	echo "$MNT is already mounted (another run.sh?); refusing" >&2
+	trap - EXIT; exit 1
+fi
+
+# ---- tools and the unionmount binary ------------------------------------------
+COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || COMMIT="$COMMIT (src/ modified)"
+[ -n "$UM_BIN" ] && COMMIT="$COMMIT (binary given: $UM_BIN)"
+for t in randread lstatall mkfiles; do
+	if [ ! -x "$BIN/$t" ] || [ "$HERE/$t.c" -nt "$BIN/$t" ]; then
+		cc -O2 -Wall -o "$BIN/$t" "$HERE/$t.c" || { echo "cc $t.c failed" >&2; exit 1; }
+	fi
+done
+if [[ " ${SYS[*]} " == *" unionmount "* ]] && [ -z "$UM_BIN" ]; then
+	if [ ! -f "$BASE/build/build.ninja" ]; then
+		meson setup "$BASE/build" "$REPO" -Dbuildtype=release >>"$LOG" 2>&1 ||
+			{ echo "meson setup failed, see $LOG" >&2; exit 1; }
+	fi
+	ninja -C "$BASE/build" src/unionmount >>"$LOG" 2>&1 || { echo "build failed, see $LOG" >&2; exit 1; }
+	UM_BIN=$BASE/build/src/unionmount
+fi
+
+# ---- layers (built once; the stamp records generator + scale) ---------------
+GENSUM=$(sha1sum "$HERE/mklayers.py" | cut -c1-12)
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$SCALE $GENSUM" ]; then
+	say "building $SCALE layers in $LAY (once)"
+	rm -rf "$LAY" "$LAY.tmp"
+	python3 "$HERE/mklayers.py" "$LAY.tmp" "$SCALE" >&2 || { echo "mklayers failed" >&2; exit 1; }
+	mv "$LAY.tmp" "$LAY"
+	sync
+	echo "$SCALE $GENSUM" >"$STAMP"
+fi
+L1=$LAY/l1 L2=$LAY/l2 L3=$LAY/l3
+
+# ---- mounting ---------------------------------------------------------------
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+warm_lower() { find "$L1" "$L2" "$L3" -printf '' 2>/dev/null; }
+
+fresh_dirs() {
+	rm -rf "$RUN/upper" "$RUN/work"
+	mkdir -p "$RUN/upper" "$RUN/work" "$MNT"
+	sync
+}
+
+mount_sys() {   # $1 system; sets DPID for FUSE daemons
+	local s=$1 i
+	fresh_dirs
+	DPID=""
+	case $s in
+	kernel)
+		mount -t overlay overlay -o "lowerdir=$L1:$L2:$L3,upperdir=$RUN/upper,workdir=$RUN/work" "$MNT" >>"$LOG" 2>&1 || return 1
+		return 0 ;;
+	unionmount)
+		"$UM_BIN" -f "$MNT" -o "lowerdir=$L1:$L2:$L3,upperdir=$RUN/upper,workdir=$RUN/work" >>"$LOG" 2>&1 &
+		DPID=$! ;;
+	fuse-overlayfs)
+		fuse-overlayfs -f -o "lowerdir=$L1:$L2:$L3,upperdir=$RUN/upper,workdir=$RUN/work" "$MNT" >>"$LOG" 2>&1 &
+		DPID=$! ;;
+	unionfs-fuse)
+		unionfs -f -o cow "$RUN/upper=RW:$L1=RO:$L2=RO:$L3=RO" "$MNT" >>"$LOG" 2>&1 &
+		DPID=$! ;;
+	esac
+	for i in $(seq 200); do
+		mountpoint -q "$MNT" && return 0
+		kill -0 "$DPID" 2>/dev/null || { log "$s daemon exited before mounting"; DPID=""; return 1; }
+		sleep 0.05
+	done
+	log "$s: mount did not appear in 10 s"
+	return 1
+}
+
+HWM=""
+umount_sys() {  # records HWM (VmHWM kB of the daemon, or -)
+	local i
+	HWM=-
+	if [ -n "$DPID" ]; then
+		HWM=$(awk '/^VmHWM:/ {print $2}' "/proc/$DPID/status" 2>/dev/null)
+		[ -n "$HWM" ] || HWM=-
+	fi
+	for i in 1 2 3 4 5; do
+		mountpoint -q "$MNT" || break
+		umount "$MNT" 2>>"$LOG" && break
+		sleep 0.2
+	done
+	mountpoint -q "$MNT" && { log "umount failed, lazy"; umount -l "$MNT"; }
+	if [ -n "$DPID" ]; then
+		for i in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.05; done
+		if kill -0 "$DPID" 2>/dev/null; then log "daemon $DPID still alive after umount; killing"; kill "$DPID"; fi
+		wait "$DPID" 2>/dev/null
+		DPID=""
+	fi
+}
+
+# ---- workloads: prep_W (untimed, after mount) and run_W (timed) -------------
+syncs() { sync -f "$MNT" && sync -f "$RUN/upper"; }
+DDREAD() { dd if="$MNT/big/bigfile" of=/dev/null bs=1M status=none; }
+
+prep_walk-cold()    { drop_caches; }
+run_walk-cold()     { find "$MNT" -printf ''; }
+prep_walk-warm()    { local n; n=$(find "$MNT" | wc -l); log "  find sees $n entries"; echo "$n" >"$RUN/count.$CUR_SYS"; }
+run_walk-warm()     { find "$MNT" -printf ''; }
+prep_lstat-all()    { warm_lower; }
+run_lstat-all()     { "$BIN/lstatall" "$MNT" "$LAY/lists/files.txt" >/dev/null; }
+prep_readdir-wide() { ls -f "$L1/wide" "$L2/wide" "$L3/wide" >/dev/null; }
+run_readdir-wide()  { local i; for i in 1 2 3 4 5 6 7 8 9 10; do ls -f "$MNT/wide" >/dev/null || return 1; done; }
+prep_create-10k()   { mkdir "$MNT/created"; }
+run_create-10k()    { "$BIN/mkfiles" "$MNT/created" "$NCREATE" 4096 && syncs; }
+prep_chmod-storm()  { warm_lower; }
+run_chmod-storm()   { (cd "$MNT" && xargs -d '\n' -a "$LAY/lists/chmod.txt" chmod 0600) && syncs; }
+prep_append-big()   { cat "$L3/big/bigfile" >/dev/null; }
+run_append-big()    { printf x >>"$MNT/big/bigfile" && syncs; }
+prep_seqread-cold() { drop_caches; }
+run_seqread-cold()  { DDREAD; }
+prep_seqread-warm() { DDREAD; }
+run_seqread-warm()  { DDREAD; }
+prep_seqwrite()     { :; }
+run_seqwrite()      { dd if=/dev/zero of="$MNT/newbig" bs=1M count="$BIG_MIB" conv=fsync status=none && syncs; }
+prep_rm-rf()        { warm_lower; }
+run_rm-rf()         { rm -rf "$MNT/rmtree" && syncs; }
+prep_untar()        { cat "$LAY/payload.tar" >/dev/null; mkdir "$MNT/untar"; }
+run_untar()         { tar xf "$LAY/payload.tar" -C "$MNT/untar" && syncs; }
+prep_randread()     { cat "$L3/big/bigfile" >/dev/null; }
+run_randread()      { "$BIN/randread" "$MNT/big/bigfile" "$NRAND" >/dev/null; }
+
+# ---- the run ------------------------------------------------------------------
+RAW=$BASE/results/raw-$(date +%Y%m%d-%H%M%S).tsv
+printf 'workload\tsystem\trep\tseconds\trc\tvmhwm_kb\n' >"$RAW"
+rm -f "$RUN"/count.*
+START=$EPOCHREALTIME
+say "layers $LAY, $REPS reps, systems ${SYS[*]}, log $LOG"
+for w in $WORKLOADS; do
+	for rep in $(seq "$REPS"); do
+		for CUR_SYS in "${SYS[@]}"; do
+			log "== $w rep $rep $CUR_SYS"
+			if ! mount_sys "$CUR_SYS"; then
+				printf '%s\t%s\t%s\tNA\tmount\t-\n' "$w" "$CUR_SYS" "$rep" >>"$RAW"
+				say "$w $CUR_SYS rep $rep: mount FAILED"
+				umount_sys
+				continue
+			fi
+			"prep_$w" >>"$LOG" 2>&1
+			t0=$EPOCHREALTIME
+			"run_$w" >>"$LOG" 2>&1
+			rc=$?
+			t1=$EPOCHREALTIME
+			umount_sys
+			secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$CUR_SYS" "$rep" "$secs" "$rc" "$HWM" >>"$RAW"
+			log "  $secs s rc=$rc hwm=$HWM"
+			[ "$rc" = 0 ] || say "$w $CUR_SYS rep $rep: workload exited $rc (see $LOG)"
+		done
+	done
+	say "done $w"
+done
+rm -rf "$RUN/upper" "$RUN/work"
+ELAPSED=$(awk -v a="$START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')
+
+# ---- the table ----------------------------------------------------------------
+COUNTS=""
+for s in "${SYS[@]}"; do
+	[ -f "$RUN/count.$s" ] && COUNTS+="$s $(cat "$RUN/count.$s"), "
+done
+rm -f "$RUN"/count.*
+MD=${RAW%.tsv}.md
+{
+	echo "# unionmount benchmark ($SCALE scale$([ $QUICK = 1 ] && echo ', --quick'))"
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); run took ${ELAPSED} s"
+	echo "- machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM; layers on $FSTYPE ($LAY)"
+	echo "- commit: $COMMIT${UM_BIN:+; $("$UM_BIN" --version 2>&1 | head -1)}"
+	echo "- peers: $(fuse-overlayfs --version 2>&1 | grep -m1 "^fuse-overlayfs"); $(unionfs --version 2>&1 | grep -m1 unionfs-fuse)"
+	echo "- reps: $REPS per system, interleaved (${SYS[*]}), fresh upper + mount each time"
+	[ -n "$COUNTS" ] && echo "- entries seen by \`find MNT\` (sanity; unionfs-fuse does not understand overlay whiteouts): ${COUNTS%, }"
+	echo
+	python3 - "$RAW" "${SYS[@]}" <<'PY'
+import sys, statistics
+raw, systems = sys.argv[1], sys.argv[2:]
+rows = [l.rstrip("\n").split("\t") for l in open(raw)][1:]
+order, data, rss = [], {}, {}
+for w, s, rep, secs, rc, hwm in rows:
+    if w not in order:
+        order.append(w)
+    d = data.setdefault((w, s), {"ok": [], "fail": 0})
+    if rc == "0":
+        d["ok"].append(float(secs))
+    else:
+        d["fail"] += 1
+    if hwm not in ("-", ""):
+        rss[s] = max(rss.get(s, 0), int(hwm))
+        rss[(w, s)] = max(rss.get((w, s), 0), int(hwm))
+print("| workload | system | median s | min-max s | ratio to kernel | daemon peak RSS MiB |")
+print("|---|---|---:|---:|---:|---:|")
+for w in order:
+    k = data.get((w, "kernel"), {"ok": []})["ok"]
+    km = statistics.median(k) if k else None
+    for s in systems:
+        d = data.get((w, s))
+        if not d:
+            continue
+        ok = d["ok"]
+        fail = " (%d failed)" % d["fail"] if d["fail"] else ""
+        if ok:
+            m = statistics.median(ok)
+            med = "%.3f%s" % (m, fail)
+            spread = "%.3f-%.3f" % (min(ok), max(ok))
+            ratio = "x%.2f" % (m / km) if km else "n/a"
+        else:
+            med, spread, ratio = "FAILED%s" % fail, "-", "-"
+        r = rss.get((w, s))
+        print("| %s | %s | %s | %s | %s | %s |" % (w, s, med, spread, ratio,
+              "%.1f" % (r / 1024) if r else "-"))
+print()
+print("Peak RSS (VmHWM) of each FUSE daemon over the whole run: " +
+      ", ".join("%s %.1f MiB" % (s, rss[s] / 1024) for s in systems if s in rss))
+PY
+} >"$MD"
+cat "$MD"
+[ -n "$OUT" ] && cp "$MD" "$OUT"
+echo "raw: $RAW  table: $MD  log: $LOG" >&2
