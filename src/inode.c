@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "ino.h"
 #include "log.h"
+#include "marker.h"
 #include "resolve.h"
 #include "sys.h"
 
@@ -301,13 +302,19 @@ static int inode_from_found(struct um_inode *dir, const char *name, struct um_fo
 	}
 	ino->layer = f->layer;
 	ino->lowerlinks = f->lowerlinks;
-	if (f->impure)
-		ino->flags |= UM_INO_IMPURE;
 	if (S_ISDIR(ino->type)) {
 		r = um_found_open_parts(dir, name, f, &ino->parts);
 		if (r < 0)
 			goto free_ino;
 		ino->nparts = f->nparts;
+		/* Read once per inode, not on every lookup that finds it known. */
+		if (ino->parts[0].layer == UM_UPPER) {
+			r = um_marker_is_impure(ino->parts[0].fd, "");
+			if (r < 0)
+				goto free_ino;
+			if (r)
+				ino->flags |= UM_INO_IMPURE;
+		}
 		if (f->redirect) {
 			ino->redirect = strdup(f->redirect);
 			if (!ino->redirect) {

@@ -26,49 +26,38 @@
  * the branch roots. */
 static int lower_path(struct um_fs *fs, struct um_inode *ino, char *buf, size_t size)
 {
-	const char *comps[PATH_MAX / 2];
-	char *owned[PATH_MAX / 2];
-	size_t n = 0, len = 0;
+	char *comps[PATH_MAX / 2]; /* leaf first */
+	char *prefix = NULL;
 	struct um_inode *t = ino;
-	const char *prefix = "";
-	char *prefix_owned = NULL;
+	size_t n = 0, len;
 	int r = 0;
 
-	while (t != fs->root && n < PATH_MAX / 2) {
+	while (t != fs->root && n < PATH_MAX / 2 && r == 0) {
 		struct um_inode *p;
 
 		pthread_rwlock_rdlock(&t->lock);
 		p = t->parent;
 		if (t->redirect && t->redirect[0] == '/') {
-			prefix_owned = strdup(t->redirect);
-			pthread_rwlock_unlock(&t->lock);
-			if (!prefix_owned)
-				r = -ENOMEM;
-			prefix = prefix_owned;
-			break;
-		}
-		owned[n] = strdup(t->redirect ? t->redirect : t->name);
-		pthread_rwlock_unlock(&t->lock);
-		if (!owned[n]) {
+			prefix = strdup(t->redirect);
+			r = prefix ? 1 : -ENOMEM; /* 1: stop here */
+		} else if (!(comps[n++] = strdup(t->redirect ? t->redirect : t->name))) {
+			n--;
 			r = -ENOMEM;
-			break;
 		}
-		comps[n] = owned[n];
-		n++;
+		pthread_rwlock_unlock(&t->lock);
 		t = p;
 	}
-	if (r == 0) {
-		int k = snprintf(buf, size, "%s", prefix);
-
-		len = (size_t)k;
+	if (r >= 0) {
+		r = 0;
+		len = (size_t)snprintf(buf, size, "%s", prefix ? prefix : "");
 		for (size_t i = n; i-- > 0 && len < size;)
 			len += (size_t)snprintf(buf + len, size - len, "/%s", comps[i]);
 		if (len >= size)
 			r = -ENAMETOOLONG;
 	}
 	for (size_t i = 0; i < n; i++)
-		free(owned[i]);
-	free(prefix_owned);
+		free(comps[i]);
+	free(prefix);
 	return r;
 }
 

@@ -137,6 +137,19 @@ int um_resolve_lower_path(const struct um_fs *fs, const char *path, struct um_pa
 	return 0;
 }
 
+/* The index entry key (lstat'ed as *ist) is the object f found. */
+static int use_index(const struct um_fs *fs, const char *key, const struct stat *ist, struct um_found *f)
+{
+	int r = um_marker_get_lowerlinks(fs->index_fd, key);
+
+	if (r < 0)
+		return r;
+	f->lowerlinks = (uint16_t)r;
+	f->layer = UM_LAYER_INDEX;
+	f->st = *ist;
+	return 0;
+}
+
 /* An upper non-directory: its number (origin if copied up), and the index
  * entry when it has several names. Caller holds dir->lock for reading. */
 static int found_upper_file(const struct um_fs *fs, const struct um_inode *dir, const struct um_part *p,
@@ -173,12 +186,7 @@ static int found_upper_file(const struct um_fs *fs, const struct um_inode *dir, 
 			return r;
 		if (ist.st_ino != f->st.st_ino)
 			return -EIO; /* the index names another object */
-		r = um_marker_get_lowerlinks(fs->index_fd, key);
-		if (r < 0)
-			return r;
-		f->lowerlinks = (uint16_t)r;
-		f->layer = UM_LAYER_INDEX;
-		f->st = ist;
+		return use_index(fs, key, &ist, f);
 	}
 	return 0;
 }
@@ -197,28 +205,17 @@ static int found_lower_file(const struct um_fs *fs, struct um_found *f)
 	r = um_sys_lstatat(fs->index_fd, key, &ist);
 	if (r == -ENOENT)
 		return 0;
-	if (r < 0)
-		return r;
-	r = um_marker_get_lowerlinks(fs->index_fd, key);
-	if (r < 0)
-		return r;
-	f->lowerlinks = (uint16_t)r;
-	f->layer = UM_LAYER_INDEX;
-	f->st = ist;
-	return 0;
+	return r < 0 ? r : use_index(fs, key, &ist, f);
 }
 
-/* An upper directory: its impure flag and, in an impure parent, where it
- * was moved from. An absolute redirect supplies the lower parts. */
+/* An upper directory in an impure parent: where it was moved from. An
+ * absolute redirect supplies the lower parts. */
 static int found_upper_dir(const struct um_fs *fs, const struct um_inode *dir, const struct um_part *p,
 			   const char *name, struct um_found *f)
 {
 	char buf[PATH_MAX];
-	int r = um_marker_is_impure(p->fd, name);
+	int r;
 
-	if (r < 0)
-		return r;
-	f->impure = r;
 	if (!(dir->flags & UM_INO_IMPURE))
 		return 0;
 	r = um_marker_get_redirect(p->fd, name, buf, sizeof(buf));

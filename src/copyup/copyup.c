@@ -270,6 +270,7 @@ int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino)
 	while (r == 0 && t && (um_inode_flags(t) & UM_INO_DIRSYNC)) {
 		struct um_inode *p;
 		uint16_t layer;
+		int fd;
 
 		pthread_rwlock_rdlock(&t->lock);
 		p = t->parent ? um_inode_ref(t->parent) : NULL;
@@ -277,8 +278,8 @@ int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino)
 		pthread_rwlock_unlock(&t->lock);
 		if (layer == UM_LAYER_INDEX && !S_ISDIR(t->type))
 			r = um_sys_fsync(fs->index_fd, 0);
-		else if (p && um_inode_upper_fd(p) >= 0)
-			r = um_sys_fsync(um_inode_upper_fd(p), 0);
+		else if (p && (fd = um_inode_upper_fd(p)) >= 0)
+			r = um_sys_fsync(fd, 0);
 		if (r == 0)
 			um_inode_set_flags(t, 0, UM_INO_DIRSYNC);
 		um_inode_unref(fs, t, 1);
