@@ -165,6 +165,7 @@ enum opt_kind {
 	OPT_UPPERDIR,
 	OPT_WORKDIR,
 	OPT_CACHE_TIMEOUT,
+	OPT_FALLTHRU,
 	OPT_RO,   /* ours and fuse's: also passed on */
 	OPT_RW,   /* likewise */
 	OPT_PASS, /* fuse's alone: passed on as given */
@@ -194,6 +195,8 @@ static const struct opt_def opt_defs[] = {
 	  "empty directory on the same filesystem as upperdir, beside it" },
 	{ "cache_timeout", OPT_CACHE_TIMEOUT, ARG_STRING, "cache_timeout=SECONDS",
 	  "kernel entry/attribute cache lifetime (default 86400)" },
+	{ "fallthru", OPT_FALLTHRU, ARG_STRING, "fallthru=on|off",
+	  "list a merged directory once into upper (default on)" },
 	{ "ro", OPT_RO, ARG_NONE, "ro", "read-only union, even with an upperdir" },
 	{ "rw", OPT_RW, ARG_NONE, "rw", "writable when there is an upperdir (default)" },
 
@@ -380,6 +383,12 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 		return 0;
 	case OPT_CACHE_TIMEOUT:
 		return parse_timeout(value, &cfg->cache_timeout, err, errlen);
+	case OPT_FALLTHRU:
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return fail(err, errlen, -EINVAL, "fallthru: '%s' is neither on nor off; e.g. -o fallthru=off",
+				    value);
+		cfg->fallthru = !strcmp(value, "on");
+		return 0;
 	case OPT_RO:
 	case OPT_RW:
 		ps->ro = def->kind == OPT_RO;
@@ -573,6 +582,7 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 	if (err && errlen > 0)
 		err[0] = '\0';
 	cfg->cache_timeout = DEFAULT_CACHE_TIMEOUT;
+	cfg->fallthru = true;
 	if (scan_help_version(cfg, argc, argv))
 		return 0;
 

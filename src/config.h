@@ -9,6 +9,7 @@
  *         upperdir=DIR, workdir=DIR   both or neither; neither = read-only union
  *         cache_timeout=SECONDS       kernel entry/attr cache lifetime (default 86400)
  *         ro, rw                      read-only mount even with an upperdir / the default
+ *         fallthru=on|off             write fallthrus on first listing (default on)
  *         allow_other, default_permissions, fsname=, subtype=, and the
  *         other mount options fuse and mount(8) accept: passed through
  *         anything else                an error naming the option
@@ -35,6 +36,7 @@ struct um_config {
 	char *workdir;            /* NULL iff upperdir is NULL */
 	double cache_timeout;     /* seconds */
 	bool readonly;            /* -o ro, or no upperdir */
+	bool fallthru;            /* fallthru=on (the default) */
 	bool foreground;          /* -f, or -d */
 	bool debug;               /* -d */
 	bool single_thread;       /* -s */

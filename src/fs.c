@@ -6,12 +6,42 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "branch.h"
 #include "copyup/workdir.h"
 #include "inode.h"
 #include "marker.h"
+#include "readdir/fallthru.h"
 #include "sys.h"
+
+/* The lower stack's identity for complete marks: the lowerdirs' real
+ * paths in order. Paths, not device numbers, because a live-CD's loop
+ * device and a squashfs root inode may differ from boot to boot while
+ * the stack is the same. */
+static int stack_id(struct um_fs *fs, uint64_t *ret)
+{
+	XXH3_state_t *st = XXH3_createState();
+	int r = 0;
+
+	if (!st)
+		return -ENOMEM;
+	(void)XXH3_64bits_reset(st);
+	for (unsigned l = 1; l < fs->n_layers && r == 0; l++) {
+		char proc[64], path[PATH_MAX];
+		ssize_t n;
+
+		(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fs->layers[l].fd);
+		n = readlink(proc, path, sizeof(path));
+		if (n < 0 || (size_t)n >= sizeof(path))
+			r = n < 0 ? -errno : -ENAMETOOLONG;
+		else
+			(void)XXH3_64bits_update(st, path, (size_t)n + 1); /* with a separator */
+	}
+	*ret = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return r;
+}
 
 static int build_root(struct um_fs *fs, char *err, size_t errlen)
 {
@@ -67,6 +97,7 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	fs->timeout = cfg->cache_timeout;
 	fs->has_upper = cfg->upperdir != NULL;
 	fs->readonly = cfg->readonly || !fs->has_upper;
+	fs->fallthru = cfg->fallthru && !fs->readonly;
 
 	if (fs->has_upper) {
 		r = um_branch_open(cfg->upperdir, "upperdir", &fs->layers[UM_UPPER], err, errlen);
@@ -82,6 +113,15 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 			goto out;
 		fs->work_fd = w.work_fd;
 		fs->index_fd = w.index_fd;
+		r = um_ft_open(w.ft_fd, fs->layers[UM_UPPER].dev, &fs->ft);
+		if (r < 0) {
+			snprintf(err, errlen, "workdir: cannot read its fallthru markers: %s", strerror(-r));
+			goto out;
+		}
+		if (!fs->readonly && (r = um_marker_set_format(fs->layers[UM_UPPER].fd)) < 0) {
+			snprintf(err, errlen, "upperdir: cannot record the on-disk format version: %s", strerror(-r));
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < cfg->n_lower; i++) {
 		r = um_branch_open(cfg->lowerdirs[i], "lowerdir", &fs->layers[1 + i], err, errlen);
@@ -94,6 +134,11 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	if (r == -ENOENT) {
 		snprintf(err, errlen,
 			 "/proc is not mounted (or belongs to another PID namespace): unionmount reads branch xattrs through /proc/self/fd; mount proc first");
+		goto out;
+	}
+	r = stack_id(fs, &fs->stackid);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot name the lowerdirs through /proc/self/fd: %s", strerror(-r));
 		goto out;
 	}
 	r = um_itable_new(&fs->itable);
@@ -110,6 +155,13 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		}
 		if (r)
 			fs->root->flags |= UM_INO_IMPURE;
+		r = um_marker_is_complete(fs->layers[UM_UPPER].fd, "", fs->stackid);
+		if (r < 0) {
+			snprintf(err, errlen, "upperdir: cannot read its markers: %s", strerror(-r));
+			goto out;
+		}
+		if (r)
+			fs->root->flags |= UM_INO_COMPLETE;
 	}
 	*ret = fs;
 	return 0;
@@ -131,7 +183,8 @@ struct um_fs *um_fs_free(struct um_fs *fs)
 	for (unsigned l = 0; fs->layers && l < fs->n_layers; l++)
 		um_branch_close(&fs->layers[l]);
 	free(fs->layers);
-	um_workdir_close(&(struct um_workdir){ .work_fd = fs->work_fd, .index_fd = fs->index_fd });
+	um_workdir_close(&(struct um_workdir){ .work_fd = fs->work_fd, .index_fd = fs->index_fd, .ft_fd = -1 });
+	um_ft_free(fs->ft);
 	free(fs);
 	return NULL;
 }

@@ -287,7 +287,7 @@ void um_inode_fix_attr(struct um_inode *ino, struct stat *st)
 
 /* A new inode for what um_resolve() found in dir; caller holds
  * dir->lock for reading (the parts are opened from dir's fds). */
-static int inode_from_found(struct um_inode *dir, const char *name, struct um_found *f,
+static int inode_from_found(const struct um_fs *fs, struct um_inode *dir, const char *name, struct um_found *f,
 			    struct um_inode **ret)
 {
 	struct um_inode *ino = inode_alloc(f->st_ino, f->st.st_mode);
@@ -314,6 +314,11 @@ static int inode_from_found(struct um_inode *dir, const char *name, struct um_fo
 				goto free_ino;
 			if (r)
 				ino->flags |= UM_INO_IMPURE;
+			r = um_marker_is_complete(ino->parts[0].fd, "", fs->stackid);
+			if (r < 0)
+				goto free_ino;
+			if (r)
+				ino->flags |= UM_INO_COMPLETE;
 		}
 		if (f->redirect) {
 			ino->redirect = strdup(f->redirect);
@@ -365,7 +370,7 @@ int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, st
 		return -EIO;
 	}
 	if (!ino) {
-		r = inode_from_found(dir, name, &f, &ino);
+		r = inode_from_found(fs, dir, name, &f, &ino);
 		fresh = r == 0;
 	}
 	um_found_release(&f);

@@ -35,6 +35,7 @@ struct um_part {
 #define UM_INO_DEAD 1u    /* its last name is gone: only open files reach it */
 #define UM_INO_IMPURE 2u  /* directory: its upper part holds entries with an origin */
 #define UM_INO_DIRSYNC 4u /* copied up by this mount: fsync also syncs its upper parent */
+#define UM_INO_COMPLETE 8u /* directory: its upper part holds every visible name (marker.h) */
 
 struct um_inode {
 	uint64_t st_ino;          /* identity and table key; immutable */

@@ -43,6 +43,18 @@ int um_marker_check_format(int upper_root_fd, char *err, size_t errlen)
 	return 0;
 }
 
+int um_marker_set_format(int upper_root_fd)
+{
+	char v[16];
+	int n = snprintf(v, sizeof(v), "%d", UM_FORMAT_VERSION);
+	char cur[16];
+	int r = um_sys_lgetxattrat(upper_root_fd, "", UM_XATTR_FORMAT, cur, sizeof(cur));
+
+	if (r == n && memcmp(cur, v, (size_t)n) == 0)
+		return 0; /* no write, so no ctime change, on every mount */
+	return um_sys_lsetxattrat(upper_root_fd, "", UM_XATTR_FORMAT, v, (size_t)n, 0);
+}
+
 int um_marker_make_whiteout(int dirfd, const char *name)
 {
 	return um_sys_mknodat(dirfd, name, S_IFCHR | 0, makedev(0, 0));
@@ -72,11 +84,12 @@ int um_marker_is_opaque(int dirfd, const char *name)
 	return get_flag(dirfd, name, UM_XATTR_OPAQUE);
 }
 
-int um_marker_get_origin(int dirfd, const char *name, uint64_t *ret)
+/* A 16-hex-digit xattr: 1 and *ret, 0 if absent, -EIO if it does not decode. */
+static int get_hex64(int dirfd, const char *name, const char *key, uint64_t *ret)
 {
 	char v[17];
 	char *end;
-	int r = um_sys_lgetxattrat(dirfd, name, UM_XATTR_ORIGIN, v, sizeof(v) - 1);
+	int r = um_sys_lgetxattrat(dirfd, name, key, v, sizeof(v) - 1);
 
 	if (r == -ENODATA || r == -ENOTSUP)
 		return 0;
@@ -91,12 +104,50 @@ int um_marker_get_origin(int dirfd, const char *name, uint64_t *ret)
 	return 1;
 }
 
-int um_marker_set_origin(int dirfd, const char *name, uint64_t st_ino)
+static int set_hex64(int dirfd, const char *name, const char *key, uint64_t val)
 {
 	char v[17];
 
-	(void)snprintf(v, sizeof(v), "%016llx", (unsigned long long)st_ino);
-	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_ORIGIN, v, 16, 0);
+	(void)snprintf(v, sizeof(v), "%016llx", (unsigned long long)val);
+	return um_sys_lsetxattrat(dirfd, name, key, v, 16, 0);
+}
+
+int um_marker_get_origin(int dirfd, const char *name, uint64_t *ret)
+{
+	return get_hex64(dirfd, name, UM_XATTR_ORIGIN, ret);
+}
+
+int um_marker_set_origin(int dirfd, const char *name, uint64_t st_ino)
+{
+	return set_hex64(dirfd, name, UM_XATTR_ORIGIN, st_ino);
+}
+
+int um_marker_is_complete(int dirfd, const char *name, uint64_t stack)
+{
+	uint64_t v;
+	int r = get_hex64(dirfd, name, UM_XATTR_COMPLETE, &v);
+
+	return r <= 0 ? r : v == stack;
+}
+
+int um_marker_set_complete(int dirfd, const char *name, uint64_t stack)
+{
+	return set_hex64(dirfd, name, UM_XATTR_COMPLETE, stack);
+}
+
+unsigned um_marker_fallthru_layer(const struct stat *st)
+{
+	unsigned mi;
+
+	if (!S_ISCHR(st->st_mode) || major(st->st_rdev) != 0)
+		return 0;
+	mi = minor(st->st_rdev);
+	return mi > UM_FALLTHRU_MINOR_BASE && mi <= UM_FALLTHRU_MINOR_MAX ? mi - UM_FALLTHRU_MINOR_BASE : 0;
+}
+
+dev_t um_marker_fallthru_dev(unsigned layer)
+{
+	return makedev(0, UM_FALLTHRU_MINOR_BASE + layer);
 }
 
 int um_marker_get_redirect(int dirfd, const char *name, char *buf, size_t size)

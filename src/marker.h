@@ -1,6 +1,8 @@
 /* THE on-disk format: the only module that knows how markers look.
  *
- * Format version 1 (man/unionmount.8, ON-DISK FORMAT):
+ * Format version 2 (man/unionmount.8, ON-DISK FORMAT; version 1 had no
+ * fallthrus and complete directories, and is read as a version 2 upper
+ * none of whose directories was listed yet):
  *   whiteout   character device 0:0 (as kernel overlayfs)
  *   opaque dir xattr trusted.overlay.opaque = "y" (as kernel overlayfs)
  *   version    xattr trusted.unionmount.format on the upper root, decimal;
@@ -21,6 +23,15 @@
  *   lowerlinks xattr trusted.unionmount.lowerlinks on an index entry,
  *              decimal: the names the object still has only in lower
  *              branches (visible st_nlink = index nlink - 1 + lowerlinks)
+ *   fallthru   character device 0:(0x80000 + L) where L is the layer the
+ *              name is visible from (1 = top-most lowerdir); usually a hard
+ *              link to a shared marker in WORKDIR/unionmount/fallthru/, so
+ *              it costs a directory entry and no inode (readdir/fallthru.h)
+ *   complete   xattr trusted.unionmount.complete on an upper directory,
+ *              16 hex digits: every name visible in it is in upper (real,
+ *              fallthru or whiteout), for the lower stack with that id
+ *              (fs.h: a hash of the lowerdir list); another id reads as
+ *              not complete
  * Internal xattrs (trusted.overlay.*, trusted.unionmount.*) are hidden
  * from getxattr/listxattr and refused by setxattr.
  */
@@ -32,7 +43,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#define UM_FORMAT_VERSION 1
+#define UM_FORMAT_VERSION 2
 
 #define UM_XATTR_OPAQUE "trusted.overlay.opaque"
 #define UM_XATTR_FORMAT "trusted.unionmount.format"
@@ -40,6 +51,12 @@
 #define UM_XATTR_ORIGIN "trusted.unionmount.origin"
 #define UM_XATTR_IMPURE "trusted.unionmount.impure"
 #define UM_XATTR_LOWERLINKS "trusted.unionmount.lowerlinks"
+#define UM_XATTR_COMPLETE "trusted.unionmount.complete"
+
+/* Fallthru device numbers: major 0 like a whiteout (no driver has it),
+ * minors from here up; the layer fits in UM_MAX_LOWER (config.h). */
+#define UM_FALLTHRU_MINOR_BASE 0x80000u
+#define UM_FALLTHRU_MINOR_MAX 0xfffffu
 
 /* Classifies from lstat alone: no extra syscall for ordinary entries. */
 static inline bool um_marker_is_whiteout(const struct stat *st)
@@ -47,7 +64,12 @@ static inline bool um_marker_is_whiteout(const struct stat *st)
 	return S_ISCHR(st->st_mode) && st->st_rdev == 0;
 }
 
-/* From a getdents d_type: could this entry be a whiteout (needs lstat)? */
+/* A fallthru's layer (>= 1), or 0 when st is no fallthru. */
+unsigned um_marker_fallthru_layer(const struct stat *st);
+dev_t um_marker_fallthru_dev(unsigned layer);
+
+/* From a getdents d_type: could this entry be a whiteout or a fallthru
+ * (needs lstat, unless readdir/fallthru.h knows its inode)? */
 static inline bool um_marker_dtype_may_be_whiteout(unsigned char d_type)
 {
 	return d_type == 2 /* DT_CHR */ || d_type == 0 /* DT_UNKNOWN */;
@@ -76,6 +98,12 @@ int um_marker_set_redirect(int dirfd, const char *name, const char *path);
 int um_marker_is_impure(int dirfd, const char *name);
 int um_marker_set_impure(int dirfd, const char *name);
 
+/* Complete mark of a directory (name "" = dirfd): 1 when it carries
+ * stack id `stack`, 0 when absent or for another stack, or -errno (-EIO
+ * when it does not decode). */
+int um_marker_is_complete(int dirfd, const char *name, uint64_t stack);
+int um_marker_set_complete(int dirfd, const char *name, uint64_t stack);
+
 /* lowerlinks of an index entry: the count (0 if absent) or -errno. */
 int um_marker_get_lowerlinks(int dirfd, const char *name);
 int um_marker_set_lowerlinks(int dirfd, const char *name, unsigned n);
@@ -86,5 +114,8 @@ bool um_marker_is_internal_xattr(const char *name);
 /* Check the upper root's format version: 0 if absent or known, -EPROTO
  * with a message in err if newer than this daemon, other -errno on I/O. */
 int um_marker_check_format(int upper_root_fd, char *err, size_t errlen);
+/* Record this daemon's format version on the upper root (before it
+ * writes anything an older daemon would misread). */
+int um_marker_set_format(int upper_root_fd);
 
 #endif

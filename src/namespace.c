@@ -20,11 +20,26 @@ int um_ns_upper_state(int upfd, const char *name, struct stat *st)
 		return UM_UPPER_ABSENT;
 	if (r < 0)
 		return r;
-	return um_marker_is_whiteout(st) ? UM_UPPER_WHITEOUT : UM_UPPER_PRESENT;
+	if (um_marker_is_whiteout(st))
+		return UM_UPPER_WHITEOUT;
+	return um_marker_fallthru_layer(st) ? UM_UPPER_FALLTHRU : UM_UPPER_PRESENT;
 }
 
 int um_ns_lower_visible(const struct um_inode *dir, const char *name)
 {
+	if (dir->nparts && dir->parts[0].layer == UM_UPPER) {
+		struct stat st;
+		int r = um_sys_lstatat(dir->parts[0].fd, name, &st);
+
+		/* Upper may know already: a fallthru says "shown from below",
+		 * and a complete directory lacks no name shown from below. */
+		if (r == 0 && um_marker_fallthru_layer(&st))
+			return 1;
+		if (r == -ENOENT && (dir->flags & UM_INO_COMPLETE))
+			return 0;
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
 	/* The parts are already cut at an opaque directory; a whiteout in
 	 * a lower part hides the rest. */
 	for (uint16_t i = 0; i < dir->nparts; i++) {
@@ -38,6 +53,8 @@ int um_ns_lower_visible(const struct um_inode *dir, const char *name)
 			continue;
 		if (r < 0)
 			return r;
+		if (um_marker_fallthru_layer(&st))
+			continue; /* says only "look further down" */
 		return !um_marker_is_whiteout(&st);
 	}
 	return 0;
@@ -85,7 +102,7 @@ int um_ns_place(struct um_fs *fs, const char *tmp, int upfd, const char *name, b
 		return r;
 	r = um_sys_unlinkat(fs->work_fd, tmp, 0);
 	if (r < 0)
-		um_log(UM_LOG_WARN, "cannot remove the replaced whiteout %s from the workdir: %s", tmp, strerror(-r));
+		um_log(UM_LOG_WARN, "cannot remove the replaced marker %s from the workdir: %s", tmp, strerror(-r));
 	return 0;
 }
 
@@ -116,7 +133,7 @@ int um_ns_whiteout(struct um_fs *fs, int upfd, const char *name, enum um_upper_s
 	r = work_whiteout(fs, tmp);
 	if (r < 0)
 		return r;
-	if (is_dir) {
+	if (is_dir && state == UM_UPPER_PRESENT) {
 		/* The directory goes to the workdir in the same step as the
 		 * whiteout arrives, and is emptied there. */
 		r = um_sys_renameat(fs->work_fd, tmp, upfd, name, RENAME_EXCHANGE);
@@ -148,10 +165,30 @@ int um_ns_remove(struct um_fs *fs, int upfd, const char *name, bool is_dir)
 	return r;
 }
 
+/* A complete directory is empty when its upper part lists nothing. */
+static int upper_is_empty(struct um_fs *fs, struct um_inode *dir)
+{
+	struct um_dirstream *s = NULL;
+	struct um_listent e;
+	int r = um_dirstream_open(dir, 0, &s);
+
+	while (r >= 0 && (r = um_dirstream_peek(fs, dir, s, &e)) > 0) {
+		if (strcmp(e.name, ".") && strcmp(e.name, ".."))
+			break;
+		um_dirstream_advance(s);
+	}
+	um_dirstream_close(s);
+	return r < 0 ? r : r == 0;
+}
+
 int um_ns_dir_is_empty(struct um_fs *fs, struct um_inode *dir)
 {
 	struct um_dirsnap snap;
-	int r = um_dir_merge(fs, dir, 0, &snap);
+	int r;
+
+	if (um_inode_flags(dir) & UM_INO_COMPLETE)
+		return upper_is_empty(fs, dir);
+	r = um_dir_merge(fs, dir, 0, &snap);
 
 	if (r < 0)
 		return r;

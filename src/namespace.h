@@ -15,8 +15,9 @@
 
 struct um_inode;
 
-/* What the upper part holds under a name. */
-enum um_upper_state { UM_UPPER_ABSENT, UM_UPPER_WHITEOUT, UM_UPPER_PRESENT };
+/* What the upper part holds under a name. A fallthru stands for a lower
+ * object: the name is taken in upper, but by nothing of upper's. */
+enum um_upper_state { UM_UPPER_ABSENT, UM_UPPER_WHITEOUT, UM_UPPER_PRESENT, UM_UPPER_FALLTHRU };
 
 /* Returns an enum um_upper_state (st filled when PRESENT) or -errno. */
 int um_ns_upper_state(int upfd, const char *name, struct stat *st);
@@ -34,12 +35,13 @@ int um_ns_owner(fuse_req_t req, int upfd, bool is_dir, mode_t *mode, uid_t *uid,
  * clears, mode again. */
 int um_ns_set_owner(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode);
 
-/* Move work/tmp to upfd/name. Over a whiteout (replace) a directory is
- * exchanged with it and the whiteout removed. */
+/* Move work/tmp to upfd/name. Over a whiteout or a fallthru (replace) a
+ * directory is exchanged with it and the marker removed. */
 int um_ns_place(struct um_fs *fs, const char *tmp, int upfd, const char *name, bool is_dir, bool over_whiteout);
 
 /* Turn upfd/name into a whiteout, atomically: state says what is there
- * now (a directory there must be empty of all but whiteouts). */
+ * now (a directory there must be empty of all but whiteouts; is_dir says
+ * what the union shows, a fallthru is no directory of upper's). */
 int um_ns_whiteout(struct um_fs *fs, int upfd, const char *name, enum um_upper_state state, bool is_dir);
 
 /* Remove upfd/name for good (a directory with its whiteouts), atomically. */

@@ -69,7 +69,7 @@ static int name_free(struct um_inode *dir, int upfd, const char *name, bool *ove
 	if (r < 0)
 		return r;
 	*over_whiteout = r == UM_UPPER_WHITEOUT;
-	if (r == UM_UPPER_PRESENT)
+	if (r == UM_UPPER_PRESENT || r == UM_UPPER_FALLTHRU)
 		return -EEXIST;
 	if (r == UM_UPPER_ABSENT) {
 		r = um_ns_lower_visible(dir, name);

@@ -98,7 +98,7 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 		r = -ENOENT;
 	pthread_rwlock_unlock(&dir->lock);
 	if (r == 0)
-		(void)um_name_gone(fs, ino, state == UM_UPPER_ABSENT);
+		(void)um_name_gone(fs, ino, state == UM_UPPER_ABSENT || state == UM_UPPER_FALLTHRU);
 out:
 	if (ino)
 		um_inode_unref(fs, ino, 1);

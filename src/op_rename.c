@@ -113,19 +113,30 @@ static int link_up(struct um_fs *fs, struct um_inode *dir, struct um_inode *ino,
 {
 	char key[17];
 	struct stat st;
-	int upfd = um_inode_upper_fd(dir), r;
+	int upfd = um_inode_upper_fd(dir), r, state;
 
 	*linked = false;
 	if (S_ISDIR(ino->type) || um_inode_layer(ino) != UM_LAYER_INDEX || upfd < 0)
 		return 0;
 	r = um_ns_upper_state(upfd, name, &st);
-	if (r != UM_UPPER_ABSENT)
+	if (r != UM_UPPER_ABSENT && r != UM_UPPER_FALLTHRU)
 		return r < 0 ? r : 0;
+	state = r;
 	r = um_copyup_mark_impure(dir);
 	if (r < 0)
 		return r;
 	um_inode_index_name(ino->st_ino, key);
-	r = um_sys_linkat(fs->index_fd, key, upfd, name);
+	if (state == UM_UPPER_ABSENT) {
+		r = um_sys_linkat(fs->index_fd, key, upfd, name);
+	} else {
+		char tmp[UM_TMPNAME_MAX];
+
+		/* In place of its fallthru, in one rename. */
+		um_workdir_tmpname(tmp);
+		r = um_sys_linkat(fs->index_fd, key, fs->work_fd, tmp);
+		if (r == 0 && (r = um_ns_place(fs, tmp, upfd, name, false, true)) < 0)
+			(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
+	}
 	if (r == 0) {
 		pthread_rwlock_wrlock(&ino->lock);
 		if (ino->lowerlinks > 0)
@@ -224,13 +235,15 @@ static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 			r = um_ns_whiteout(fs, oldup, op->name, UM_UPPER_PRESENT, true);
 		else if (r == 0)
 			r = um_ns_remove(fs, oldup, op->name, true);
-	} else if (r == 0 && is_dir && dst_state == UM_UPPER_WHITEOUT) {
+	} else if (r == 0 && is_dir && (dst_state == UM_UPPER_WHITEOUT || dst_state == UM_UPPER_FALLTHRU)) {
 		/* rename(2) puts no directory over a device node; exchanging
 		 * leaves the whiteout at the old name, which is just what a
-		 * name shown below needs. */
+		 * name shown below needs (a fallthru there becomes one). */
 		r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
 		if (r == 0 && !old_lower)
 			r = um_sys_unlinkat(oldup, op->name, 0);
+		else if (r == 0 && dst_state == UM_UPPER_FALLTHRU)
+			r = um_ns_whiteout(fs, oldup, op->name, UM_UPPER_FALLTHRU, false);
 	} else if (r == 0 && old_lower) {
 		r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_WHITEOUT);
 		if (r == -EINVAL) {

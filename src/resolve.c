@@ -8,6 +8,7 @@
 
 #include "cleanup.h"
 #include "ino.h"
+#include "log.h"
 #include "marker.h"
 #include "sys.h"
 
@@ -229,8 +230,21 @@ static int found_upper_dir(const struct um_fs *fs, const struct um_inode *dir, c
 	return 0;
 }
 
+/* The index of dir's part in layer, or -1. */
+static int part_of_layer(const struct um_inode *dir, unsigned layer)
+{
+	for (uint16_t i = 0; i < dir->nparts; i++)
+		if (dir->parts[i].layer == layer)
+			return i;
+	return -1;
+}
+
 int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret)
 {
+	/* A complete directory answers from upper: absent there is absent,
+	 * and a fallthru says in which part to look. */
+	bool complete = (dir->flags & UM_INO_COMPLETE) && dir->nparts > 0 && dir->parts[0].layer == UM_UPPER;
+	unsigned via_fallthru = 0;
 	struct um_found f = { 0 };
 	const char *lname = name; /* the name in lower parts: a redirect may change it */
 	uint64_t lower_ino = 0;
@@ -244,13 +258,29 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 		dev_t ldev = fs->layers[p->layer].dev;
 		struct stat st;
 
+		unsigned ftl;
+
 		r = um_sys_lstatat(p->fd, pname, &st);
+		if (r == -ENOENT && i == 0 && complete)
+			return -ENOENT;
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)
 			goto fail;
 		if (um_marker_is_whiteout(&st))
 			break;
+		ftl = um_marker_fallthru_layer(&st);
+		if (ftl && i == 0 && complete) {
+			int k = part_of_layer(dir, ftl);
+
+			via_fallthru = ftl;
+			if (k <= 0)
+				break;
+			i = (uint16_t)(k - 1);
+			continue;
+		}
+		if (ftl)
+			continue; /* elsewhere a fallthru only says "look below" */
 		if (!S_ISDIR(st.st_mode)) {
 			if (f.nparts > 0)
 				break; /* a non-directory below a directory ends the merge */
@@ -320,6 +350,13 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 		}
 		if (r)
 			break;
+	}
+	if (f.nparts == 0 && via_fallthru) {
+		/* The lowers changed under a complete directory, or the marker
+		 * is damaged: say so rather than hide the name silently. */
+		um_log(UM_LOG_ERR, "'%s': its fallthru says layer %u, which does not have it (a lowerdir changed while unmounted?)", name,
+		       via_fallthru);
+		return -EIO;
 	}
 	if (f.nparts == 0)
 		return -ENOENT;

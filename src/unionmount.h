@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct um_ftstore;
 struct um_inode;
 struct um_itable;
 
@@ -33,6 +34,13 @@ struct um_fs {
 	int work_fd;             /* WORKDIR/unionmount/work; -1 without upper */
 	int index_fd;            /* WORKDIR/unionmount/index; -1 without upper */
 	double timeout;          /* kernel entry/attr/negative cache lifetime */
+	/* fallthru=on: the first listing of a merged directory writes its
+	 * fallthrus (readdir/fill.c). Off, or read-only: merged in memory. */
+	bool fallthru;
+	/* Which lower stack complete marks hold for: a hash of the lowerdir
+	 * paths (fs.c), so a changed stack reads as "not complete". */
+	uint64_t stackid;
+	struct um_ftstore *ft;   /* NULL without upper */
 	struct um_inode *root;   /* pinned for the life of the mount */
 	/* Serializes renames (see op_rename.c); guards no data of its own. */
 	pthread_mutex_t rename_lock;

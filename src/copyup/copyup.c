@@ -15,6 +15,7 @@
 #include "inode.h"
 #include "log.h"
 #include "marker.h"
+#include "namespace.h"
 #include "sys.h"
 
 static bool has_upper(struct um_inode *ino)
@@ -74,6 +75,23 @@ static int build_object(struct um_fs *fs, int srcdir, const char *name, const st
 	}
 }
 
+/* Move the finished copy work/tmp to upfd/name, where nothing or the
+ * name's fallthru is. */
+static int publish(struct um_fs *fs, const char *tmp, int upfd, const char *name, bool is_dir)
+{
+	struct stat st;
+	int r = um_sys_renameat(fs->work_fd, tmp, upfd, name, RENAME_NOREPLACE);
+
+	if (r != -EEXIST)
+		return r;
+	r = um_ns_upper_state(upfd, name, &st);
+	if (r < 0)
+		return r;
+	if (r != UM_UPPER_FALLTHRU)
+		return -EEXIST;
+	return um_ns_place(fs, tmp, upfd, name, is_dir, true);
+}
+
 /* Copy ino (whose parent has an upper part, upfd) from srcdir/srcname.
  * Caller holds ino->lock for writing. */
 static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const char *srcname, int upfd,
@@ -92,7 +110,9 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 	if (r == 0)
 		r = um_copy_attrs(srcdir, srcname, fs->work_fd, tmp, &st);
 	indexed = !S_ISDIR(st.st_mode) && st.st_nlink > 1;
-	if (r == 0 && !S_ISDIR(st.st_mode))
+	/* Directories too: a listing of upper alone (readdir/stream.c) must
+	 * number it as lookup does, from below. */
+	if (r == 0)
 		r = um_marker_set_origin(fs->work_fd, tmp, ino->st_ino);
 	if (r < 0)
 		goto discard;
@@ -116,7 +136,7 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 		 * parent keeps its times, as kernel overlayfs keeps them. */
 		r = um_sys_fstat(upfd, &pst);
 		if (r == 0)
-			r = um_sys_renameat(fs->work_fd, tmp, upfd, ino->name, RENAME_NOREPLACE);
+			r = publish(fs, tmp, upfd, ino->name, S_ISDIR(st.st_mode));
 		if (r < 0)
 			goto discard;
 		r = um_sys_utimensat(upfd, "", (struct timespec[2]){ pst.st_atim, pst.st_mtim });
@@ -188,9 +208,9 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		}
 		upfd = um_inode_upper_fd(parent);
 		r = srcdir < 0 ? -EIO : upfd;
-		/* A copied-up non-directory carries an origin: its new parent
-		 * must say so before it lands there. */
-		if (r >= 0 && !S_ISDIR(ino->type))
+		/* The copy carries an origin: its new parent must say so
+		 * before it lands there. */
+		if (r >= 0)
 			r = um_copyup_mark_impure(parent);
 		if (r < 0) {
 			um_inode_unref(fs, parent, 1);

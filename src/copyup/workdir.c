@@ -150,7 +150,7 @@ int um_workdir_open(const char *path, dev_t upper_dev, struct um_workdir *ret, c
 {
 	_cleanup_close_ int fd = um_sys_open_path(path, O_RDONLY | O_DIRECTORY);
 	_cleanup_close_ int ufd = -1;
-	struct um_workdir w = { .work_fd = -1, .index_fd = -1 };
+	struct um_workdir w = { .work_fd = -1, .index_fd = -1, .ft_fd = -1 };
 	struct stat st;
 	int r;
 
@@ -183,6 +183,8 @@ int um_workdir_open(const char *path, dev_t upper_dev, struct um_workdir *ret, c
 	r = open_sub(ufd, path, "work", &w.work_fd, err, errlen);
 	if (r == 0)
 		r = open_sub(ufd, path, "index", &w.index_fd, err, errlen);
+	if (r == 0)
+		r = open_sub(ufd, path, "fallthru", &w.ft_fd, err, errlen);
 	if (r == 0) {
 		/* A crash can leave half-built copies here; they were never
 		 * visible, and must not pile up. */
@@ -205,5 +207,7 @@ void um_workdir_close(struct um_workdir *w)
 		(void)close(w->work_fd);
 	if (w->index_fd >= 0)
 		(void)close(w->index_fd);
-	w->work_fd = w->index_fd = -1;
+	if (w->ft_fd >= 0)
+		(void)close(w->ft_fd);
+	w->work_fd = w->index_fd = w->ft_fd = -1;
 }

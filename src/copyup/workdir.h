@@ -13,10 +13,12 @@
  *   work/   temporaries being built (copy-ups, whiteouts, directories
  *           being removed); anything here at mount is a leftover of a
  *           crash and is removed before mounting
- *   index/  hard-linked objects by origin (see marker.h) */
+ *   index/  hard-linked objects by origin (see marker.h)
+ *   fallthru/ the shared fallthru markers (readdir/fallthru.h) */
 struct um_workdir {
 	int work_fd;
 	int index_fd;
+	int ft_fd;
 };
 
 /* Open (creating if needed) our directories inside workdir PATH and purge

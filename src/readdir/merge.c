@@ -7,12 +7,13 @@
 #include "cleanup.h"
 #include "ino.h"
 #include "inode.h"
+#include "fallthru.h"
 #include "marker.h"
 #include "nameset.h"
 #include "readdir.h"
 #include "sys.h"
 
-#define HIDDEN UINT32_MAX
+#define HIDDEN UM_DIRENT_HIDDEN
 /* A directory first seen in upper whose number may still come from a
  * same-named directory in a lower part (see um_resolve()). */
 #define F_CHAIN_OPEN 1
@@ -26,7 +27,7 @@ void um_dirsnap_release(struct um_dirsnap *snap)
 	*snap = (struct um_dirsnap){ 0 };
 }
 
-static int snap_add(struct um_dirsnap *snap, const char *name, size_t len, uint64_t ino, uint8_t type)
+static int snap_add(struct um_dirsnap *snap, const char *name, size_t len, uint64_t ino, uint8_t type, uint16_t layer)
 {
 	if (snap->n == snap->cap) {
 		size_t ncap = snap->cap ? snap->cap * 2 : 64;
@@ -51,14 +52,10 @@ static int snap_add(struct um_dirsnap *snap, const char *name, size_t len, uint6
 	}
 	memcpy(snap->names + snap->names_len, name, len);
 	snap->names[snap->names_len + len] = '\0';
-	snap->ents[snap->n] = (struct um_dirent){ .ino = ino, .name_off = (uint32_t)snap->names_len, .type = type };
+	snap->ents[snap->n] = (struct um_dirent){ .ino = ino, .name_off = (uint32_t)snap->names_len, .type = type,
+						  .layer = layer };
 	snap->names_len += len + 1;
 	return (int)snap->n++;
-}
-
-static uint8_t dtype_of(mode_t mode)
-{
-	return (uint8_t)IFTODT(mode);
 }
 
 /* One part being listed: its fd and what numbering its entries needs. */
@@ -106,8 +103,10 @@ static int merge_again(struct um_dirsnap *snap, uint32_t idx, const struct um_pa
 	r = um_marker_is_opaque(upper->fd, d->d_name);
 	if (r < 0)
 		return r;
-	if (r == 0)
+	if (r == 0) {
 		r = entry_ino(ls, d, &e->ino);
+		e->flags |= UM_DIRENT_NUMBERED_BELOW;
+	}
 	return r;
 }
 
@@ -144,17 +143,20 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 			off += d->d_reclen;
 			if (d->d_name[0] == '.' && (len == 1 || (len == 2 && d->d_name[1] == '.')))
 				continue;
-			if (um_marker_dtype_may_be_whiteout(type)) {
-				struct stat st;
+			unsigned ftl;
 
-				r = um_sys_lstatat(fd, d->d_name, &st);
-				if (r == -ENOENT)
-					continue; /* gone meanwhile: only possible in upper */
-				if (r < 0)
-					return r;
-				type = um_marker_is_whiteout(&st) ? DT_WHT : dtype_of(st.st_mode);
-				d->d_type = type;
+			r = um_ft_classify(fs->ft, fd, ls.dev, d, &ftl);
+			if (r == -ENOENT)
+				continue; /* gone meanwhile: only possible in upper */
+			if (r < 0)
+				return r;
+			if (r == UM_ENT_FALLTHRU) {
+				/* "Visible below": the lower parts will show it. */
+				if (p->layer == UM_UPPER)
+					snap->n_upper_ft++;
+				continue;
 			}
+			type = r == UM_ENT_WHITEOUT ? DT_WHT : d->d_type;
 			r = um_nameset_insert(seen, d->d_name, len, HIDDEN, &idx);
 			if (r < 0)
 				return r;
@@ -178,7 +180,7 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 				if (origin < 0)
 					return origin;
 			}
-			r = snap_add(snap, d->d_name, len, ino, type);
+			r = snap_add(snap, d->d_name, len, ino, type, p->layer);
 			if (r < 0)
 				return r;
 			if (type == DT_DIR && p->layer == UM_UPPER && i + 1 < nparts && !origin)
@@ -192,6 +194,17 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 
 int um_dir_merge(struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_ino, struct um_dirsnap *ret)
 {
+	int r;
+
+	pthread_rwlock_rdlock(&dir->lock);
+	r = um_dir_merge_locked(fs, dir, dotdot_ino, ret, NULL);
+	pthread_rwlock_unlock(&dir->lock);
+	return r;
+}
+
+int um_dir_merge_locked(struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_ino, struct um_dirsnap *ret,
+			struct um_nameset **ret_seen)
+{
 	struct um_dirsnap snap = { 0 };
 	struct um_nameset *seen = NULL;
 	_cleanup_free_ char *buf = malloc(DENTS_BUF);
@@ -202,18 +215,19 @@ int um_dir_merge(struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_ino, st
 	r = um_nameset_new(256, &seen);
 	if (r < 0)
 		return r;
-	if ((r = snap_add(&snap, ".", 1, dir->st_ino, DT_DIR)) < 0 ||
-	    (r = snap_add(&snap, "..", 2, dotdot_ino, DT_DIR)) < 0)
+	if ((r = snap_add(&snap, ".", 1, dir->st_ino, DT_DIR, 0)) < 0 ||
+	    (r = snap_add(&snap, "..", 2, dotdot_ino, DT_DIR, 0)) < 0)
 		goto fail;
 
-	pthread_rwlock_rdlock(&dir->lock);
 	for (uint16_t i = 0; i < dir->nparts && r >= 0; i++)
 		r = merge_part(fs, &snap, seen, dir->parts, i, dir->nparts, dir->flags & UM_INO_IMPURE, buf);
-	pthread_rwlock_unlock(&dir->lock);
 	if (r < 0)
 		goto fail;
 
-	um_nameset_free(seen);
+	if (ret_seen)
+		*ret_seen = seen;
+	else
+		um_nameset_free(seen);
 	*ret = snap;
 	return 0;
 

@@ -504,7 +504,7 @@ snapshot() {
 #   dcmp LABEL           compare the dumps of both mountpoints (one check)
 #   dremount LABEL       unmount and mount both sides again, then dcmp
 #   up_whiteout LABEL REL | up_opaque LABEL REL | up_not_opaque LABEL REL |
-#   up_absent LABEL REL | up_file LABEL REL CONTENT | up_type LABEL REL TYPE
+#   up_absent LABEL REL (nothing of upper's own: a fallthru passes) | up_file LABEL REL CONTENT | up_type LABEL REL TYPE
 #                        what upper holds on disk, checked on both sides
 #                        (the reference side proves the expectation)
 #   diff_end             unmount both, compare the answer lists, prove the
@@ -679,9 +679,25 @@ _is_not_opq() {
 	echo "opaque directory"
 	return 1
 }
+# A fallthru (unionmount's "shown from layer L below"): char 0:(0x80000+L).
+_fallthru_layer() {
+	local d
+	d=$(_describe "$1")
+	[[ $d =~ ^"character special file 0:"8([0-9a-f]{4})$ ]] || return 1
+	echo $((16#${BASH_REMATCH[1]}))
+}
+# Upper holds no object of its own there: nothing, or a fallthru.
 _is_absent() {
 	[ ! -e "$1" ] && [ ! -L "$1" ] && return 0
+	_fallthru_layer "$1" >/dev/null && return 0
 	_describe "$1"
+	return 1
+}
+_is_fallthru() {
+	local l
+	l=$(_fallthru_layer "$1") || { _describe "$1"; return 1; }
+	[ -z "${2:-}" ] || [ "$l" == "$2" ] && return 0
+	echo "a fallthru to layer $l"
 	return 1
 }
 _is_file() {
@@ -702,7 +718,7 @@ _is_type() {
 up_whiteout() { _up_each "$1" "a whiteout (char 0:0)" _is_wh "$2"; }
 up_opaque() { _up_each "$1" "an opaque dir (trusted.overlay.opaque=y)" _is_opq "$2"; }
 up_not_opaque() { _up_each "$1" "a directory that is not opaque" _is_not_opq "$2"; }
-up_absent() { _up_each "$1" "absent" _is_absent "$2"; }
+up_absent() { _up_each "$1" "absent (or a fallthru)" _is_absent "$2"; }
 up_file() { _up_each "$1" "a regular file with content '$3'" _is_file "$2" "$3"; }
 up_type() { _up_each "$1" "a '$3'" _is_type "$2" "$3"; }
 

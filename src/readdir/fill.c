@@ -1,0 +1,179 @@
+/* The first listing of a merged directory with fallthru=on: merge its
+ * parts once more, write a fallthru into upper for every name shown from
+ * below, then mark the directory complete (DESIGN.md "readdir and
+ * fallthrus"). From then on stream.c lists it in one pass and resolve.c
+ * answers absent names from upper alone.
+ *
+ * Crash safety: the complete mark is written last, so a directory whose
+ * filling was interrupted reads as incomplete and is filled again (the
+ * fallthrus already there are kept, or fixed). No fsync: the upper
+ * filesystems we know (ext4, xfs, btrfs journal metadata in order; tmpfs
+ * does not survive anyway) never show the mark after a power cut without
+ * the links made before it. Readers and writers of the directory wait on
+ * its lock while it is filled. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "copyup/workdir.h"
+#include "fallthru.h"
+#include "inode.h"
+#include "log.h"
+#include "marker.h"
+#include "nameset.h"
+#include "readdir.h"
+#include "sys.h"
+
+#define DENTS_BUF (32 * 1024)
+
+/* name exists in upper already (a crash, a race): keep it when it is the
+ * fallthru wanted or a real object; a fallthru of another layer is
+ * replaced in one rename. 1 when a fallthru was there, 0, or -errno. */
+static int fix_existing(struct um_fs *fs, int upfd, const char *name, unsigned layer)
+{
+	char tmp[UM_TMPNAME_MAX];
+	struct stat st;
+	unsigned have;
+	int r = um_sys_lstatat(upfd, name, &st);
+
+	if (r < 0)
+		return r;
+	have = um_marker_fallthru_layer(&st);
+	if (!have || have == layer)
+		return have != 0;
+	um_workdir_tmpname(tmp);
+	r = um_ft_write(fs->ft, layer, fs->work_fd, tmp);
+	if (r == 0) {
+		r = um_sys_renameat(fs->work_fd, tmp, upfd, name, 0);
+		if (r < 0)
+			(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
+	}
+	return r < 0 ? r : 1;
+}
+
+/* Remove the fallthrus of names nothing below shows any more. */
+static int drop_stale(struct um_fs *fs, int upfd, struct um_nameset *seen, const struct um_dirsnap *snap)
+{
+	_cleanup_close_ int fd = um_sys_openat(upfd, ".", O_RDONLY | O_DIRECTORY);
+	_cleanup_free_ char *buf = malloc(DENTS_BUF);
+	struct stat dst;
+	bool removed = true;
+	int r;
+
+	if (fd < 0)
+		return fd;
+	if (!buf)
+		return -ENOMEM;
+	r = um_sys_fstat(fd, &dst);
+	if (r < 0)
+		return r;
+	/* Removing while reading may make getdents skip entries: repeat
+	 * until a pass removes nothing. */
+	while (removed) {
+		removed = false;
+		r = um_sys_lseek(fd, 0, SEEK_SET, &(off_t){ 0 });
+		while (r == 0 && (r = um_sys_getdents(fd, buf, DENTS_BUF)) > 0) {
+			int n = r;
+
+			r = 0;
+			for (int off = 0; off < n && r == 0;) {
+				struct dirent64 *d = (struct dirent64 *)(buf + off);
+				unsigned layer;
+				uint32_t idx;
+
+				off += d->d_reclen;
+				r = um_ft_classify(fs->ft, fd, dst.st_dev, d, &layer);
+				if (r != UM_ENT_FALLTHRU) {
+					r = r == -ENOENT ? 0 : r < 0 ? r : 0;
+					continue;
+				}
+				r = um_nameset_insert(seen, d->d_name, strlen(d->d_name), UM_DIRENT_HIDDEN, &idx);
+				if (r < 0)
+					break;
+				if (r == 0 && idx != UM_DIRENT_HIDDEN && snap->ents[idx].layer == layer) {
+					r = 0;
+					continue;
+				}
+				r = um_sys_unlinkat(upfd, d->d_name, 0);
+				if (r == -ENOENT)
+					r = 0;
+				removed = true;
+			}
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Caller holds dir->lock for writing. */
+static int fill_locked(struct um_fs *fs, struct um_inode *dir, int upfd)
+{
+	struct um_dirsnap snap = { 0 };
+	struct um_nameset *seen = NULL;
+	size_t matched = 0;
+	int r = um_dir_merge_locked(fs, dir, 0, &snap, &seen);
+
+	for (size_t i = 2; r >= 0 && i < snap.n; i++) {
+		const struct um_dirent *e = &snap.ents[i];
+		const char *name = um_dirent_name(&snap, e);
+
+		if (e->layer != UM_UPPER) {
+			r = um_ft_write(fs->ft, e->layer, upfd, name);
+			if (r == -EEXIST) {
+				r = fix_existing(fs, upfd, name, e->layer);
+				matched += r > 0;
+			}
+		} else if (e->flags & UM_DIRENT_NUMBERED_BELOW) {
+			/* An upper directory merging with a lower one it was not
+			 * copied up from: say where its number comes from, so that
+			 * a single pass over upper numbers it as lookup does. */
+			if (!(dir->flags & UM_INO_IMPURE)) {
+				r = um_marker_set_impure(upfd, "");
+				if (r == 0)
+					dir->flags |= UM_INO_IMPURE;
+			}
+			if (r >= 0)
+				r = um_marker_set_origin(upfd, name, e->ino);
+		}
+	}
+	/* Fallthrus left by an earlier filling that nothing matched. */
+	if (r >= 0 && snap.n_upper_ft > matched)
+		r = drop_stale(fs, upfd, seen, &snap);
+	um_nameset_free(seen);
+	um_dirsnap_release(&snap);
+	return r < 0 ? r : 0;
+}
+
+int um_dir_fill(struct um_fs *fs, struct um_inode *dir)
+{
+	struct stat before;
+	int upfd, r = 0;
+
+	pthread_rwlock_wrlock(&dir->lock);
+	if ((dir->flags & UM_INO_COMPLETE) || dir->nparts < 2 || dir->parts[0].layer != UM_UPPER)
+		goto unlock;
+	upfd = dir->parts[0].fd;
+	r = um_sys_fstat(upfd, &before);
+	if (r < 0)
+		goto unlock;
+	r = fill_locked(fs, dir, upfd);
+	/* Listing changes nothing the union shows: the directory keeps its
+	 * times, whether or not the filling went through. */
+	{
+		int e = um_sys_utimensat(upfd, "", (struct timespec[2]){ before.st_atim, before.st_mtim });
+
+		if (e < 0)
+			um_log(UM_LOG_WARN, "fallthrus of '%s': cannot keep its times: %s", dir->name ? dir->name : "/",
+			       strerror(-e));
+	}
+	if (r == 0)
+		r = um_marker_set_complete(upfd, "", fs->stackid);
+	if (r == 0)
+		dir->flags |= UM_INO_COMPLETE;
+unlock:
+	pthread_rwlock_unlock(&dir->lock);
+	return r;
+}

@@ -1,0 +1,206 @@
+/* The FUSE side of directory listing: handles, cookies, and the
+ * readdirplus lookup-count rule. A handle either reads the upper part in
+ * one pass (stream.c: cookies are upper's own) or holds a merged snapshot
+ * (merge.c: cookies are positions in it). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "inode.h"
+#include "log.h"
+#include "ops.h"
+#include "readdir.h"
+
+struct dirhandle {
+	/* The kernel may send readdirs of one handle concurrently (two
+	 * threads sharing the open directory): the stream has one offset. */
+	pthread_mutex_t lock;
+	struct um_dirstream *stream; /* NULL: the snapshot */
+	struct um_dirsnap snap;
+};
+
+static void handle_free(struct dirhandle *h)
+{
+	um_dirstream_close(h->stream);
+	um_dirsnap_release(&h->snap);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+/* Can dir be read from its upper part alone, after filling it if that is
+ * what this mount does? */
+static bool use_stream(struct um_fs *fs, struct um_inode *dir)
+{
+	bool upper, complete;
+	uint16_t nparts;
+	int r;
+
+	pthread_rwlock_rdlock(&dir->lock);
+	upper = dir->nparts && dir->parts[0].layer == UM_UPPER;
+	nparts = dir->nparts;
+	complete = dir->flags & UM_INO_COMPLETE;
+	pthread_rwlock_unlock(&dir->lock);
+	if (!upper)
+		return false;
+	if (nparts == 1 || complete)
+		return true;
+	if (!fs->fallthru)
+		return false;
+	r = um_dir_fill(fs, dir);
+	if (r < 0) {
+		/* Out of space, say: the directory must stay readable. */
+		um_log(UM_LOG_WARN, "cannot write the fallthrus of '%s', listing it from memory: %s",
+		       dir->name ? dir->name : "/", strerror(-r));
+		return false;
+	}
+	return true;
+}
+
+static uint64_t dotdot_ino(struct um_inode *dir)
+{
+	uint64_t ino;
+
+	pthread_rwlock_rdlock(&dir->lock);
+	ino = dir->parent ? dir->parent->st_ino : dir->st_ino;
+	pthread_rwlock_unlock(&dir->lock);
+	return ino;
+}
+
+void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
+{
+	struct um_fs *fs = um_req_fs(req);
+	struct um_inode *dir = um_req_inode(req, nodeid);
+	struct dirhandle *h;
+	int r;
+
+	if (!S_ISDIR(dir->type)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	if (use_stream(fs, dir))
+		r = um_dirstream_open(dir, dotdot_ino(dir), &h->stream);
+	else
+		r = um_dir_merge(fs, dir, dotdot_ino(dir), &h->snap);
+	if (r < 0) {
+		handle_free(h);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	/* The directory changes only through this mount, and the kernel drops
+	 * its cached listing on every change it sees: let it cache. */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		handle_free(h); /* the opener was interrupted: no releasedir will come */
+}
+
+/* The handle's entry at position *i (snapshots) or at the stream's. */
+static int peek(struct um_fs *fs, struct um_inode *dir, struct dirhandle *h, size_t i, struct um_listent *e)
+{
+	const struct um_dirent *d;
+
+	if (h->stream)
+		return um_dirstream_peek(fs, dir, h->stream, e);
+	if (i >= h->snap.n)
+		return 0;
+	/* Cookie k means "continue at entry k": entry i is given cookie i+1. */
+	d = &h->snap.ents[i];
+	*e = (struct um_listent){ .name = um_dirent_name(&h->snap, d), .ino = d->ino, .next = (off_t)(i + 1),
+				  .type = d->type };
+	return 1;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct um_fs *fs = um_req_fs(req);
+	struct um_inode *dir = um_req_inode(req, nodeid);
+	struct dirhandle *h = (struct dirhandle *)(uintptr_t)fi->fh;
+	_cleanup_free_ char *buf = malloc(size);
+	/* The lookups readdirplus passes on: given back if the reply fails.
+	 * An entry with attributes takes over 128 bytes of the buffer. */
+	_cleanup_free_ struct um_inode **taken = plus ? calloc(size / 128 + 1, sizeof(*taken)) : NULL;
+	size_t pos = 0, ntaken = 0, i = off < 0 ? 0 : (size_t)off;
+	int r = 0;
+
+	if (!buf || (plus && !taken)) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&h->lock);
+	if (h->stream)
+		r = um_dirstream_seek(h->stream, off);
+	while (r >= 0) {
+		struct fuse_entry_param e = { 0 };
+		struct um_inode *child = NULL;
+		struct um_listent le;
+		size_t len;
+
+		r = peek(fs, dir, h, i, &le);
+		if (r <= 0)
+			break;
+		e.attr.st_ino = le.ino;
+		e.attr.st_mode = (mode_t)le.type << 12;
+		if (plus && strcmp(le.name, ".") && strcmp(le.name, "..")) {
+			struct stat st;
+
+			/* A failed lookup (e.g. the name went away) still lists
+			 * the name, without attributes: nodeid 0 tells the
+			 * kernel to look it up itself later. */
+			if (um_inode_lookup(fs, dir, le.name, &child, &st) == 0)
+				um_fill_entry(fs, child, &st, &e);
+		}
+		if (plus)
+			len = fuse_add_direntry_plus(req, buf + pos, size - pos, le.name, &e, le.next);
+		else
+			len = fuse_add_direntry(req, buf + pos, size - pos, le.name, &e.attr, le.next);
+		if (len > size - pos) {
+			/* Not sent, so the kernel will not count this lookup. */
+			if (child)
+				um_inode_unref(fs, child, 1);
+			break;
+		}
+		pos += len;
+		if (child)
+			taken[ntaken++] = child;
+		if (h->stream)
+			um_dirstream_advance(h->stream);
+		i++;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (r < 0 && pos == 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (fuse_reply_buf(req, buf, pos) < 0) {
+		/* Not delivered (interrupted): the kernel counts none of them. */
+		for (size_t k = 0; k < ntaken; k++)
+			um_inode_unref(fs, taken[k], 1);
+	}
+}
+
+void um_op_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, nodeid, size, off, fi, false);
+}
+
+void um_op_readdirplus(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, nodeid, size, off, fi, true);
+}
+
+void um_op_releasedir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
+{
+	struct dirhandle *h = (struct dirhandle *)(uintptr_t)fi->fh;
+
+	(void)nodeid;
+	handle_free(h);
+	fuse_reply_err(req, 0);
+}
