@@ -374,6 +374,25 @@ START_TEST(parse_cache_timeout)
 }
 END_TEST
 
+START_TEST(parse_fallthru)
+{
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
+	ck_assert(cfg.fallthru); /* the default */
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,fallthru=off"), 0);
+	ck_assert(!cfg.fallthru);
+	ck_assert_msg(!has_fuse_opt("fallthru=off"), "ours, not fuse's: %s", fuse_opts());
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,fallthru=off,fallthru=on"), 0);
+	ck_assert(cfg.fallthru); /* the last one wins, as with mount(8) */
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,fallthru=maybe"), -EINVAL);
+	ck_assert_err("fallthru:", "maybe");
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,fallthru"), -EINVAL);
+	ck_assert_err("fallthru", "");
+}
+END_TEST
+
 START_TEST(parse_passthrough)
 {
 	static char *pass[] = { "allow_other", "default_permissions", "fsname=f", "subtype=s",
@@ -890,6 +909,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_lowerdir_64_and_max);
 	tcase_add_test(tc, parse_lowerdir_last_wins);
 	tcase_add_test(tc, parse_cache_timeout);
+	tcase_add_test(tc, parse_fallthru);
 	tcase_add_test(tc, parse_passthrough);
 	tcase_add_test(tc, parse_dropped);
 	tcase_add_test(tc, parse_fuse_accepts_args);

@@ -48,6 +48,47 @@ START_TEST(whiteout_is_chr_0_0)
 }
 END_TEST
 
+START_TEST(fallthru_device_numbers)
+{
+	struct stat st = { 0 };
+
+	st.st_mode = S_IFCHR | 0;
+	for (unsigned l = 1; l <= 500; l++) {
+		st.st_rdev = um_marker_fallthru_dev(l);
+		ck_assert_uint_eq(um_marker_fallthru_layer(&st), l);
+		ck_assert(!um_marker_is_whiteout(&st));
+	}
+	st.st_rdev = makedev(0, 0); /* a whiteout */
+	ck_assert_uint_eq(um_marker_fallthru_layer(&st), 0);
+	st.st_rdev = makedev(0, UM_FALLTHRU_MINOR_BASE); /* layer 0 is upper: never a fallthru */
+	ck_assert_uint_eq(um_marker_fallthru_layer(&st), 0);
+	st.st_rdev = makedev(1, UM_FALLTHRU_MINOR_BASE + 1); /* a real major */
+	ck_assert_uint_eq(um_marker_fallthru_layer(&st), 0);
+	st.st_rdev = um_marker_fallthru_dev(1);
+	st.st_mode = S_IFBLK | 0; /* a block device with that number */
+	ck_assert_uint_eq(um_marker_fallthru_layer(&st), 0);
+}
+END_TEST
+
+START_TEST(complete_mark)
+{
+	if (geteuid() != 0) {
+		fputs("skip: trusted xattrs need root\n", stderr);
+		return;
+	}
+	ck_assert_int_eq(mkdirat(dfd, "d", 0755), 0);
+	ck_assert_int_eq(um_marker_is_complete(dfd, "d", 0x1234), 0);
+	ck_assert_int_eq(um_marker_set_complete(dfd, "d", 0x1234), 0);
+	ck_assert_int_eq(um_marker_is_complete(dfd, "d", 0x1234), 1);
+	ck_assert_int_eq(um_marker_is_complete(dfd, "d", 0x1235), 0); /* another stack */
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_COMPLETE, "y", 1, 0), 0);
+	ck_assert_int_eq(um_marker_is_complete(dfd, "", 0x1234), -EIO); /* does not decode */
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_COMPLETE, "00000000000012zz", 16, 0), 0);
+	ck_assert_int_eq(um_marker_is_complete(dfd, "", 0x1234), -EIO);
+	ck_assert_int_eq(um_marker_is_complete(dfd, "missing", 0x1234), -ENOENT);
+}
+END_TEST
+
 START_TEST(opaque_needs_y)
 {
 	char path[256];
@@ -93,8 +134,14 @@ START_TEST(format_version)
 		return;
 	}
 	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0); /* absent */
+	ck_assert_int_eq(um_marker_set_format(dfd), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0);
+	ck_assert_int_eq(fgetxattr(dfd, UM_XATTR_FORMAT, err, sizeof(err)), 1);
+	ck_assert_int_eq(err[0], '0' + UM_FORMAT_VERSION);
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "1", 1, 0), 0);
 	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "3", 1, 0), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "99", 2, 0), 0);
 	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
 	ck_assert_ptr_nonnull(strstr(err, "upperdir"));
@@ -111,6 +158,11 @@ int main(void)
 
 	tc = tcase_create("um_marker_is_whiteout()");
 	tcase_add_test(tc, whiteout_is_chr_0_0);
+	tcase_add_test(tc, fallthru_device_numbers);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_is_complete()");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, complete_mark);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("um_marker_is_opaque()");
 	tcase_add_checked_fixture(tc, setup, teardown);
