@@ -15,6 +15,15 @@ OUTDIR/l1 l2 l3   lower branches, l1 top-most (lowerdir=l1:l2:l3)
 OUTDIR/payload.tar  ~100 MB of ~10 KiB files (quick ~10 MB), not in a branch
 OUTDIR/lists/files.txt   every visible regular file under tree/ (relative)
 OUTDIR/lists/chmod.txt   10,000 (quick 1,000) of those, for the chmod storm
+OUTDIR/merged/l1 l2 l3  separate lower branches for the merged-directory
+                      (fallthru) workloads, so the walks over l1..l3 above stay
+                      as they were:
+  dirs/dN             N = 10, 1,000, 100,000 (quick: 10, 1,000, 10,000) visible
+                      empty files fNNNNNN, name i in branch i%3; 10% of those
+                      in l2/l3 also shadowed by a copy in a higher branch;
+                      N/50 (at least 1) extra names xNNNNNN in l3, whited out
+                      in l2. Own random generator per directory: the layers
+                      above are byte-identical to what they were without it.
 Requires root for the whiteouts (mknod c 0 0).
 """
 import io, os, random, stat, sys, tarfile
@@ -28,6 +37,7 @@ RM_DIRS, RM_PER = (10, 50) if Q else (50, 100)
 BIG_MIB = 100 if Q else 1024
 TAR_FILES = 1000 if Q else 10000
 CHMOD = 1000 if Q else 10000
+MERGED = (10, 1000, 10000 if Q else 100000)
 
 rnd = random.Random(20261121)
 B = [os.path.join(out, b) for b in ("l1", "l2", "l3")]
@@ -96,4 +106,21 @@ with open(os.path.join(out, "lists/files.txt"), "w") as f:
 step = max(1, len(visible) // CHMOD)
 with open(os.path.join(out, "lists/chmod.txt"), "w") as f:
     f.write("".join(p + "\n" for p in visible[::step][:CHMOD]))
-print("visible files under tree/: %d" % len(visible))
+# Built last, with its own generators: nothing above changes.
+M = [os.path.join(out, "merged", b) for b in ("l1", "l2", "l3")]
+for n in MERGED:
+    mr = random.Random(20261122 + n)
+    d = "dirs/d%d" % n
+    for b in M:
+        os.makedirs(os.path.join(b, d))
+    for i in range(n):
+        rel = "%s/f%06d" % (d, i)
+        br = i % 3
+        open(os.path.join(M[br], rel), "wb").close()
+        if br > 0 and mr.random() < 0.10:           # shadowed from above
+            open(os.path.join(M[mr.randrange(0, br)], rel), "wb").close()
+    for i in range(max(1, n // 50)):                 # whited out in l2
+        rel = "%s/x%06d" % (d, i)
+        open(os.path.join(M[2], rel), "wb").close()
+        os.mknod(os.path.join(M[1], rel), stat.S_IFCHR | 0o000, os.makedev(0, 0))
+print("visible files under tree/: %d; merged dirs: %s" % (len(visible), ", ".join("d%d" % n for n in MERGED)))

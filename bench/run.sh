@@ -6,10 +6,16 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-ALL_WORKLOADS="walk-cold walk-warm lstat-all readdir-wide create-10k chmod-storm append-big seqread-cold seqread-warm seqwrite rm-rf untar randread"
-ALL_SYSTEMS="kernel,unionmount,fuse-overlayfs,unionfs-fuse"
+# The merged-directory (fallthru) workloads, one per directory size; they use
+# the separate branches merged/l1..l3 (mklayers.py).
+FT_SIZES="10 1k 100k"
+FT_WORKLOADS=$(for f in readdir-first readdir-again readdir-dropped neglookup; do
+	for z in $FT_SIZES; do printf '%s ' "$f-$z"; done; done)
+FT_WORKLOADS=${FT_WORKLOADS% }
+ALL_WORKLOADS="walk-cold walk-warm lstat-all readdir-wide create-10k chmod-storm append-big seqread-cold seqread-warm seqwrite rm-rf untar randread $FT_WORKLOADS"
+ALL_SYSTEMS="kernel,unionmount,unionmount-noft,fuse-overlayfs,unionfs-fuse"
 
-QUICK=0 REPS="" ONLY="" SYSTEMS=$ALL_SYSTEMS
+QUICK=0 REPS="" ONLY="" SYSTEMS=$ALL_SYSTEMS PREPARE=0
 BASE=${UM_BENCH_BASE:-/var/tmp/um-bench}
 UM_BIN=${UNIONMOUNT:-}
 OUT=""
@@ -17,16 +23,21 @@ OUT=""
 usage() {
 	cat <<USAGE
 usage: bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]]
-                    [--base DIR] [--unionmount BINARY] [--out FILE]
+                    [--base DIR] [--unionmount BINARY] [--out FILE] [--prepare]
   --quick        layers and workloads scaled down ~10x (separate layer set)
   --reps N       repetitions per system and workload (default 5, quick 3)
   --only W,...   workloads to run, from: $ALL_WORKLOADS
-  --systems S,.. from: $ALL_SYSTEMS (kernel gives the ratio column)
+                 ("fallthru" stands for all of: $FT_WORKLOADS)
+  --systems S,.. from: $ALL_SYSTEMS
+                 (kernel gives the ratio column; unionmount-noft is unionmount
+                 with -o fallthru=off)
   --base DIR     where layers, mounts and results live (default /var/tmp/um-bench,
                  or \$UM_BENCH_BASE); should be ext4
   --unionmount B use this unionmount binary (default: release build of this
                  checkout in BASE/build, or \$UNIONMOUNT)
   --out FILE     also copy the markdown table to FILE
+  --prepare      only build the helpers, unionmount and the layers, then exit
+                 (bench/ftcost.sh uses it)
 USAGE
 }
 
@@ -39,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--base) BASE=$2; shift ;;
 	--unionmount) UM_BIN=$2; shift ;;
 	--out) OUT=$2; shift ;;
+	--prepare) PREPARE=1 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -49,21 +61,25 @@ done
 WORKLOADS=$ALL_WORKLOADS
 if [ -n "$ONLY" ]; then
 	WORKLOADS=${ONLY//,/ }
+	WORKLOADS=$(for w in $WORKLOADS; do [ "$w" = fallthru ] && echo "$FT_WORKLOADS" || echo "$w"; done)
+	WORKLOADS=$(echo $WORKLOADS)
 	for w in $WORKLOADS; do
 		[[ " $ALL_WORKLOADS " == *" $w "* ]] || { echo "unknown workload $w" >&2; exit 2; }
 	done
 fi
 IFS=, read -ra SYS <<<"$SYSTEMS"
 for s in "${SYS[@]}"; do
-	case $s in kernel|unionmount|fuse-overlayfs|unionfs-fuse) ;;
+	case $s in kernel|unionmount|unionmount-noft|fuse-overlayfs|unionfs-fuse) ;;
 	*) echo "unknown system $s" >&2; exit 2 ;; esac
 done
 
 if [ $QUICK = 1 ]; then
-	SCALE=quick NCREATE=1000 BIG_MIB=100 NRAND=10000
+	SCALE=quick NCREATE=1000 BIG_MIB=100 NRAND=10000 FT_BIG=10000
 else
-	SCALE=full NCREATE=10000 BIG_MIB=1024 NRAND=100000
+	SCALE=full NCREATE=10000 BIG_MIB=1024 NRAND=100000 FT_BIG=100000
 fi
+NNEG=10000        # negative lookups per neglookup-* measurement (both scales)
+NLIST=10          # timed listings in readdir-again-* and readdir-dropped-*
 
 mkdir -p "$BASE"
 FSTYPE=$(findmnt -n -o FSTYPE -T "$BASE" 2>/dev/null || stat -f -c %T "$BASE")
@@ -104,12 +120,12 @@ fi
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || COMMIT="$COMMIT (src/ modified)"
 [ -n "$UM_BIN" ] && COMMIT="$COMMIT (binary given: $UM_BIN)"
-for t in randread lstatall mkfiles; do
+for t in randread lstatall mkfiles negstat; do
 	if [ ! -x "$BIN/$t" ] || [ "$HERE/$t.c" -nt "$BIN/$t" ]; then
 		cc -O2 -Wall -o "$BIN/$t" "$HERE/$t.c" || { echo "cc $t.c failed" >&2; exit 1; }
 	fi
 done
-if [[ " ${SYS[*]} " == *" unionmount "* ]] && [ -z "$UM_BIN" ]; then
+if [[ " ${SYS[*]} " == *" unionmount"* || $PREPARE = 1 ]] && [ -z "$UM_BIN" ]; then
 	if [ ! -f "$BASE/build/build.ninja" ]; then
 		meson setup "$BASE/build" "$REPO" -Dbuildtype=release >>"$LOG" 2>&1 ||
 			{ echo "meson setup failed, see $LOG" >&2; exit 1; }
@@ -129,6 +145,26 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$SCALE $GENSUM" ]; then
 	echo "$SCALE $GENSUM" >"$STAMP"
 fi
 L1=$LAY/l1 L2=$LAY/l2 L3=$LAY/l3
+M1=$LAY/merged/l1 M2=$LAY/merged/l2 M3=$LAY/merged/l3
+if [ $PREPARE = 1 ]; then
+	echo "layers $LAY, unionmount ${UM_BIN:-not built}, helpers in $BIN" >&2
+	trap - EXIT
+	exit 0
+fi
+
+# What the workload being measured mounts: the branches (LOW, top-most
+# first) and, for the merged-directory workloads, the directory MDIR (relative
+# to the union root) that exists, empty, in every fresh upper.
+LOW=("$L1" "$L2" "$L3") MDIR=""
+set_workload() {
+	case $1 in
+	readdir-first-*|readdir-again-*|readdir-dropped-*|neglookup-*)
+		LOW=("$M1" "$M2" "$M3")
+		case ${1##*-} in 10) MDIR=dirs/d10 ;; 1k) MDIR=dirs/d1000 ;; 100k) MDIR=dirs/d$FT_BIG ;; esac ;;
+	*)
+		LOW=("$L1" "$L2" "$L3") MDIR="" ;;
+	esac
+}
 
 # ---- mounting ---------------------------------------------------------------
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -137,25 +173,30 @@ warm_lower() { find "$L1" "$L2" "$L3" -printf '' 2>/dev/null; }
 fresh_dirs() {
 	rm -rf "$RUN/upper" "$RUN/work"
 	mkdir -p "$RUN/upper" "$RUN/work" "$MNT"
+	[ -z "$MDIR" ] || mkdir -p "$RUN/upper/$MDIR"
 	sync
 }
 
 mount_sys() {   # $1 system; sets DPID for FUSE daemons
 	local s=$1 i
+	local lower="${LOW[0]}:${LOW[1]}:${LOW[2]}"
 	fresh_dirs
 	DPID=""
 	case $s in
 	kernel)
-		mount -t overlay overlay -o "lowerdir=$L1:$L2:$L3,upperdir=$RUN/upper,workdir=$RUN/work" "$MNT" >>"$LOG" 2>&1 || return 1
+		mount -t overlay overlay -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" "$MNT" >>"$LOG" 2>&1 || return 1
 		return 0 ;;
 	unionmount)
-		"$UM_BIN" -f "$MNT" -o "lowerdir=$L1:$L2:$L3,upperdir=$RUN/upper,workdir=$RUN/work" >>"$LOG" 2>&1 &
+		"$UM_BIN" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" >>"$LOG" 2>&1 &
+		DPID=$! ;;
+	unionmount-noft)
+		"$UM_BIN" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work,fallthru=off" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	fuse-overlayfs)
-		fuse-overlayfs -f -o "lowerdir=$L1:$L2:$L3,upperdir=$RUN/upper,workdir=$RUN/work" "$MNT" >>"$LOG" 2>&1 &
+		fuse-overlayfs -f -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" "$MNT" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	unionfs-fuse)
-		unionfs -f -o cow "$RUN/upper=RW:$L1=RO:$L2=RO:$L3=RO" "$MNT" >>"$LOG" 2>&1 &
+		unionfs -f -o cow "$RUN/upper=RW:${LOW[0]}=RO:${LOW[1]}=RO:${LOW[2]}=RO" "$MNT" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	esac
 	for i in $(seq 200); do
@@ -220,13 +261,72 @@ run_untar()         { tar xf "$LAY/payload.tar" -C "$MNT/untar" && syncs; }
 prep_randread()     { cat "$L3/big/bigfile" >/dev/null; }
 run_randread()      { "$BIN/randread" "$MNT/big/bigfile" "$NRAND" >/dev/null; }
 
+# Merged directories (MDIR, set by set_workload): an empty upper part and three
+# lower parts. "Warm backing": the branches' own dentries and inodes of MDIR
+# are in memory (stat of every entry), so the union's cost is what is timed.
+warm_md() {
+	local d
+	for d in "$RUN/upper/$MDIR" "${LOW[@]/%//$MDIR}"; do
+		find "$d" -mindepth 1 -printf '%m' >/dev/null || return 1
+	done
+}
+list_md()  { ls -f "$MNT/$MDIR" >/dev/null; }
+# Untimed, after the timed part: what this system lists (count, sha1 of the
+# sorted names) goes into the table's header, one line per directory.
+check_md() {
+	local names
+	names=$(ls -f "$MNT/$MDIR" | LC_ALL=C sort) || return 1
+	printf '%s\t%s\t%s\t%s\n' "${MDIR##*/}" "$CUR_SYS" "$(printf '%s\n' "$names" | wc -l)" \
+		"$(printf '%s\n' "$names" | sha1sum | cut -c1-12)" >>"$RUN/listings.tsv"
+}
+# readdir-first: the first listing after a fresh mount (unionmount: writes
+# the fallthrus). readdir-again: NLIST more, each a new opendir (the kernel may
+# answer from its readdir cache). readdir-dropped: NLIST more, each after
+# drop_caches and re-warming the backing directories (untimed), so the
+# daemon / overlayfs must produce the listing again; self-timed (SELFTIME:
+# only the ls calls count). neglookup: NNEG fstatat of distinct absent
+# names after one listing; the same names were asked of the branches first
+# (their negative dentries are warm; the union's are not).
+prep_ft_first()    { warm_md; }
+run_ft_first()     { list_md; }
+prep_ft_again()    { warm_md && list_md; }
+run_ft_again()     { local i; for i in $(seq "$NLIST"); do list_md || return 1; done; }
+prep_ft_dropped()  { warm_md && list_md; }
+run_ft_dropped()   {
+	local i t0 sum=0
+	for i in $(seq "$NLIST"); do
+		drop_caches
+		warm_md || return 1
+		ls -f "$RUN/upper/$MDIR" >/dev/null          # ls itself back in the page cache
+		stat "$MNT/$MDIR" >/dev/null || return 1   # the lookup is not timed
+		t0=$EPOCHREALTIME
+		list_md || return 1
+		sum=$(awk -v s="$sum" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", s + b - a }')
+	done
+	echo "$sum" >"$SELFTIME"
+}
+prep_ft_neg()      {
+	local d
+	warm_md && list_md || return 1
+	for d in "$RUN/upper/$MDIR" "${LOW[@]/%//$MDIR}"; do "$BIN/negstat" "$d" "$NNEG" >/dev/null || return 1; done
+}
+run_ft_neg()       { "$BIN/negstat" "$MNT/$MDIR" "$NNEG" >/dev/null; }
+for z in $FT_SIZES; do
+	eval "prep_readdir-first-$z() { prep_ft_first; }; run_readdir-first-$z() { run_ft_first; }; post_readdir-first-$z() { check_md; }
+	      prep_readdir-again-$z() { prep_ft_again; }; run_readdir-again-$z() { run_ft_again; }; post_readdir-again-$z() { check_md; }
+	      prep_readdir-dropped-$z() { prep_ft_dropped; }; run_readdir-dropped-$z() { run_ft_dropped; }; post_readdir-dropped-$z() { check_md; }
+	      prep_neglookup-$z() { prep_ft_neg; }; run_neglookup-$z() { run_ft_neg; }"
+done
+
 # ---- the run ------------------------------------------------------------------
 RAW=$BASE/results/raw-$(date +%Y%m%d-%H%M%S).tsv
 printf 'workload\tsystem\trep\tseconds\trc\tvmhwm_kb\n' >"$RAW"
-rm -f "$RUN"/count.*
+rm -f "$RUN"/count.* "$RUN/listings.tsv"
+SELFTIME=$RUN/selftime
 START=$EPOCHREALTIME
 say "layers $LAY, $REPS reps, systems ${SYS[*]}, log $LOG"
 for w in $WORKLOADS; do
+	set_workload "$w"
 	for rep in $(seq "$REPS"); do
 		for CUR_SYS in "${SYS[@]}"; do
 			log "== $w rep $rep $CUR_SYS"
@@ -236,13 +336,21 @@ for w in $WORKLOADS; do
 				umount_sys
 				continue
 			fi
-			"prep_$w" >>"$LOG" 2>&1
+			"prep_$w" >>"$LOG" 2>&1 || log "  preparation exited $?"
+			rm -f "$SELFTIME"
 			t0=$EPOCHREALTIME
 			"run_$w" >>"$LOG" 2>&1
 			rc=$?
 			t1=$EPOCHREALTIME
+			if [ "$rc" = 0 ] && declare -F "post_$w" >/dev/null; then
+				"post_$w" >>"$LOG" 2>&1 || log "  post-check exited $?"
+			fi
 			umount_sys
-			secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+			if [ -s "$SELFTIME" ]; then
+				secs=$(awk '{ printf "%.4f", $1 }' "$SELFTIME")
+			else
+				secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+			fi
 			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$CUR_SYS" "$rep" "$secs" "$rc" "$HWM" >>"$RAW"
 			log "  $secs s rc=$rc hwm=$HWM"
 			[ "$rc" = 0 ] || say "$w $CUR_SYS rep $rep: workload exited $rc (see $LOG)"
@@ -259,6 +367,29 @@ for s in "${SYS[@]}"; do
 	[ -f "$RUN/count.$s" ] && COUNTS+="$s $(cat "$RUN/count.$s"), "
 done
 rm -f "$RUN"/count.*
+LISTINGS=""
+if [ -s "$RUN/listings.tsv" ]; then
+	LISTINGS=$(python3 - "$RUN/listings.tsv" "${SYS[@]}" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+systems = sys.argv[2:]
+out = []
+for d in sorted({r[0] for r in rows}, key=lambda d: int(d[1:])):
+    seen = {}
+    for s in systems:
+        vals = sorted({(int(r[2]) - 2, r[3]) for r in rows if r[0] == d and r[1] == s})
+        if vals:
+            seen.setdefault(tuple(vals), []).append(s)
+    parts = []
+    for vals, ss in seen.items():
+        v = " / ".join("%d names (sha1 %s)" % x for x in vals)
+        parts.append("%s: %s" % (" = ".join(ss), v))
+    out.append("  - %s: %s" % (d, "; ".join(parts)))
+print("\n".join(out))
+PY
+)
+fi
+rm -f "$RUN/listings.tsv"
 MD=${RAW%.tsv}.md
 {
 	echo "# unionmount benchmark ($SCALE scale$([ $QUICK = 1 ] && echo ', --quick'))"
@@ -269,6 +400,7 @@ MD=${RAW%.tsv}.md
 	echo "- peers: $(fuse-overlayfs --version 2>&1 | grep -m1 "^fuse-overlayfs"); $(unionfs --version 2>&1 | grep -m1 unionfs-fuse)"
 	echo "- reps: $REPS per system, interleaved (${SYS[*]}), fresh upper + mount each time"
 	[ -n "$COUNTS" ] && echo "- entries seen by \`find MNT\` (sanity; unionfs-fuse does not understand overlay whiteouts): ${COUNTS%, }"
+	[ -n "$LISTINGS" ] && printf '%s\n%s\n' "- merged directories as each system lists them after the timed part (names without . and ..; systems with the same listing joined by =):" "$LISTINGS"
 	echo
 	python3 - "$RAW" "${SYS[@]}" <<'PY'
 import sys, statistics

@@ -29,8 +29,8 @@ static void handle_free(struct dirhandle *h)
 }
 
 /* Can dir be read from its upper part alone, after filling it if that is
- * what this mount does? */
-static bool use_stream(struct um_fs *fs, struct um_inode *dir)
+ * what this mount does? *filled: it was filled just now. */
+static bool use_stream(struct um_fs *fs, struct um_inode *dir, bool *filled)
 {
 	bool upper, complete;
 	uint16_t nparts;
@@ -47,6 +47,7 @@ static bool use_stream(struct um_fs *fs, struct um_inode *dir)
 		return true;
 	if (!fs->fallthru)
 		return false;
+	*filled = true;
 	r = um_dir_fill(fs, dir);
 	if (r < 0) {
 		/* Out of space, say: the directory must stay readable. */
@@ -72,6 +73,7 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	struct um_fs *fs = um_req_fs(req);
 	struct um_inode *dir = um_req_inode(req, nodeid);
 	struct dirhandle *h;
+	bool filled = false;
 	int r;
 
 	if (!S_ISDIR(dir->type)) {
@@ -84,7 +86,7 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_init(&h->lock, NULL);
-	if (use_stream(fs, dir))
+	if (use_stream(fs, dir, &filled))
 		r = um_dirstream_open(dir, dotdot_ino(dir), &h->stream);
 	else
 		r = um_dir_merge(fs, dir, dotdot_ino(dir), &h->snap);
@@ -95,9 +97,12 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)h;
 	/* The directory changes only through this mount, and the kernel drops
-	 * its cached listing on every change it sees: let it cache. */
+	 * its cached listing on every change it sees: let it cache. But a
+	 * listing cached before the directory was filled has the snapshot's
+	 * cookies, which mean nothing to the stream: drop that one (filling
+	 * kept the mtime, so the kernel would not). */
 	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	fi->keep_cache = !filled;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		handle_free(h); /* the opener was interrupted: no releasedir will come */
 }
