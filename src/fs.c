@@ -33,10 +33,12 @@ static int stack_id(struct um_fs *fs, uint64_t *ret)
 
 		(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fs->layers[l].fd);
 		n = readlink(proc, path, sizeof(path));
-		if (n < 0 || (size_t)n >= sizeof(path))
+		if (n < 0 || (size_t)n >= sizeof(path)) {
 			r = n < 0 ? -errno : -ENAMETOOLONG;
-		else
-			(void)XXH3_64bits_update(st, path, (size_t)n + 1); /* with a separator */
+			break;
+		}
+		path[n] = '\0'; /* readlink() does not end it; the NUL separates the paths */
+		(void)XXH3_64bits_update(st, path, (size_t)n + 1);
 	}
 	*ret = XXH3_64bits_digest(st);
 	XXH3_freeState(st);

@@ -1,0 +1,303 @@
+/* cookies: readdir cookies (telldir/seekdir positions) used across opens,
+ * processes and mounts, and a name churner for concurrent listings.
+ *
+ *   cookies list DIR
+ *   cookies check [-n NEXT] [-e EVERY] DIR FILE
+ *   cookies churn DIR PREFIX COUNT
+ *
+ * list reads DIR once and prints one line per entry, in readdir order:
+ *
+ *   NAME DTYPE D_INO COOKIE
+ *
+ * NAME escaped as treedump does (bytes outside 0x21..0x7e and '\' as
+ * \xHH, so a name is one field), DTYPE one letter (dtype.h), COOKIE the
+ * telldir() value taken just before the readdir() that returned the
+ * entry: seekdir() to it must give the entry again. A last line
+ * "/ - - COOKIE" gives the position after the last entry ('/' is never a
+ * name). Exit 0, 1 if readdir fails, 99 on usage or open errors.
+ *
+ * check opens DIR afresh (in a process that never saw the listing) and,
+ * for every EVERY-th line of FILE (a list output; default every line),
+ * plus the last entry and the end position, in a shuffled order (fixed
+ * seed): seekdir() to the saved cookie, then readdir() must return that
+ * entry (name, d_type and d_ino as saved) and the NEXT (default 2)
+ * entries that follow it in FILE, or end of directory where FILE ends.
+ * Mismatches are described on stderr (the first 10); a summary line goes
+ * to stderr. Exit 0 when all matched, 1 otherwise, 99 on usage errors.
+ *
+ * churn creates DIR/PREFIX.I (O_CREAT|O_EXCL) for I = 0..COUNT-1 and
+ * unlinks each again three creations later (and the last ones at the
+ * end), so that at most four of these names exist at any time and none
+ * at exit. Exit 0, 1 if a create or unlink fails (stderr says which).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dtype.h"
+
+static void esc_put(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p > 0x20 && *p < 0x7f && *p != '\\')
+			fputc(*p, f);
+		else
+			fprintf(f, "\\x%02x", *p);
+	}
+}
+
+/* The escaped form of s in a static buffer (a name is at most 255 bytes). */
+static const char *esc(const char *s)
+{
+	static char out[4 * 256 + 1];
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < sizeof(out); p++) {
+		if (*p > 0x20 && *p < 0x7f && *p != '\\')
+			out[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", *p);
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int do_list(const char *dir)
+{
+	DIR *d = opendir(dir);
+
+	if (!d) {
+		fprintf(stderr, "cookies: opendir %s: %m\n", dir);
+		return 99;
+	}
+	for (;;) {
+		long pos = telldir(d);
+		struct dirent *de;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno) {
+				fprintf(stderr, "cookies: readdir %s: %m\n", dir);
+				closedir(d);
+				return 1;
+			}
+			printf("/ - - %ld\n", pos);
+			break;
+		}
+		esc_put(stdout, de->d_name);
+		printf(" %c %llu %ld\n", dtype_char(de->d_type), (unsigned long long)de->d_ino, pos);
+	}
+	closedir(d);
+	return fflush(stdout) == 0 ? 0 : 99;
+}
+
+struct ent {
+	char *name; /* escaped */
+	char type;
+	unsigned long long ino;
+	long pos;
+};
+
+static uint64_t rng = 0x2545f4914f6cdd1dULL;
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static int do_check(int next, size_t every, const char *dir, const char *file)
+{
+	FILE *f = fopen(file, "r");
+	struct ent *v = NULL;
+	size_t n = 0, cap = 0, nmis = 0, nchecked = 0;
+	long endpos = -1;
+	char *line = NULL;
+	size_t lcap = 0;
+	ssize_t len;
+
+	if (!f) {
+		fprintf(stderr, "cookies: %s: %m\n", file);
+		return 99;
+	}
+	while ((len = getline(&line, &lcap, f)) > 0) {
+		char name[4 * 256 + 2], type[4];
+		unsigned long long ino;
+		long pos;
+
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (!strncmp(line, "/ - - ", 6)) {
+			endpos = strtol(line + 6, NULL, 10);
+			continue;
+		}
+		if (sscanf(line, "%1025s %3s %llu %ld", name, type, &ino, &pos) != 4) {
+			fprintf(stderr, "cookies: %s: bad line '%s'\n", file, line);
+			return 99;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			v = realloc(v, cap * sizeof(*v));
+			if (!v)
+				return 99;
+		}
+		v[n++] = (struct ent){ .name = strdup(name), .type = type[0], .ino = ino, .pos = pos };
+	}
+	free(line);
+	fclose(f);
+	if (endpos < 0) {
+		fprintf(stderr, "cookies: %s has no end line\n", file);
+		return 99;
+	}
+
+	/* The positions to try: every EVERY-th entry, the last, the end (n). */
+	size_t *order = malloc((n / every + 3) * sizeof(*order)), norder = 0;
+	for (size_t i = 0; i < n; i += every)
+		order[norder++] = i;
+	if (n > 0 && (n - 1) % every != 0)
+		order[norder++] = n - 1;
+	order[norder++] = n;
+	for (size_t i = norder - 1; i > 0; i--) {
+		size_t j = next_rand() % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+
+	DIR *d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "cookies: opendir %s: %m\n", dir);
+		return 99;
+	}
+	for (size_t k = 0; k < norder; k++) {
+		size_t i = order[k];
+		long pos = i < n ? v[i].pos : endpos;
+
+		seekdir(d, pos);
+		nchecked++;
+		for (size_t j = i; j <= i + (size_t)next; j++) {
+			struct dirent *de;
+			const char *got;
+
+			errno = 0;
+			de = readdir(d);
+			if (j >= n) {
+				if (de) {
+					if (nmis++ < 10)
+						fprintf(stderr,
+							"cookies: seekdir(%ld) (entry #%zu): expected end of directory at #%zu, got '%s'\n",
+							pos, i, j, esc(de->d_name));
+				} else if (errno) {
+					if (nmis++ < 10)
+						fprintf(stderr, "cookies: seekdir(%ld) (entry #%zu): readdir: %m\n", pos, i);
+				}
+				break;
+			}
+			if (!de) {
+				if (nmis++ < 10)
+					fprintf(stderr, "cookies: seekdir(%ld) (entry #%zu): expected '%s' at #%zu, got %s\n",
+						pos, i, v[j].name, j, errno ? strerror(errno) : "end of directory");
+				break;
+			}
+			got = esc(de->d_name);
+			if (strcmp(got, v[j].name) != 0 || dtype_char(de->d_type) != v[j].type ||
+			    (unsigned long long)de->d_ino != v[j].ino) {
+				if (nmis++ < 10)
+					fprintf(stderr,
+						"cookies: seekdir(%ld) (entry #%zu): expected '%s %c %llu' at #%zu, got '%s %c %llu'\n",
+						pos, i, v[j].name, v[j].type, v[j].ino, j, got, dtype_char(de->d_type),
+						(unsigned long long)de->d_ino);
+				break;
+			}
+		}
+	}
+	closedir(d);
+	fprintf(stderr, "cookies: %zu entries saved, %zu positions checked in a fresh open, %zu mismatches\n", n,
+		nchecked, nmis);
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+	free(order);
+	return nmis ? 1 : 0;
+}
+
+static int do_churn(const char *dir, const char *prefix, long count)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char name[512];
+	int bad = 0;
+
+	if (dfd < 0) {
+		fprintf(stderr, "cookies: open %s: %m\n", dir);
+		return 99;
+	}
+	for (long i = 0; i < count + 3; i++) {
+		if (i < count) {
+			snprintf(name, sizeof(name), "%s.%ld", prefix, i);
+			int fd = openat(dfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+			if (fd < 0) {
+				fprintf(stderr, "cookies: churn: create %s: %m\n", name);
+				bad = 1;
+			} else {
+				close(fd);
+			}
+		}
+		if (i >= 3) {
+			snprintf(name, sizeof(name), "%s.%ld", prefix, i - 3);
+			if (unlinkat(dfd, name, 0) < 0) {
+				fprintf(stderr, "cookies: churn: unlink %s: %m\n", name);
+				bad = 1;
+			}
+		}
+	}
+	close(dfd);
+	fprintf(stderr, "cookies: churn: %ld names created and removed in %s\n", count, dir);
+	return bad;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: cookies list DIR\n"
+			"       cookies check [-n NEXT] [-e EVERY] DIR FILE\n"
+			"       cookies churn DIR PREFIX COUNT\n");
+	exit(99);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	if (!strcmp(argv[1], "list") && argc == 3)
+		return do_list(argv[2]);
+	if (!strcmp(argv[1], "churn") && argc == 5)
+		return do_churn(argv[2], argv[3], strtol(argv[4], NULL, 10));
+	if (!strcmp(argv[1], "check")) {
+		int next = 2, a = 2;
+		long every = 1;
+
+		while (a < argc && argv[a][0] == '-') {
+			if (!strcmp(argv[a], "-n") && a + 1 < argc)
+				next = atoi(argv[a + 1]);
+			else if (!strcmp(argv[a], "-e") && a + 1 < argc)
+				every = strtol(argv[a + 1], NULL, 10);
+			else
+				usage();
+			a += 2;
+		}
+		if (a + 2 != argc || next < 0 || every < 1)
+			usage();
+		return do_check(next, (size_t)every, argv[a], argv[a + 1]);
+	}
+	usage();
+	return 99;
+}
