@@ -148,6 +148,7 @@ L1=$LAY/l1 L2=$LAY/l2 L3=$LAY/l3
 M1=$LAY/merged/l1 M2=$LAY/merged/l2 M3=$LAY/merged/l3
 if [ $PREPARE = 1 ]; then
 	echo "layers $LAY, unionmount ${UM_BIN:-not built}, helpers in $BIN" >&2
+	[ -s "$LOG" ] || rm -f "$LOG"
 	trap - EXIT
 	exit 0
 fi
