@@ -8,14 +8,32 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "fallthru.h"
 #include "ino.h"
 #include "inode.h"
 #include "marker.h"
+#include "nameset.h"
 #include "readdir.h"
 #include "sys.h"
 
 #define STREAM_BUF (32 * 1024)
+/* Fallthrus a listing lstats one by one before it reads their layer's
+ * whole directory instead: one getdents pass costs less than an lstat per
+ * name once there are more than a few (bench/RESULTS.md, readdir-dropped). */
+#define LSTAT_FALLTHRUS 64
+#define NOT_LISTED UINT32_MAX
+
+/* The names of one lower part, as getdents gives them. */
+struct lowermap {
+	unsigned layer;
+	bool failed;             /* could not be read: lstat each name */
+	dev_t dev;
+	struct um_nameset *names; /* name -> index into ino/type */
+	uint64_t *ino;
+	uint8_t *type;
+	size_t n, cap;
+};
 
 struct um_dirstream {
 	int fd;            /* our own open of the upper part: its own offset */
@@ -23,6 +41,9 @@ struct um_dirstream {
 	off_t pos;         /* cookie of the next entry to hand out (0: start) */
 	int len, at;       /* getdents data in buf, and the next entry in it */
 	uint64_t self_ino, parent_ino;
+	size_t nft;              /* fallthrus met so far */
+	struct lowermap *maps;   /* loaded once nft passes LSTAT_FALLTHRUS */
+	size_t nmaps;
 	char buf[STREAM_BUF];
 };
 
@@ -53,6 +74,9 @@ int um_dirstream_open(struct um_inode *dir, uint64_t dotdot_ino, struct um_dirst
 	s->len = s->at = 0;
 	s->self_ino = dir->st_ino;
 	s->parent_ino = dotdot_ino;
+	s->nft = 0;
+	s->maps = NULL;
+	s->nmaps = 0;
 	*ret = s;
 	return 0;
 }
@@ -62,6 +86,12 @@ void um_dirstream_close(struct um_dirstream *s)
 	if (!s)
 		return;
 	(void)close(s->fd);
+	for (size_t i = 0; i < s->nmaps; i++) {
+		um_nameset_free(s->maps[i].names);
+		free(s->maps[i].ino);
+		free(s->maps[i].type);
+	}
+	free(s->maps);
 	free(s);
 }
 
@@ -80,14 +110,120 @@ int um_dirstream_seek(struct um_dirstream *s, off_t off)
 	return 0;
 }
 
+static int map_add(struct lowermap *m, const struct dirent64 *d)
+{
+	uint32_t idx;
+	int r;
+
+	if (m->n == m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 1024;
+		uint64_t *ino = realloc(m->ino, ncap * sizeof(*ino));
+		uint8_t *type;
+
+		if (!ino)
+			return -ENOMEM;
+		m->ino = ino;
+		type = realloc(m->type, ncap);
+		if (!type)
+			return -ENOMEM;
+		m->type = type;
+		m->cap = ncap;
+	}
+	r = um_nameset_insert(m->names, d->d_name, strlen(d->d_name), (uint32_t)m->n, &idx);
+	if (r <= 0)
+		return r; /* a name twice: impossible, keep the first */
+	m->ino[m->n] = d->d_ino;
+	m->type[m->n++] = d->d_type;
+	return 0;
+}
+
+static int map_read(struct um_inode *dir, struct lowermap *m)
+{
+	_cleanup_free_ char *buf = malloc(STREAM_BUF);
+	_cleanup_close_ int fd = -EIO;
+	struct stat st;
+	int r;
+
+	pthread_rwlock_rdlock(&dir->lock);
+	for (uint16_t i = 0; i < dir->nparts; i++)
+		if (dir->parts[i].layer == m->layer)
+			fd = um_sys_openat(dir->parts[i].fd, ".", O_RDONLY | O_DIRECTORY);
+	pthread_rwlock_unlock(&dir->lock);
+	if (fd < 0)
+		return fd;
+	if (!buf)
+		return -ENOMEM;
+	r = um_sys_fstat(fd, &st);
+	if (r == 0)
+		r = um_nameset_new(1024, &m->names);
+	if (r < 0)
+		return r;
+	m->dev = st.st_dev;
+	while ((r = um_sys_getdents(fd, buf, STREAM_BUF)) > 0) {
+		int n = r;
+
+		for (int off = 0; off < n && r >= 0;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+
+			off += d->d_reclen;
+			r = map_add(m, d);
+		}
+		if (r < 0)
+			break;
+	}
+	return r;
+}
+
+/* The map of layer's part, read now if need be; NULL: lstat instead. */
+static struct lowermap *map_of(struct um_inode *dir, struct um_dirstream *s, unsigned layer)
+{
+	struct lowermap *maps;
+	int r;
+
+	for (size_t i = 0; i < s->nmaps; i++)
+		if (s->maps[i].layer == layer)
+			return s->maps[i].failed ? NULL : &s->maps[i];
+	maps = realloc(s->maps, (s->nmaps + 1) * sizeof(*maps));
+	if (!maps)
+		return NULL;
+	s->maps = maps;
+	s->maps[s->nmaps] = (struct lowermap){ .layer = layer };
+	r = map_read(dir, &s->maps[s->nmaps]);
+	s->maps[s->nmaps].failed = r < 0;
+	return s->maps[s->nmaps++].failed ? NULL : &s->maps[s->nmaps - 1];
+}
+
+/* From the layer's map: 1 when it answers, 0 when lstat must. */
+static int from_map(const struct um_fs *fs, struct um_inode *dir, struct um_dirstream *s, unsigned layer,
+		    const char *name, struct um_listent *e)
+{
+	struct lowermap *m = map_of(dir, s, layer);
+	uint32_t idx;
+	uint8_t type;
+
+	if (!m || um_nameset_insert(m->names, name, strlen(name), NOT_LISTED, &idx) != 0 || idx == NOT_LISTED)
+		return 0;
+	type = m->type[idx];
+	/* Device nodes may be markers, DT_UNKNOWN says nothing, and at a
+	 * mount point getdents shows the covered directory's number. */
+	if (um_marker_dtype_may_be_whiteout(type) || (type == DT_DIR && fs->layers[layer].submounts))
+		return 0;
+	e->type = type;
+	e->ino = um_ino_encode(layer, m->ino[idx], m->dev, fs->layers[layer].dev);
+	return 1;
+}
+
 /* A fallthru's object: its type and number, from the part of its layer.
  * Not there (the lowers changed, a damaged marker): listed as unknown, and
  * a lookup answers EIO (resolve.c). */
-static void fallthru_entry(const struct um_fs *fs, struct um_inode *dir, unsigned layer, const char *name,
-			   struct um_listent *e)
+static void fallthru_entry(const struct um_fs *fs, struct um_inode *dir, struct um_dirstream *s, unsigned layer,
+			   const char *name, struct um_listent *e)
 {
 	struct stat st;
 	int r = -ENOENT;
+
+	if (++s->nft > LSTAT_FALLTHRUS && from_map(fs, dir, s, layer, name, e))
+		return;
 
 	pthread_rwlock_rdlock(&dir->lock);
 	for (uint16_t i = 0; i < dir->nparts; i++) {
@@ -162,7 +298,7 @@ int um_dirstream_peek(struct um_fs *fs, struct um_inode *dir, struct um_dirstrea
 			return r < 0 ? r : 1;
 		}
 		if (r == UM_ENT_FALLTHRU) {
-			fallthru_entry(fs, dir, layer, d->d_name, e);
+			fallthru_entry(fs, dir, s, layer, d->d_name, e);
 			if (e->type == DT_UNKNOWN)
 				e->ino = um_ino_encode(UM_UPPER, d->d_ino, s->dev, fs->layers[UM_UPPER].dev);
 			return 1;

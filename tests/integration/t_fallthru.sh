@@ -375,16 +375,22 @@ build_small() {
 	mkf "$L2" top2
 	mkf "$u" utop
 	mkf "$L3" lonly/deep/er
-	# uo: upper only, 1000 names; cdir: merged, 2000 names.
+	# uo: upper only, 1000 names; cdir: merged, 2000 names of every kind
+	# (more fallthrus than a listing lstats one by one).
 	mkdir -p "$u/uo" "$L1/cdir" "$L2/cdir" "$L3/cdir" "$u/cdir"
 	for ((i = 0; i < 1000; i++)); do : >"$u/uo/o$i"; done
 	for ((i = 0; i < 2000; i++)); do
 		n=c$i
 		case $((i % 3)) in
-		0) : >"$L1/cdir/$n" ;;
-		1) : >"$L2/cdir/$n" ;;
-		2) : >"$L3/cdir/$n" ;;
+		0) p=$L1/cdir/$n ;;
+		1) p=$L2/cdir/$n ;;
+		2) p=$L3/cdir/$n ;;
 		esac
+		if ((i % 50 == 7)); then mkdir "$p"
+		elif ((i % 71 == 5)); then ln -s "t$i" "$p"
+		elif ((i % 89 == 3)); then mkfifo "$p"
+		else : >"$p"
+		fi
 		((i % 10 == 0)) && : >"$u/cdir/$n"
 	done
 	for ((i = 1; i < 2000; i += 97)); do ((i % 10)) && mknod "$u/cdir/c$i" c 0 0; done
@@ -500,6 +506,9 @@ fi
 
 log "2. cookies, ext4 upper"
 cookie_checks ext4-merged "$M/cdir"
+list "$M/cdir" "$T/cdir.list"
+expect_list_ok "listing cdir" "$T/cdir.list" $?
+dtype_ino_checks "cdir (2000 names of every kind)" "$M/cdir" "$T/cdir.list"
 cookie_checks ext4-upperonly "$M/uo"
 cookie_checks ext4-m "$M/m"
 um_umount "$M"
