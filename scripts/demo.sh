@@ -176,7 +176,9 @@ Try (each line can be pasted as is):
 
 Look at the layers:
   ls -lR $demo/lower1 $demo/lower2 $demo/lower3
-  ls -l $rw/upper     # deleted.txt, bottom.txt are 'c 0, 0': whiteouts
+  ls -l $rw/upper     # deleted.txt, bottom.txt are 'c 0, 0': whiteouts; after an 'ls'
+                      # in the union, 'c 0, 524288+N' are fallthrus: names shown from lowerN
+  getfattr -d -m - $rw/upper   # trusted.unionmount.complete: listed once, read in one pass since
   getfattr -d -m - $rw/upper/together   # trusted.overlay.redirect="/merged"
   getfattr -n trusted.overlay.opaque $demo/lower2/fresh
 
