@@ -11,6 +11,7 @@
 #include "branch.h"
 #include "copyup/workdir.h"
 #include "inode.h"
+#include "log.h"
 #include "marker.h"
 #include "readdir/fallthru.h"
 #include "sys.h"
@@ -120,7 +121,15 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 			snprintf(err, errlen, "workdir: cannot read its fallthru markers: %s", strerror(-r));
 			goto out;
 		}
-		if (!fs->readonly && (r = um_marker_set_format(fs->layers[UM_UPPER].fd)) < 0) {
+		r = fs->readonly ? 0 : um_marker_set_format(fs->layers[UM_UPPER].fd);
+		if (r == -EPERM || r == -ENOTSUP) {
+			/* Not root (trusted.* needs CAP_SYS_ADMIN): such a daemon
+			 * can write no marker of ours either, fallthrus included. */
+			um_log(UM_LOG_WARN, "upperdir: cannot write trusted.* attributes (%s): fallthru=off", strerror(-r));
+			fs->fallthru = false;
+			r = 0;
+		}
+		if (r < 0) {
 			snprintf(err, errlen, "upperdir: cannot record the on-disk format version: %s", strerror(-r));
 			goto out;
 		}

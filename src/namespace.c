@@ -1,5 +1,6 @@
 #include "namespace.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,6 +41,11 @@ int um_ns_lower_visible(const struct um_inode *dir, const char *name)
 		if (r < 0 && r != -ENOENT)
 			return r;
 	}
+	return um_ns_lower_probe(dir, name);
+}
+
+int um_ns_lower_probe(const struct um_inode *dir, const char *name)
+{
 	/* The parts are already cut at an opaque directory; a whiteout in
 	 * a lower part hides the rest. */
 	for (uint16_t i = 0; i < dir->nparts; i++) {
@@ -104,6 +110,27 @@ int um_ns_place(struct um_fs *fs, const char *tmp, int upfd, const char *name, b
 	if (r < 0)
 		um_log(UM_LOG_WARN, "cannot remove the replaced marker %s from the workdir: %s", tmp, strerror(-r));
 	return 0;
+}
+
+int um_ns_swap_fallthru(struct um_fs *fs, const char *tmp, int upfd, const char *name)
+{
+	struct stat st;
+	int r = um_sys_renameat(fs->work_fd, tmp, upfd, name, RENAME_EXCHANGE);
+	int e;
+
+	if (r < 0)
+		return r;
+	r = um_sys_lstatat(fs->work_fd, tmp, &st);
+	if (r == 0 && um_marker_fallthru_layer(&st))
+		return 0;
+	/* Another request replaced the fallthru first: give its object back. */
+	e = um_sys_renameat(fs->work_fd, tmp, upfd, name, RENAME_EXCHANGE);
+	if (e < 0)
+		um_log(UM_LOG_ERR, "cannot put '%s' back from the workdir (%s): it is %s there", name, strerror(-e),
+		       tmp);
+	if (r < 0)
+		return r;
+	return um_marker_is_whiteout(&st) ? -ENOENT : -EEXIST;
 }
 
 /* Make a whiteout in work/ under a fresh name. */
@@ -172,8 +199,10 @@ static int upper_is_empty(struct um_fs *fs, struct um_inode *dir)
 	struct um_listent e;
 	int r = um_dirstream_open(dir, 0, &s);
 
+	/* A fallthru whose object is gone below (DT_UNKNOWN) shows nothing:
+	 * it must not keep the directory from being removed. */
 	while (r >= 0 && (r = um_dirstream_peek(fs, dir, s, &e)) > 0) {
-		if (strcmp(e.name, ".") && strcmp(e.name, ".."))
+		if (strcmp(e.name, ".") && strcmp(e.name, "..") && e.type != DT_UNKNOWN)
 			break;
 		um_dirstream_advance(s);
 	}

@@ -39,6 +39,18 @@ int um_ns_set_owner(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mo
  * directory is exchanged with it and the marker removed. */
 int um_ns_place(struct um_fs *fs, const char *tmp, int upfd, const char *name, bool is_dir, bool over_whiteout);
 
+/* Put work/tmp at upfd/name in place of the fallthru there, for callers
+ * not holding the directory's lock: an exchange, then a look at what came
+ * back, so that nothing but a fallthru is ever replaced. 0: done, the
+ * fallthru is now work/tmp (unlink it, or exchange again to undo);
+ * -ENOENT or -EEXIST: the name was deleted or taken meanwhile, nothing
+ * changed; other -errno. */
+int um_ns_swap_fallthru(struct um_fs *fs, const char *tmp, int upfd, const char *name);
+
+/* Does a lower part of dir show name, whatever upper holds? 1, 0 or
+ * -errno. Caller holds dir->lock. */
+int um_ns_lower_probe(const struct um_inode *dir, const char *name);
+
 /* Turn upfd/name into a whiteout, atomically: state says what is there
  * now (a directory there must be empty of all but whiteouts; is_dir says
  * what the union shows, a fallthru is no directory of upper's). */

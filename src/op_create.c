@@ -69,8 +69,17 @@ static int name_free(struct um_inode *dir, int upfd, const char *name, bool *ove
 	if (r < 0)
 		return r;
 	*over_whiteout = r == UM_UPPER_WHITEOUT;
-	if (r == UM_UPPER_PRESENT || r == UM_UPPER_FALLTHRU)
+	if (r == UM_UPPER_PRESENT)
 		return -EEXIST;
+	if (r == UM_UPPER_FALLTHRU) {
+		/* One for a name nothing below shows any more (the lowers
+		 * changed) stands for nothing: replace it. */
+		r = um_ns_lower_probe(dir, name);
+		if (r != 0)
+			return r < 0 ? r : -EEXIST;
+		*over_whiteout = true;
+		return 0;
+	}
 	if (r == UM_UPPER_ABSENT) {
 		r = um_ns_lower_visible(dir, name);
 		if (r != 0)
@@ -160,9 +169,11 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name, struc
 void um_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	struct newobj o = { .mode = mode, .rdev = rdev, .open_flags = -1, .fd = -1 };
+	struct stat marker = { .st_mode = mode, .st_rdev = rdev };
 
-	/* That is the whiteout format: it would vanish on creation. */
-	if (S_ISCHR(mode) && rdev == 0) {
+	/* Those are the whiteout and fallthru formats: the new object
+	 * would vanish, or stand for another one. */
+	if (S_ISCHR(mode) && (rdev == 0 || um_marker_fallthru_layer(&marker))) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}

@@ -131,11 +131,14 @@ static int link_up(struct um_fs *fs, struct um_inode *dir, struct um_inode *ino,
 	} else {
 		char tmp[UM_TMPNAME_MAX];
 
-		/* In place of its fallthru, in one rename. */
+		/* In place of its fallthru (this runs without the directory's
+		 * lock: only a fallthru may be replaced). */
 		um_workdir_tmpname(tmp);
 		r = um_sys_linkat(fs->index_fd, key, fs->work_fd, tmp);
-		if (r == 0 && (r = um_ns_place(fs, tmp, upfd, name, false, true)) < 0)
+		if (r == 0) {
+			r = um_ns_swap_fallthru(fs, tmp, upfd, name);
 			(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
+		}
 	}
 	if (r == 0) {
 		pthread_rwlock_wrlock(&ino->lock);
@@ -238,12 +241,14 @@ static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 	} else if (r == 0 && is_dir && (dst_state == UM_UPPER_WHITEOUT || dst_state == UM_UPPER_FALLTHRU)) {
 		/* rename(2) puts no directory over a device node; exchanging
 		 * leaves the whiteout at the old name, which is just what a
-		 * name shown below needs (a fallthru there becomes one). */
-		r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
+		 * name shown below needs. A fallthru becomes a whiteout first,
+		 * so that no step shows the old name's lower object twice. */
+		if (dst_state == UM_UPPER_FALLTHRU)
+			r = um_ns_whiteout(fs, newup, op->newname, UM_UPPER_FALLTHRU, false);
+		if (r == 0)
+			r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
 		if (r == 0 && !old_lower)
 			r = um_sys_unlinkat(oldup, op->name, 0);
-		else if (r == 0 && dst_state == UM_UPPER_FALLTHRU)
-			r = um_ns_whiteout(fs, oldup, op->name, UM_UPPER_FALLTHRU, false);
 	} else if (r == 0 && old_lower) {
 		r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_WHITEOUT);
 		if (r == -EINVAL) {

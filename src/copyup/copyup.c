@@ -76,20 +76,15 @@ static int build_object(struct um_fs *fs, int srcdir, const char *name, const st
 }
 
 /* Move the finished copy work/tmp to upfd/name, where nothing or the
- * name's fallthru is. */
-static int publish(struct um_fs *fs, const char *tmp, int upfd, const char *name, bool is_dir)
+ * name's fallthru is: 0, or 1 when the fallthru is now work/tmp. */
+static int publish(struct um_fs *fs, const char *tmp, int upfd, const char *name)
 {
-	struct stat st;
 	int r = um_sys_renameat(fs->work_fd, tmp, upfd, name, RENAME_NOREPLACE);
 
 	if (r != -EEXIST)
 		return r;
-	r = um_ns_upper_state(upfd, name, &st);
-	if (r < 0)
-		return r;
-	if (r != UM_UPPER_FALLTHRU)
-		return -EEXIST;
-	return um_ns_place(fs, tmp, upfd, name, is_dir, true);
+	r = um_ns_swap_fallthru(fs, tmp, upfd, name);
+	return r < 0 ? r : 1;
 }
 
 /* Copy ino (whose parent has an upper part, upfd) from srcdir/srcname.
@@ -131,14 +126,16 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 		ino->lowerlinks = (uint16_t)st.st_nlink;
 	} else {
 		struct stat pst;
+		bool swapped;
 
 		/* Copy-up changes no directory the union shows: the upper
 		 * parent keeps its times, as kernel overlayfs keeps them. */
 		r = um_sys_fstat(upfd, &pst);
 		if (r == 0)
-			r = publish(fs, tmp, upfd, ino->name, S_ISDIR(st.st_mode));
+			r = publish(fs, tmp, upfd, ino->name);
 		if (r < 0)
 			goto discard;
+		swapped = r == 1;
 		r = um_sys_utimensat(upfd, "", (struct timespec[2]){ pst.st_atim, pst.st_mtim });
 		if (r < 0)
 			um_log(UM_LOG_WARN, "copy-up '%s': cannot keep its parent's times: %s", ino->name, strerror(-r));
@@ -151,14 +148,18 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 			if (fd < 0)
 				r = fd;
 			if (r < 0) {
-				/* Published but not usable: take it back out, so the
-				 * union stays as it was. */
-				(void)um_sys_renameat(upfd, ino->name, fs->work_fd, tmp, 0);
+				/* Published but not usable: take it back out (and
+				 * its fallthru back in), so the union stays as it was. */
+				(void)um_sys_renameat(upfd, ino->name, fs->work_fd, tmp, swapped ? RENAME_EXCHANGE : 0);
 				goto discard;
 			}
 		} else {
 			ino->layer = UM_UPPER;
 		}
+		if (swapped && (r = um_sys_unlinkat(fs->work_fd, tmp, 0)) < 0)
+			um_log(UM_LOG_WARN, "copy-up '%s': cannot remove the replaced fallthru %s: %s", ino->name, tmp,
+			       strerror(-r));
+		r = 0;
 	}
 	ino->flags |= UM_INO_DIRSYNC;
 	um_debug("copy-up '%s': done%s", ino->name, indexed ? " (index)" : "");

@@ -152,7 +152,10 @@ int um_ft_write(struct um_ftstore *s, unsigned layer, int dirfd, const char *nam
 {
 	if (layer < 1 || layer > UM_MAX_LOWER)
 		return -EINVAL;
-	for (;;) {
+	/* A few rounds: a marker made again, one more for a full marker. A
+	 * target directory removed behind our back also says ENOENT, and
+	 * must not make us loop. */
+	for (int round = 0; round < 4; round++) {
 		char mname[32];
 		unsigned seq;
 		int r;
@@ -189,6 +192,7 @@ int um_ft_write(struct um_ftstore *s, unsigned layer, int dirfd, const char *nam
 		if (r < 0)
 			return r;
 	}
+	return -EIO;
 }
 
 static unsigned known_layer(struct um_ftstore *s, uint64_t ino)

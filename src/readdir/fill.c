@@ -22,6 +22,7 @@
 #include "inode.h"
 #include "log.h"
 #include "marker.h"
+#include "namespace.h"
 #include "nameset.h"
 #include "readdir.h"
 #include "sys.h"
@@ -46,9 +47,12 @@ static int fix_existing(struct um_fs *fs, int upfd, const char *name, unsigned l
 	um_workdir_tmpname(tmp);
 	r = um_ft_write(fs->ft, layer, fs->work_fd, tmp);
 	if (r == 0) {
-		r = um_sys_renameat(fs->work_fd, tmp, upfd, name, 0);
-		if (r < 0)
-			(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
+		/* A copy-up (which does not take this directory's lock) may
+		 * replace the old one meanwhile: then it wins. */
+		r = um_ns_swap_fallthru(fs, tmp, upfd, name);
+		(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
+		if (r == -EEXIST || r == -ENOENT)
+			r = 0;
 	}
 	return r < 0 ? r : 1;
 }

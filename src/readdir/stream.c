@@ -49,7 +49,7 @@ struct um_dirstream {
 
 int um_dirstream_open(struct um_inode *dir, uint64_t dotdot_ino, struct um_dirstream **ret)
 {
-	struct um_dirstream *s = malloc(sizeof(*s));
+	struct um_dirstream *s = calloc(1, sizeof(*s));
 	struct stat st;
 	int r;
 
@@ -70,13 +70,8 @@ int um_dirstream_open(struct um_inode *dir, uint64_t dotdot_ino, struct um_dirst
 		return r;
 	}
 	s->dev = st.st_dev;
-	s->pos = 0;
-	s->len = s->at = 0;
 	s->self_ino = dir->st_ino;
 	s->parent_ino = dotdot_ino;
-	s->nft = 0;
-	s->maps = NULL;
-	s->nmaps = 0;
 	*ret = s;
 	return 0;
 }
@@ -295,7 +290,9 @@ int um_dirstream_peek(struct um_fs *fs, struct um_inode *dir, struct um_dirstrea
 		if (r == UM_ENT_PLAIN) {
 			e->type = d->d_type;
 			r = upper_entry(fs, s, impure, d, e);
-			return r < 0 ? r : 1;
+			if (r != -ENOENT)
+				return r < 0 ? r : 1;
+			/* Removed since getdents saw it: as if it had not been. */
 		}
 		if (r == UM_ENT_FALLTHRU) {
 			fallthru_entry(fs, dir, s, layer, d->d_name, e);

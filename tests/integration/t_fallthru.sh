@@ -755,6 +755,26 @@ expect_eq "the rest of m still lists" "$(grep -cv '^c ' "$T/m.back")" "$(grep -c
 um_umount "$M"
 printf 'l3:m/c\n' >"$L3/m/c"
 touch -d "@$DIFF_OLD" "$L3/m/c"
+if ondisk; then
+	# Fallthrus standing for nothing: they must not block a name or a
+	# removal. stalecase: no complete mark (the fallthru is transparent);
+	# rmc: complete (the mark of this stack, copied from m) with only a
+	# fallthru whose layer has no part there.
+	mkdir "$U/stalecase" "$U/rmc"
+	mknod "$U/stalecase/ghost" c 0 $((0x80001))
+	mknod "$U/rmc/ghost" c 0 $((0x80003))
+	setfattr -n trusted.unionmount.complete -v "$(complete_of "$U/m")" "$U/rmc"
+	um_mount "$M" "$OPTS" || finish
+	expect_probe "a fallthru nothing below backs, in a dir not complete: the name is absent" ENOENT lstat "$M/stalecase/ghost"
+	expect_eq "... and can be created" "new" "$(t sh -c 'echo new >"$1" && cat "$1"' sh "$M/stalecase/ghost")"
+	expect_eq "... as a real upper file" "regular file" "$(stat -c %F "$U/stalecase/ghost")"
+	expect_probe "a broken fallthru in a complete dir: EIO" EIO lstat "$M/rmc/ghost"
+	expect_probe "... and that dir can still be removed" OK rmdir "$M/rmc"
+	expect_eq "... leaving nothing in upper" "absent" "$(_describe "$U/rmc")"
+	expect_eq "mknod of a fallthru's device number through the union is refused" EPERM \
+		"$(tin "$M" "$HELPERS/fsop" mknod fakeft chr 0 $((0x80001)) 2>&1)"
+	um_umount "$M"
+fi
 
 # ================================================================ the big directory
 log "4. a 100,000-name directory from 3 lowers"
