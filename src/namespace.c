@@ -125,9 +125,11 @@ int um_ns_swap_fallthru(struct um_fs *fs, const char *tmp, int upfd, const char 
 		return 0;
 	/* Another request replaced the fallthru first: give its object back. */
 	e = um_sys_renameat(fs->work_fd, tmp, upfd, name, RENAME_EXCHANGE);
-	if (e < 0)
+	if (e < 0) {
 		um_log(UM_LOG_ERR, "cannot put '%s' back from the workdir (%s): it is %s there", name, strerror(-e),
 		       tmp);
+		return -EIO;
+	}
 	if (r < 0)
 		return r;
 	return um_marker_is_whiteout(&st) ? -ENOENT : -EEXIST;

@@ -44,7 +44,8 @@ int um_ns_place(struct um_fs *fs, const char *tmp, int upfd, const char *name, b
  * back, so that nothing but a fallthru is ever replaced. 0: done, the
  * fallthru is now work/tmp (unlink it, or exchange again to undo);
  * -ENOENT or -EEXIST: the name was deleted or taken meanwhile, nothing
- * changed; other -errno. */
+ * changed; -EIO: it could not be given back, and work/tmp holds another
+ * request's object (logged: never remove it); other -errno. */
 int um_ns_swap_fallthru(struct um_fs *fs, const char *tmp, int upfd, const char *name);
 
 /* Does a lower part of dir show name, whatever upper holds? 1, 0 or

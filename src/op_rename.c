@@ -137,7 +137,8 @@ static int link_up(struct um_fs *fs, struct um_inode *dir, struct um_inode *ino,
 		r = um_sys_linkat(fs->index_fd, key, fs->work_fd, tmp);
 		if (r == 0) {
 			r = um_ns_swap_fallthru(fs, tmp, upfd, name);
-			(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
+			if (r != -EIO)
+				(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
 		}
 	}
 	if (r == 0) {

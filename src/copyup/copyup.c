@@ -133,6 +133,8 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 		r = um_sys_fstat(upfd, &pst);
 		if (r == 0)
 			r = publish(fs, tmp, upfd, ino->name);
+		if (r == -EIO)
+			return r; /* tmp may hold another request's object now: left as the log says */
 		if (r < 0)
 			goto discard;
 		swapped = r == 1;

@@ -50,7 +50,8 @@ static int fix_existing(struct um_fs *fs, int upfd, const char *name, unsigned l
 		/* A copy-up (which does not take this directory's lock) may
 		 * replace the old one meanwhile: then it wins. */
 		r = um_ns_swap_fallthru(fs, tmp, upfd, name);
-		(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
+		if (r != -EIO)
+			(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
 		if (r == -EEXIST || r == -ENOENT)
 			r = 0;
 	}
