@@ -159,20 +159,12 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	if (r < 0)
 		goto out;
 	if (fs->has_upper) {
-		r = um_marker_is_impure(fs->layers[UM_UPPER].fd, "");
+		r = um_marker_dir_flags(fs->layers[UM_UPPER].fd, fs->stackid);
 		if (r < 0) {
 			snprintf(err, errlen, "upperdir: cannot read its markers: %s", strerror(-r));
 			goto out;
 		}
-		if (r)
-			fs->root->flags |= UM_INO_IMPURE;
-		r = um_marker_is_complete(fs->layers[UM_UPPER].fd, "", fs->stackid);
-		if (r < 0) {
-			snprintf(err, errlen, "upperdir: cannot read its markers: %s", strerror(-r));
-			goto out;
-		}
-		if (r)
-			fs->root->flags |= UM_INO_COMPLETE;
+		fs->root->flags |= um_inode_flags_of_marks(r);
 	}
 	*ret = fs;
 	return 0;

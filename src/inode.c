@@ -309,16 +309,10 @@ static int inode_from_found(const struct um_fs *fs, struct um_inode *dir, const 
 		ino->nparts = f->nparts;
 		/* Read once per inode, not on every lookup that finds it known. */
 		if (ino->parts[0].layer == UM_UPPER) {
-			r = um_marker_is_impure(ino->parts[0].fd, "");
+			r = um_marker_dir_flags(ino->parts[0].fd, fs->stackid);
 			if (r < 0)
 				goto free_ino;
-			if (r)
-				ino->flags |= UM_INO_IMPURE;
-			r = um_marker_is_complete(ino->parts[0].fd, "", fs->stackid);
-			if (r < 0)
-				goto free_ino;
-			if (r)
-				ino->flags |= UM_INO_COMPLETE;
+			ino->flags |= um_inode_flags_of_marks(r);
 		}
 		if (f->redirect) {
 			ino->redirect = strdup(f->redirect);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "marker.h"
 #include "unionmount.h"
 
 struct um_part {
@@ -67,6 +68,22 @@ struct um_inode {
 	_Atomic unsigned nopen;
 	int keep_fd;
 };
+
+/* UM_INO_* flags for a directory's marks (um_marker_dir_flags()). */
+static inline uint16_t um_inode_flags_of_marks(int marks)
+{
+	return (uint16_t)((marks & UM_MARKER_IMPURE ? UM_INO_IMPURE : 0) |
+			  (marks & UM_MARKER_COMPLETE ? UM_INO_COMPLETE : 0));
+}
+
+/* The part of directory dir in layer, or NULL. Caller holds dir->lock. */
+static inline const struct um_part *um_inode_part_in(const struct um_inode *dir, unsigned layer)
+{
+	for (uint16_t i = 0; i < dir->nparts; i++)
+		if (dir->parts[i].layer == layer)
+			return &dir->parts[i];
+	return NULL;
+}
 
 /* Where to reach an object: dirfd + name ("" for a directory, whose own
  * top part fd is dirfd). Holds a reference on `hold` for as long as

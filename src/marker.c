@@ -135,6 +135,42 @@ int um_marker_set_complete(int dirfd, const char *name, uint64_t stack)
 	return set_hex64(dirfd, name, UM_XATTR_COMPLETE, stack);
 }
 
+/* Is key in the listxattr list (NUL-separated, len bytes)? */
+static bool listed(const char *list, size_t len, const char *key)
+{
+	for (size_t at = 0; at < len; at += strlen(list + at) + 1)
+		if (!strcmp(list + at, key))
+			return true;
+	return false;
+}
+
+int um_marker_dir_flags(int dirfd, uint64_t stack)
+{
+	char list[1024];
+	int r = um_sys_llistxattrat(dirfd, "", list, sizeof(list));
+	bool all = r == -ERANGE; /* many attributes: ask for ours one by one */
+	size_t len = r > 0 ? (size_t)r : 0;
+	int flags = 0;
+
+	if (r == -ENOTSUP)
+		return 0;
+	if (r < 0 && !all)
+		return r;
+	if (all || listed(list, len, UM_XATTR_IMPURE)) {
+		r = um_marker_is_impure(dirfd, "");
+		if (r < 0)
+			return r;
+		flags |= r ? UM_MARKER_IMPURE : 0;
+	}
+	if (all || listed(list, len, UM_XATTR_COMPLETE)) {
+		r = um_marker_is_complete(dirfd, "", stack);
+		if (r < 0)
+			return r;
+		flags |= r ? UM_MARKER_COMPLETE : 0;
+	}
+	return flags;
+}
+
 unsigned um_marker_fallthru_layer(const struct stat *st)
 {
 	unsigned mi;

@@ -104,6 +104,13 @@ int um_marker_set_impure(int dirfd, const char *name);
 int um_marker_is_complete(int dirfd, const char *name, uint64_t stack);
 int um_marker_set_complete(int dirfd, const char *name, uint64_t stack);
 
+/* A directory's own marks (dirfd itself), read when its inode is made:
+ * a mask of UM_MARKER_IMPURE and UM_MARKER_COMPLETE (for stack), or
+ * -errno. One listxattr when it has none of them, the common case. */
+#define UM_MARKER_IMPURE 1
+#define UM_MARKER_COMPLETE 2
+int um_marker_dir_flags(int dirfd, uint64_t stack);
+
 /* lowerlinks of an index entry: the count (0 if absent) or -errno. */
 int um_marker_get_lowerlinks(int dirfd, const char *name);
 int um_marker_set_lowerlinks(int dirfd, const char *name, unsigned n);

@@ -26,21 +26,21 @@ int um_ns_upper_state(int upfd, const char *name, struct stat *st)
 	return um_marker_fallthru_layer(st) ? UM_UPPER_FALLTHRU : UM_UPPER_PRESENT;
 }
 
-int um_ns_lower_visible(const struct um_inode *dir, const char *name)
+int um_ns_lower_visible(const struct um_inode *dir, const char *name, int state)
 {
-	if (dir->nparts && dir->parts[0].layer == UM_UPPER) {
+	if (state < 0 && dir->nparts && dir->parts[0].layer == UM_UPPER) {
 		struct stat st;
-		int r = um_sys_lstatat(dir->parts[0].fd, name, &st);
 
-		/* Upper may know already: a fallthru says "shown from below",
-		 * and a complete directory lacks no name shown from below. */
-		if (r == 0 && um_marker_fallthru_layer(&st))
-			return 1;
-		if (r == -ENOENT && (dir->flags & UM_INO_COMPLETE))
-			return 0;
-		if (r < 0 && r != -ENOENT)
-			return r;
+		state = um_ns_upper_state(dir->parts[0].fd, name, &st);
+		if (state < 0)
+			return state;
 	}
+	/* Upper may know already: a fallthru says "shown from below", and a
+	 * complete directory lacks no name shown from below. */
+	if (state == UM_UPPER_FALLTHRU)
+		return 1;
+	if (state == UM_UPPER_ABSENT && (dir->flags & UM_INO_COMPLETE))
+		return 0;
 	return um_ns_lower_probe(dir, name);
 }
 

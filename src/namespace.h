@@ -23,8 +23,9 @@ enum um_upper_state { UM_UPPER_ABSENT, UM_UPPER_WHITEOUT, UM_UPPER_PRESENT, UM_U
 int um_ns_upper_state(int upfd, const char *name, struct stat *st);
 
 /* Does a lower part of dir show name (so removing it needs a whiteout)?
- * 1, 0 or -errno. Caller holds dir->lock. */
-int um_ns_lower_visible(const struct um_inode *dir, const char *name);
+ * state is what upper holds there (enum um_upper_state), or -1 when the
+ * caller has not looked. 1, 0 or -errno. Caller holds dir->lock. */
+int um_ns_lower_visible(const struct um_inode *dir, const char *name, int state);
 
 /* Owner for an object a request creates in the directory upfd: the
  * caller's uid, the caller's gid or the directory's when it is setgid.

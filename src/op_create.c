@@ -81,7 +81,7 @@ static int name_free(struct um_inode *dir, int upfd, const char *name, bool *ove
 		return 0;
 	}
 	if (r == UM_UPPER_ABSENT) {
-		r = um_ns_lower_visible(dir, name);
+		r = um_ns_lower_visible(dir, name, UM_UPPER_ABSENT);
 		if (r != 0)
 			return r < 0 ? r : -EEXIST;
 	}

@@ -86,7 +86,7 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 	r = um_ns_upper_state(upfd, name, &st);
 	if (r >= 0) {
 		state = r;
-		r = um_ns_lower_visible(dir, name);
+		r = um_ns_lower_visible(dir, name, state);
 	}
 	if (r >= 0 && state == UM_UPPER_WHITEOUT)
 		r = -ENOENT; /* raced with another removal */

@@ -98,7 +98,7 @@ static int prepare_dir_move(struct um_fs *fs, struct um_inode *src, struct um_in
 		return r;
 	}
 	pthread_rwlock_rdlock(&newdir->lock);
-	r = um_ns_lower_visible(newdir, newname);
+	r = um_ns_lower_visible(newdir, newname, -1);
 	pthread_rwlock_unlock(&newdir->lock);
 	/* A directory of upper alone put over a lower name must not start
 	 * merging with it. */
@@ -218,7 +218,7 @@ static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 	int r, old_lower;
 
 	lock_two(op->olddir, op->newdir);
-	r = old_lower = um_ns_lower_visible(op->olddir, op->name);
+	r = old_lower = um_ns_lower_visible(op->olddir, op->name, -1);
 	if (r >= 0)
 		r = um_ns_upper_state(newup, op->newname, &st);
 	if (r >= 0) {

@@ -230,15 +230,6 @@ static int found_upper_dir(const struct um_fs *fs, const struct um_inode *dir, c
 	return 0;
 }
 
-/* The index of dir's part in layer, or -1. */
-static int part_of_layer(const struct um_inode *dir, unsigned layer)
-{
-	for (uint16_t i = 0; i < dir->nparts; i++)
-		if (dir->parts[i].layer == layer)
-			return i;
-	return -1;
-}
-
 int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret)
 {
 	/* A complete directory answers from upper: absent there is absent,
@@ -271,12 +262,12 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 			break;
 		ftl = um_marker_fallthru_layer(&st);
 		if (ftl && i == 0 && complete) {
-			int k = part_of_layer(dir, ftl);
+			const struct um_part *k = um_inode_part_in(dir, ftl);
 
 			via_fallthru = ftl;
-			if (k <= 0)
+			if (!k || k == dir->parts)
 				break;
-			i = (uint16_t)(k - 1);
+			i = (uint16_t)(k - dir->parts - 1);
 			continue;
 		}
 		if (ftl)

@@ -203,10 +203,11 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		/* The lower parent part holding a non-directory; read before
 		 * taking ino's lock (parents lock first). */
 		if (!S_ISDIR(ino->type)) {
+			const struct um_part *p;
+
 			pthread_rwlock_rdlock(&parent->lock);
-			for (uint16_t i = 0; i < parent->nparts; i++)
-				if (parent->parts[i].layer == layer)
-					srcdir = parent->parts[i].fd;
+			if ((p = um_inode_part_in(parent, layer)))
+				srcdir = p->fd;
 			pthread_rwlock_unlock(&parent->lock);
 		}
 		upfd = um_inode_upper_fd(parent);

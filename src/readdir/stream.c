@@ -136,13 +136,13 @@ static int map_read(struct um_inode *dir, struct lowermap *m)
 {
 	_cleanup_free_ char *buf = malloc(STREAM_BUF);
 	_cleanup_close_ int fd = -EIO;
+	const struct um_part *p;
 	struct stat st;
 	int r;
 
 	pthread_rwlock_rdlock(&dir->lock);
-	for (uint16_t i = 0; i < dir->nparts; i++)
-		if (dir->parts[i].layer == m->layer)
-			fd = um_sys_openat(dir->parts[i].fd, ".", O_RDONLY | O_DIRECTORY);
+	if ((p = um_inode_part_in(dir, m->layer)))
+		fd = um_sys_openat(p->fd, ".", O_RDONLY | O_DIRECTORY);
 	pthread_rwlock_unlock(&dir->lock);
 	if (fd < 0)
 		return fd;
@@ -214,6 +214,7 @@ static int from_map(const struct um_fs *fs, struct um_inode *dir, struct um_dirs
 static void fallthru_entry(const struct um_fs *fs, struct um_inode *dir, struct um_dirstream *s, unsigned layer,
 			   const char *name, struct um_listent *e)
 {
+	const struct um_part *p;
 	struct stat st;
 	int r = -ENOENT;
 
@@ -221,12 +222,8 @@ static void fallthru_entry(const struct um_fs *fs, struct um_inode *dir, struct 
 		return;
 
 	pthread_rwlock_rdlock(&dir->lock);
-	for (uint16_t i = 0; i < dir->nparts; i++) {
-		if (dir->parts[i].layer == layer) {
-			r = um_sys_lstatat(dir->parts[i].fd, name, &st);
-			break;
-		}
-	}
+	if ((p = um_inode_part_in(dir, layer)))
+		r = um_sys_lstatat(p->fd, name, &st);
 	pthread_rwlock_unlock(&dir->lock);
 	if (r < 0 || um_marker_is_whiteout(&st) || um_marker_fallthru_layer(&st)) {
 		e->type = DT_UNKNOWN;

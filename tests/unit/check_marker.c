@@ -81,6 +81,16 @@ START_TEST(complete_mark)
 	ck_assert_int_eq(um_marker_set_complete(dfd, "d", 0x1234), 0);
 	ck_assert_int_eq(um_marker_is_complete(dfd, "d", 0x1234), 1);
 	ck_assert_int_eq(um_marker_is_complete(dfd, "d", 0x1235), 0); /* another stack */
+	{
+		int d = openat(dfd, "d", O_RDONLY | O_DIRECTORY);
+
+		ck_assert_int_ge(d, 0);
+		ck_assert_int_eq(um_marker_dir_flags(d, 0x1234), UM_MARKER_COMPLETE);
+		ck_assert_int_eq(um_marker_dir_flags(d, 0x1235), 0);
+		ck_assert_int_eq(um_marker_set_impure(d, ""), 0);
+		ck_assert_int_eq(um_marker_dir_flags(d, 0x1234), UM_MARKER_IMPURE | UM_MARKER_COMPLETE);
+		close(d);
+	}
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_COMPLETE, "y", 1, 0), 0);
 	ck_assert_int_eq(um_marker_is_complete(dfd, "", 0x1234), -EIO); /* does not decode */
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_COMPLETE, "00000000000012zz", 16, 0), 0);
