@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "branch.h"
 #include "copyup/workdir.h"
@@ -16,33 +16,36 @@
 #include "readdir/fallthru.h"
 #include "sys.h"
 
-/* The lower stack's identity for complete marks: the lowerdirs' real
- * paths in order. Paths, not device numbers, because a live-CD's loop
- * device and a squashfs root inode may differ from boot to boot while
- * the stack is the same. */
+/* The lower stack's identity for complete marks (marker.h). */
 static int stack_id(struct um_fs *fs, uint64_t *ret)
 {
-	XXH3_state_t *st = XXH3_createState();
-	int r = 0;
+	int *fds = calloc(fs->n_layers, sizeof(*fds));
+	int r;
 
-	if (!st)
+	if (!fds)
 		return -ENOMEM;
-	(void)XXH3_64bits_reset(st);
-	for (unsigned l = 1; l < fs->n_layers && r == 0; l++) {
-		char proc[64], path[PATH_MAX];
-		ssize_t n;
+	for (unsigned l = 1; l < fs->n_layers; l++)
+		fds[l - 1] = fs->layers[l].fd;
+	r = um_marker_stack_id(fds, fs->n_layers - 1, ret);
+	free(fds);
+	return r;
+}
 
-		(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fs->layers[l].fd);
-		n = readlink(proc, path, sizeof(path));
-		if (n < 0 || (size_t)n >= sizeof(path)) {
-			r = n < 0 ? -errno : -ENAMETOOLONG;
-			break;
-		}
-		path[n] = '\0'; /* readlink() does not end it; the NUL separates the paths */
-		(void)XXH3_64bits_update(st, path, (size_t)n + 1);
-	}
-	*ret = XXH3_64bits_digest(st);
-	XXH3_freeState(st);
+/* One read-write daemon per upper: a second one would purge the first's
+ * temporaries in work/ and race it on every marker. Read-only mounts
+ * share. unionctl(8) takes the same lock, so it never repairs an upper in
+ * use. flock() belongs to the open directory, which the daemon keeps open
+ * (and inherits across fuse_daemonize's fork) until it exits. */
+static int lock_upper(struct um_fs *fs, const char *path, char *err, size_t errlen)
+{
+	int r = um_sys_flock(fs->layers[UM_UPPER].fd, (fs->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB);
+
+	if (r == -EWOULDBLOCK)
+		snprintf(err, errlen,
+			 "upperdir: '%s' is in use by another mounted union (or by unionctl); unmount that first",
+			 path);
+	else if (r < 0)
+		snprintf(err, errlen, "upperdir: cannot lock '%s': %s", path, strerror(-r));
 	return r;
 }
 
@@ -106,12 +109,15 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		r = um_branch_open(cfg->upperdir, "upperdir", &fs->layers[UM_UPPER], err, errlen);
 		if (r < 0)
 			goto out;
+		r = lock_upper(fs, cfg->upperdir, err, errlen);
+		if (r < 0)
+			goto out;
 		r = um_marker_check_format(fs->layers[UM_UPPER].fd, err, errlen);
 		if (r < 0)
 			goto out;
 		struct um_workdir w;
 
-		r = um_workdir_open(cfg->workdir, fs->layers[UM_UPPER].dev, &w, err, errlen);
+		r = um_workdir_open(cfg->workdir, fs->layers[UM_UPPER].dev, fs->readonly, &w, err, errlen);
 		if (r < 0)
 			goto out;
 		fs->work_fd = w.work_fd;

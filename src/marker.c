@@ -1,10 +1,13 @@
 #include "marker.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 #include "sys.h"
 
@@ -246,4 +249,33 @@ int um_marker_set_lowerlinks(int dirfd, const char *name, unsigned n)
 	int len = snprintf(v, sizeof(v), "%u", n);
 
 	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_LOWERLINKS, v, (size_t)len, 0);
+}
+
+/* Real paths rather than device numbers: a live-CD's loop device and its
+ * squashfs root inode may differ from boot to boot while the stack is the
+ * same. The NUL after each path separates them. */
+int um_marker_stack_id(const int *lower_fds, size_t n, uint64_t *ret)
+{
+	XXH3_state_t *st = XXH3_createState();
+	int r = 0;
+
+	if (!st)
+		return -ENOMEM;
+	(void)XXH3_64bits_reset(st);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		char proc[64], path[PATH_MAX];
+		ssize_t len;
+
+		(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", lower_fds[i]);
+		len = readlink(proc, path, sizeof(path));
+		if (len < 0 || (size_t)len >= sizeof(path)) {
+			r = len < 0 ? -errno : -ENAMETOOLONG;
+			break;
+		}
+		path[len] = '\0'; /* readlink() does not end it */
+		(void)XXH3_64bits_update(st, path, (size_t)len + 1);
+	}
+	*ret = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return r;
 }

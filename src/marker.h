@@ -104,6 +104,10 @@ int um_marker_set_impure(int dirfd, const char *name);
 int um_marker_is_complete(int dirfd, const char *name, uint64_t stack);
 int um_marker_set_complete(int dirfd, const char *name, uint64_t stack);
 
+/* The stack id complete marks carry: a hash of the lowerdirs' real paths
+ * (read through /proc/self/fd), top-most first. 0 or -errno. */
+int um_marker_stack_id(const int *lower_fds, size_t n, uint64_t *ret);
+
 /* A directory's own marks (dirfd itself), read when its inode is made:
  * a mask of UM_MARKER_IMPURE and UM_MARKER_COMPLETE (for stack), or
  * -errno. One listxattr when it has none of them, the common case. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +31,11 @@ int um_sys_lstatat(int dirfd, const char *name, struct stat *ret_st)
 int um_sys_fstat(int fd, struct stat *ret_st)
 {
 	return ret_trace(fstat(fd, ret_st), "fstat", fd, NULL);
+}
+
+int um_sys_flock(int fd, int op)
+{
+	return ret_trace(flock(fd, op), "flock", fd, NULL);
 }
 
 int um_sys_openat(int dirfd, const char *name, int flags)

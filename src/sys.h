@@ -14,6 +14,7 @@
 int um_sys_lstatat(int dirfd, const char *name, struct stat *ret_st);
 /* fstat(fd) */
 int um_sys_fstat(int fd, struct stat *ret_st);
+int um_sys_flock(int fd, int op); /* LOCK_* from <sys/file.h> */
 /* open(path, flags | O_CLOEXEC) for a branch root named by the
  * administrator: the one place a path is resolved, at mount time. */
 int um_sys_open_path(const char *path, int flags);

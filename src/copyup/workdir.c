@@ -127,9 +127,11 @@ void um_workdir_tmpname(char buf[UM_TMPNAME_MAX])
 	(void)snprintf(buf, UM_TMPNAME_MAX, "t%ld.%lu", (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
 }
 
-static int open_sub(int fd, const char *path, const char *name, int *ret, char *err, size_t errlen)
+/* Read-only: open what is there, create nothing (-1 for what is not). */
+static int open_sub(int fd, const char *path, const char *name, bool readonly, int *ret, char *err,
+		    size_t errlen)
 {
-	int r = um_sys_mkdirat(fd, name, 0700);
+	int r = readonly ? 0 : um_sys_mkdirat(fd, name, 0700);
 
 	if (r < 0 && r != -EEXIST) {
 		snprintf(err, errlen, "workdir: cannot create '%s/%s/%s': %s", path, UM_WORKDIR_NAME, name,
@@ -137,6 +139,10 @@ static int open_sub(int fd, const char *path, const char *name, int *ret, char *
 		return r;
 	}
 	r = um_sys_openat(fd, name, O_RDONLY | O_DIRECTORY);
+	if (r == -ENOENT && readonly) {
+		*ret = -1;
+		return 0;
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "workdir: cannot open '%s/%s/%s': %s", path, UM_WORKDIR_NAME, name,
 			 strerror(-r));
@@ -146,7 +152,8 @@ static int open_sub(int fd, const char *path, const char *name, int *ret, char *
 	return 0;
 }
 
-int um_workdir_open(const char *path, dev_t upper_dev, struct um_workdir *ret, char *err, size_t errlen)
+int um_workdir_open(const char *path, dev_t upper_dev, bool readonly, struct um_workdir *ret, char *err,
+		    size_t errlen)
 {
 	_cleanup_close_ int fd = um_sys_open_path(path, O_RDONLY | O_DIRECTORY);
 	_cleanup_close_ int ufd = -1;
@@ -170,22 +177,26 @@ int um_workdir_open(const char *path, dev_t upper_dev, struct um_workdir *ret, c
 	r = check_only_ours(fd, path, err, errlen);
 	if (r < 0)
 		return r;
-	r = um_sys_mkdirat(fd, UM_WORKDIR_NAME, 0700);
+	r = readonly ? 0 : um_sys_mkdirat(fd, UM_WORKDIR_NAME, 0700);
 	if (r < 0 && r != -EEXIST) {
 		snprintf(err, errlen, "workdir: cannot create '%s/%s': %s", path, UM_WORKDIR_NAME, strerror(-r));
 		return r;
 	}
 	ufd = um_sys_openat(fd, UM_WORKDIR_NAME, O_RDONLY | O_DIRECTORY);
+	if (ufd == -ENOENT && readonly) {
+		*ret = w;
+		return 0;
+	}
 	if (ufd < 0) {
 		snprintf(err, errlen, "workdir: cannot open '%s/%s': %s", path, UM_WORKDIR_NAME, strerror(-ufd));
 		return ufd;
 	}
-	r = open_sub(ufd, path, "work", &w.work_fd, err, errlen);
+	r = open_sub(ufd, path, "work", readonly, &w.work_fd, err, errlen);
 	if (r == 0)
-		r = open_sub(ufd, path, "index", &w.index_fd, err, errlen);
+		r = open_sub(ufd, path, "index", readonly, &w.index_fd, err, errlen);
 	if (r == 0)
-		r = open_sub(ufd, path, "fallthru", &w.ft_fd, err, errlen);
-	if (r == 0) {
+		r = open_sub(ufd, path, "fallthru", readonly, &w.ft_fd, err, errlen);
+	if (r == 0 && !readonly) {
 		/* A crash can leave half-built copies here; they were never
 		 * visible, and must not pile up. */
 		r = remove_contents(w.work_fd, upper_dev, 0);

@@ -4,6 +4,7 @@
 #ifndef UM_WORKDIR_H
 #define UM_WORKDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,8 +23,11 @@ struct um_workdir {
 };
 
 /* Open (creating if needed) our directories inside workdir PATH and purge
- * leftovers. Refuses a workdir holding anything else. */
-int um_workdir_open(const char *path, dev_t upper_dev, struct um_workdir *ret, char *err, size_t errlen);
+ * leftovers. Refuses a workdir holding anything else. Read-only (-o ro):
+ * open what exists and change nothing; what is missing stays -1. The
+ * caller holds the upper's lock (fs.c), so no other daemon is using it. */
+int um_workdir_open(const char *path, dev_t upper_dev, bool readonly, struct um_workdir *ret, char *err,
+		    size_t errlen);
 void um_workdir_close(struct um_workdir *w);
 
 /* A name no other temporary in work/ has, now or after a restart. */

@@ -105,7 +105,9 @@ int um_ft_open(int dirfd, dev_t dev, struct um_ftstore **ret)
 	s->fd = dirfd;
 	s->dev = dev;
 	pthread_rwlock_init(&s->lock, NULL);
-	r = scan(s);
+	/* A read-only mount of an upper never listed read-write has no
+	 * markers yet: every fallthru is then classified by lstat. */
+	r = dirfd < 0 ? 0 : scan(s);
 	if (r < 0) {
 		um_ft_free(s);
 		return r;
@@ -118,7 +120,8 @@ struct um_ftstore *um_ft_free(struct um_ftstore *s)
 {
 	if (!s)
 		return NULL;
-	(void)close(s->fd);
+	if (s->fd >= 0)
+		(void)close(s->fd);
 	pthread_rwlock_destroy(&s->lock);
 	free(s->markers);
 	free(s);
