@@ -170,6 +170,8 @@ enum opt_kind {
 	OPT_RW,   /* likewise */
 	OPT_PASS, /* fuse's alone: passed on as given */
 	OPT_DROP, /* accepted, not passed on: see the table */
+	OPT_LOWERDIR_ADD, /* overlayfs's lowerdir+=DIR: one more layer, taken literally */
+	OPT_OVL,  /* an overlayfs option: the values in ovl_accepts are what we do */
 	OPT_REFUSE_BLKSIZE,
 };
 
@@ -193,6 +195,8 @@ static const struct opt_def opt_defs[] = {
 	{ "upperdir", OPT_UPPERDIR, ARG_STRING, "upperdir=DIR", "writable layer; needs workdir" },
 	{ "workdir", OPT_WORKDIR, ARG_STRING, "workdir=DIR",
 	  "empty directory on the same filesystem as upperdir, beside it" },
+	{ "lowerdir+", OPT_LOWERDIR_ADD, ARG_STRING, "lowerdir+=DIR",
+	  "one more read-only layer below those given, no escapes (repeatable)" },
 	{ "cache_timeout", OPT_CACHE_TIMEOUT, ARG_STRING, "cache_timeout=SECONDS",
 	  "kernel entry/attribute cache lifetime (default 86400)" },
 	{ "fallthru", OPT_FALLTHRU, ARG_STRING, "fallthru=on|off",
@@ -233,6 +237,33 @@ static const struct opt_def opt_defs[] = {
 	{ "defcontext", OPT_PASS, ARG_STRING, "defcontext=LABEL", "SELinux label, passed to the kernel" },
 	{ "rootcontext", OPT_PASS, ARG_STRING, "rootcontext=LABEL", "SELinux label, passed to the kernel" },
 
+	/* Kernel overlayfs's own options, so that an fstab line written for
+	 * "overlay" needs only its type changed. A value is accepted where it
+	 * asks for what unionmount does anyway (ovl_opt_accepts), refused
+	 * where it asks for something else. */
+	{ "redirect_dir", OPT_OVL, ARG_STRING, "redirect_dir=on|follow",
+	  "overlayfs compatibility: directory renames are always recorded" },
+	{ "index", OPT_OVL, ARG_STRING, "index=on|off", "overlayfs compatibility: hard links are always kept" },
+	{ "xino", OPT_OVL, ARG_STRING, "xino=on|off|auto", "overlayfs compatibility: inode numbers are always unique" },
+	{ "metacopy", OPT_OVL, ARG_STRING, "metacopy=on|off", "overlayfs compatibility: copy-up always copies data" },
+	{ "uuid", OPT_OVL, ARG_STRING, "uuid=on|off|null|auto", "overlayfs compatibility: ignored" },
+	{ "nfs_export", OPT_OVL, ARG_STRING, "nfs_export=off", "overlayfs compatibility: no NFS export" },
+	{ "userxattr", OPT_OVL, ARG_NONE, "userxattr", "refused: markers are trusted.* xattrs" },
+	{ "volatile", OPT_OVL, ARG_NONE, "volatile", "refused: copy-ups are always synced" },
+
+	/* mount(8)'s own options, for fstab: mount(8) and mount.fuse3 strip
+	 * them before the helper runs, but a systemd unit or a script may pass
+	 * them straight to us. x-* (x-systemd.*, x-gvfs-*, ...) are taken as a
+	 * family in parse_one_opt. "user"/"users"/"owner"/"group" are not
+	 * here: they imply nosuid,nodev,noexec, which only mount(8) adds. */
+	{ "defaults", OPT_DROP, ARG_NONE, "defaults", "fstab: accepted and ignored" },
+	{ "auto", OPT_DROP, ARG_NONE, "auto", "fstab: accepted and ignored (mount -a's business)" },
+	{ "noauto", OPT_DROP, ARG_NONE, "noauto", "fstab: accepted and ignored (mount -a's business)" },
+	{ "nofail", OPT_DROP, ARG_NONE, "nofail", "fstab: accepted and ignored (mount -a's business)" },
+	{ "_netdev", OPT_DROP, ARG_NONE, "_netdev", "fstab: accepted and ignored (boot ordering)" },
+	{ "comment", OPT_DROP, ARG_STRING, "comment=TEXT", "fstab: accepted and ignored" },
+	{ "x-*", OPT_DROP, ARG_NONE, "x-NAME[=VALUE]", "fstab: accepted and ignored (x-systemd.*, ...)" },
+
 	/* mount(8) may hand these over from fstab, but libfuse 3.14's
 	 * fuse_session_new() rejects them as unknown. Dropping them changes
 	 * nothing: a FUSE mount's atime is whatever the daemon reports, and
@@ -250,6 +281,45 @@ static const struct opt_def opt_defs[] = {
 
 #define N_OPT_DEFS (sizeof(opt_defs) / sizeof(opt_defs[0]))
 
+/* What find_opt() hands back for any x-NAME: its value, if any, is not
+ * looked at (ARG_STRING would demand one). */
+static const struct opt_def x_family = { "x-*", OPT_DROP, ARG_STRING, NULL, NULL };
+
+/* For OPT_OVL: the values that ask for what unionmount does anyway, and
+ * why the others are refused. */
+static const struct {
+	const char *name;
+	const char *const accepts[5];
+	const char *refusal;
+} ovl_values[] = {
+	{ "redirect_dir", { "on", "follow" }, "unionmount always records renamed directories (as redirect_dir=on)" },
+	{ "index", { "on", "off" }, NULL },
+	{ "xino", { "on", "off", "auto" }, NULL },
+	{ "metacopy", { "on", "off" }, NULL },
+	{ "uuid", { "on", "off", "null", "auto" }, NULL },
+	{ "nfs_export", { "off" }, "a FUSE union cannot be exported over NFS" },
+	{ "userxattr", { NULL }, "unionmount runs as root and keeps its markers in trusted.* xattrs" },
+	{ "volatile", { NULL }, "every copy-up is synced; there is no option to skip that" },
+};
+
+static int ovl_opt(const char *name, const char *value, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(ovl_values) / sizeof(ovl_values[0]); i++) {
+		if (strcmp(ovl_values[i].name, name))
+			continue;
+		for (size_t v = 0; value && ovl_values[i].accepts[v]; v++)
+			if (!strcmp(ovl_values[i].accepts[v], value))
+				return 0;
+		if (!value)
+			return fail(err, errlen, -EINVAL, "%s: not supported: %s; remove it", name,
+				    ovl_values[i].refusal);
+		return fail(err, errlen, -EINVAL, "%s=%s: not supported%s%s; remove it or see unionmount --help",
+			    name, value, ovl_values[i].refusal ? ": " : "",
+			    ovl_values[i].refusal ? ovl_values[i].refusal : "");
+	}
+	return fail(err, errlen, -EINVAL, "%s: internal error: no accepted values", name);
+}
+
 /* What parsing collects on the way besides struct um_config. */
 struct parse_state {
 	char *fuse_opts; /* comma-separated, fuse_opt-escaped */
@@ -258,10 +328,15 @@ struct parse_state {
 	bool gave_subtype;
 	bool gave_allow_other;
 	bool gave_default_permissions;
+	bool lowerdir_listed; /* lowerdir= seen: overlayfs refuses mixing it with lowerdir+= */
+	bool lowerdir_added;  /* lowerdir+= seen */
 };
 
 static const struct opt_def *find_opt(const char *name, size_t len)
 {
+	/* x-* is a family: take any x-NAME, with a value or not. */
+	if (len > 2 && !strncmp(name, "x-", 2))
+		return &x_family;
 	for (size_t i = 0; i < N_OPT_DEFS; i++)
 		if (strlen(opt_defs[i].name) == len && !strncmp(opt_defs[i].name, name, len))
 			return &opt_defs[i];
@@ -331,6 +406,30 @@ static int set_lowerdir(struct um_config *cfg, const char *raw, size_t len, char
 	return 0;
 }
 
+/* lowerdir+=DIR, as kernel overlayfs takes it: one layer per option,
+ * appended below the others, its value literal (the -o list's own "\,"
+ * escape aside). Takes dir. */
+static int add_lowerdir(struct um_config *cfg, char *dir, char *err, size_t errlen)
+{
+	char **dirs;
+
+	if (cfg->n_lower >= UM_MAX_LOWER) {
+		free(dir);
+		return fail(err, errlen, -EINVAL, "lowerdir+: more than %d directories given", UM_MAX_LOWER);
+	}
+	/* One spare slot: the vector stays NULL-terminated, as split_lowerdir
+	 * makes it. */
+	dirs = realloc(cfg->lowerdirs, (cfg->n_lower + 2) * sizeof(*dirs));
+	if (!dirs) {
+		free(dir);
+		return fail_oom(err, errlen);
+	}
+	dirs[cfg->n_lower++] = dir;
+	dirs[cfg->n_lower] = NULL;
+	cfg->lowerdirs = dirs;
+	return 0;
+}
+
 /* One "name[=value]" from an -o list, still escaped. */
 static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const char *raw, size_t len, char *err,
 			 size_t errlen)
@@ -344,13 +443,20 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 
 	if (!def)
 		return fail(err, errlen, -EINVAL, "unknown option '%.*s': see unionmount --help", (int)name_len, raw);
+	if (def == &x_family)
+		return 0;
 	if (def->arg == ARG_NONE && eq)
 		return fail(err, errlen, -EINVAL, "%s: takes no value; write -o %s", def->name, def->name);
 	if (def->arg != ARG_NONE && !eq)
 		return fail(err, errlen, -EINVAL, "%s: needs a value; write -o %s=...", def->name, def->name);
 
-	if (def->kind == OPT_LOWERDIR)
+	if (def->kind == OPT_LOWERDIR) {
+		if (ps->lowerdir_added)
+			return fail(err, errlen, -EINVAL,
+				    "lowerdir: cannot be mixed with lowerdir+=; give the layers one way or the other");
+		ps->lowerdir_listed = true;
 		return set_lowerdir(cfg, eq + 1, len - name_len - 1, err, errlen);
+	}
 
 	if (eq) {
 		r = unescape(eq + 1, len - name_len - 1, &value);
@@ -402,6 +508,14 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 		return pass_opt(ps, plain ? plain : def->name, err, errlen);
 	case OPT_DROP:
 		return 0;
+	case OPT_LOWERDIR_ADD:
+		if (ps->lowerdir_listed)
+			return fail(err, errlen, -EINVAL,
+				    "lowerdir+: cannot be mixed with lowerdir=; give the layers one way or the other");
+		ps->lowerdir_added = true;
+		return add_lowerdir(cfg, TAKE_PTR(value), err, errlen);
+	case OPT_OVL:
+		return ovl_opt(def->name, value, err, errlen);
 	case OPT_REFUSE_BLKSIZE:
 		return fail(err, errlen, -EINVAL,
 			    "blksize: the kernel takes it only for block-device FUSE mounts (fuseblk), which a union is not; remove it");
@@ -598,6 +712,19 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 release:
 	free(ps.fuse_opts);
 	um_config_release(cfg);
+	return r;
+}
+
+int um_config_parse_opts(struct um_config *cfg, const char *opts, char *err, size_t errlen)
+{
+	struct parse_state ps = { 0 };
+	int r;
+
+	if (err && errlen > 0)
+		err[0] = '\0';
+	r = parse_opt_list(cfg, &ps, opts, err, errlen);
+	free(ps.fuse_opts);
+	cfg->readonly = ps.ro || !cfg->upperdir;
 	return r;
 }
 

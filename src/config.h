@@ -68,6 +68,19 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
  */
 int um_config_validate(const struct um_config *cfg, char *err, size_t errlen);
 
+/*
+ * Parse one -o list ("lowerdir=...,upperdir=...,workdir=...", same grammar
+ * and escapes as the daemon's -o) into *cfg, for tools that work on a
+ * branch set without mounting it (unionctl). Callable repeatedly, the last
+ * value winning; the mount options the daemon passes on to fuse are
+ * accepted and dropped, so an fstab line can be pasted as is. Sets
+ * cfg->readonly as um_config_parse() does; checks nothing against the
+ * filesystem and nothing about which options are missing. Returns 0 or
+ * -EINVAL with one line in err; on failure *cfg is left as it was parsed
+ * so far (the caller releases it either way).
+ */
+int um_config_parse_opts(struct um_config *cfg, const char *opts, char *err, size_t errlen);
+
 /* Split "a:b\:c" into {"a", "b:c"}. Exposed for unit tests. */
 int um_config_split_lowerdir(const char *spec, char ***ret_dirs, size_t *ret_n);
 

@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
+
+#include <fuse_log.h>
 
 /* Written once by main() before the session threads exist, read-only after:
  * no lock needed. */
@@ -53,4 +56,29 @@ void um_log(enum um_log_level level, const char *fmt, ...)
 		fprintf(stderr, "unionmount: %s%s%s\n", log_state.mountpoint ? log_state.mountpoint : "",
 			log_state.mountpoint ? ": " : "", msg);
 	errno = saved;
+}
+
+/* libfuse's own messages (mount failures, -d's request trace) would go to
+ * stderr, which is /dev/null once daemonized: give them our prefix and
+ * destination like everything else. */
+static void fuse_log_cb(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t len;
+	enum um_log_level ours = level <= FUSE_LOG_ERR		? UM_LOG_ERR
+				 : level == FUSE_LOG_WARNING	? UM_LOG_WARN
+				 : level < FUSE_LOG_DEBUG	? UM_LOG_INFO
+								: UM_LOG_DEBUG;
+
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len > 0 && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	if (len > 0)
+		um_log(ours, "%s", msg);
+}
+
+void um_log_capture_fuse(void)
+{
+	fuse_set_log_func(fuse_log_cb);
 }

@@ -18,6 +18,8 @@ void um_log_setup(const char *mountpoint, bool debug);
 /* Switch to syslog (after fuse_daemonize detached from the terminal). */
 void um_log_to_syslog(void);
 bool um_log_debug_enabled(void);
+/* Send libfuse's messages through um_log too. */
+void um_log_capture_fuse(void);
 void um_log(enum um_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define um_debug(...)                                    \

@@ -1,8 +1,14 @@
 /* argv -> configuration -> branches -> mount -> session loop -> teardown.
- * The only place that exits. Exit status: 0 success, 1 bad options or
- * layout, or failure to mount. */
+ * The only place that exits. Exit status (man page, EXIT STATUS):
+ *   0  unmounted cleanly (or --help / --version)
+ *   1  options or branch layout refused: nothing was mounted, and the
+ *      message names the option to fix
+ *   2  the mount itself failed (no /dev/fuse, mount(2) refused, ...), or
+ *      the session ended with an error
+ * In the background the caller sees the parent's status: 0 once mounted. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -14,6 +20,9 @@
 #include "fs.h"
 #include "log.h"
 #include "ops.h"
+
+#define EXIT_USAGE 1
+#define EXIT_MOUNT 2
 
 /* Directories the kernel knows about each hold an fd per part, so allow
  * as many fds as the system does (root may raise the hard limit up to
@@ -68,7 +77,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct um_fs *fs = NULL;
 	char err[1024] = "";
-	int r, status = 1;
+	int r, status = EXIT_USAGE;
 
 	r = um_config_parse(&cfg, argc, argv, err, sizeof(err));
 	if (r < 0) {
@@ -91,6 +100,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	um_log_setup(cfg.mountpoint, cfg.debug);
+	um_log_capture_fuse();
 	raise_nofile();
 	/* Modes reach us with the caller's umask applied by the kernel; ours
 	 * must not apply a second time. */
@@ -101,6 +111,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "unionmount: %s\n", err);
 		goto out;
 	}
+	status = EXIT_MOUNT;
 	/* A union without upperdir, or -o ro: let the kernel refuse changes
 	 * before they reach us, and report the mount read-only. */
 	if (fs->readonly && fuse_opt_add_arg(&cfg.fuse_args, "-oro") < 0)
@@ -117,9 +128,18 @@ int main(int argc, char **argv)
 		goto unmount;
 	if (!cfg.foreground)
 		um_log_to_syslog();
+	um_log(UM_LOG_INFO, "mounted: %zu lowerdir%s%s%s", cfg.n_lower, cfg.n_lower == 1 ? "" : "s",
+	       cfg.upperdir ? ", upperdir " : "", cfg.upperdir ? cfg.upperdir : "");
 
 	r = run_session(se, &cfg);
-	status = r == 0 ? 0 : 1;
+	/* libfuse returns the signal number when one ended the loop. */
+	if (r < 0)
+		um_log(UM_LOG_ERR, "session ended with an error (%s); unmounting", strerror(-r));
+	else if (r > 0)
+		um_log(UM_LOG_INFO, "unmounting: %s", strsignal(r));
+	else
+		um_log(UM_LOG_INFO, "unmounted");
+	status = r < 0 ? EXIT_MOUNT : 0;
 
 unmount:
 	fuse_session_unmount(se);

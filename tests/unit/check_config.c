@@ -422,6 +422,77 @@ START_TEST(parse_dropped)
 }
 END_TEST
 
+/* fstab lines carry mount(8)'s own options; mount.fuse3 strips them, but
+ * a unit or script calling us directly must not fail on them either. */
+START_TEST(parse_fstab_only)
+{
+	static char *drop[] = { "defaults", "auto", "noauto", "nofail", "_netdev", "comment=systemd.automount",
+				"x-systemd.automount", "x-systemd.requires=a.mount", "x-initrd.mount", "x-gvfs-hide",
+				"x-a=b\\,c" };
+
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) {
+		ck_assert_msg(PARSE("/mnt", "-o", "lowerdir=/l", "-o", drop[i]) == 0, "%s: %s", drop[i], err);
+		ck_assert_msg(!strstr(fuse_opts(), drop[i]), "%s passed on: %s", drop[i], fuse_opts());
+		um_config_release(&cfg);
+	}
+	/* "x-" alone names nothing; the user* family implies mount flags
+	 * only mount(8) adds, so it is not taken silently. */
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,x-"), -EINVAL);
+	ck_assert_err("unknown option 'x-'", "--help");
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,users"), -EINVAL);
+	ck_assert_err("unknown option 'users'", "--help");
+}
+END_TEST
+
+/* An overlayfs line needs only its type changed: its options are taken
+ * where they ask for what we do, refused by name where not. */
+START_TEST(parse_overlay_options)
+{
+	static char *ok[] = { "redirect_dir=on", "redirect_dir=follow", "index=on", "index=off", "xino=on",
+			      "xino=off", "xino=auto", "metacopy=on", "metacopy=off", "uuid=on", "uuid=off",
+			      "uuid=null", "uuid=auto", "nfs_export=off" };
+	static const char *bad[][2] = { { "redirect_dir=off", "redirect_dir=off: not supported" },
+					{ "redirect_dir=nofollow", "redirect_dir=nofollow: not supported" },
+					{ "index=maybe", "index=maybe: not supported" },
+					{ "nfs_export=on", "nfs_export=on: not supported" },
+					{ "userxattr", "userxattr: not supported" },
+					{ "volatile", "volatile: not supported" },
+					{ "xino", "xino: needs a value" } };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ck_assert_msg(PARSE("/mnt", "-o", "lowerdir=/l", "-o", ok[i]) == 0, "%s: %s", ok[i], err);
+		ck_assert_msg(!strstr(fuse_opts(), ok[i]), "%s passed on: %s", ok[i], fuse_opts());
+		um_config_release(&cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(PARSE("/mnt", "-o", "lowerdir=/l", "-o", (char *)bad[i][0]) == -EINVAL, "%s accepted",
+			      bad[i][0]);
+		ck_assert_err(bad[i][1], "");
+		um_config_release(&cfg);
+	}
+}
+END_TEST
+
+/* overlayfs's other way to list layers: one per option, literal. */
+START_TEST(parse_lowerdir_add)
+{
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir+=/a:b,lowerdir+=/c", "-o", "lowerdir+=/d\\,e"), 0);
+	ck_assert_uint_eq(cfg.n_lower, 3);
+	ck_assert_str_eq(cfg.lowerdirs[0], "/a:b");
+	ck_assert_str_eq(cfg.lowerdirs[1], "/c");
+	ck_assert_str_eq(cfg.lowerdirs[2], "/d,e");
+	ck_assert_ptr_null(cfg.lowerdirs[3]);
+	um_config_release(&cfg);
+
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/a,lowerdir+=/c"), -EINVAL);
+	ck_assert_err("lowerdir+: cannot be mixed with lowerdir=", "one way or the other");
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir+=/a,lowerdir=/c"), -EINVAL);
+	ck_assert_err("lowerdir: cannot be mixed with lowerdir+=", "one way or the other");
+}
+END_TEST
+
 /* What we hand on must be what this libfuse accepts: fuse_session_new()
  * rejects unknown options (mounting is left to the integration tests). */
 START_TEST(parse_fuse_accepts_args)
@@ -825,7 +896,10 @@ START_TEST(usage_lists_every_option)
 				      "max_read=", "blksize=", "suid", "nosuid", "dev", "nodev", "exec", "noexec",
 				      "async", "sync", "dirsync", "atime", "noatime", "context=", "fscontext=",
 				      "defcontext=", "rootcontext=", "diratime", "nodiratime", "relatime",
-				      "norelatime", "strictatime", "nostrictatime", "lazytime", "nolazytime" };
+				      "norelatime", "strictatime", "nostrictatime", "lazytime", "nolazytime",
+				      "lowerdir+=", "redirect_dir=", "index=", "xino=", "metacopy=", "uuid=",
+				      "nfs_export=", "userxattr", "volatile", "defaults", "auto", "noauto", "nofail",
+				      "_netdev", "comment=", "x-NAME[=VALUE]" };
 	static const char *flags[] = { "\n  -f ", "\n  -d ", "\n  -s ", "\n  -o OPTION", "\n  -h, --help ",
 				       "\n  -V, --version " };
 	char *text = NULL;
@@ -912,6 +986,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_fallthru);
 	tcase_add_test(tc, parse_passthrough);
 	tcase_add_test(tc, parse_dropped);
+	tcase_add_test(tc, parse_fstab_only);
+	tcase_add_test(tc, parse_overlay_options);
+	tcase_add_test(tc, parse_lowerdir_add);
 	tcase_add_test(tc, parse_fuse_accepts_args);
 	tcase_add_test(tc, parse_root_defaults);
 	tcase_add_test(tc, parse_help_version);
