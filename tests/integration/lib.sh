@@ -744,3 +744,19 @@ diff_end() {
 		fi
 	fi
 }
+
+# bg_daemon_pid MNT: the PID of a daemon that went to the background
+# (started without -f, or by mount -t) serving MNT: its executable is
+# $UNIONMOUNT and its command line names our unique, temp mountpoint.
+bg_daemon_pid() {
+	local p exe
+	exe=$(realpath "$UNIONMOUNT")
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/exe" 2>/dev/null)" == "$exe" ] || continue
+		tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qxF -- "$1" && {
+			echo "${p#/proc/}"
+			return 0
+		}
+	done
+	return 1
+}
