@@ -1,0 +1,216 @@
+#include "branches.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "branch.h"
+#include "cleanup.h"
+#include "copyup/workdir.h"
+#include "marker.h"
+#include "names.h"
+#include "sys.h"
+
+static int lock_upper(struct um_ctl_set *set, enum um_ctl_lock lock, char *err, size_t errlen)
+{
+	const struct um_layer *u = &set->layers[UM_UPPER];
+	int r = um_sys_flock(u->fd, (lock == UM_CTL_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB);
+
+	if (r == -EWOULDBLOCK) {
+		/* A read-write daemon holds it exclusively; a read-only one
+		 * shared, which only a repair conflicts with. */
+		snprintf(err, errlen, "upperdir: '%s' is in use by a mounted union; unmount it first", u->path);
+		return -EBUSY;
+	}
+	if (r < 0)
+		snprintf(err, errlen, "upperdir: cannot lock '%s': %s", u->path, strerror(-r));
+	return r;
+}
+
+/* A newer format is refused as the daemon refuses it; a value that does
+ * not decode is for check to report, not a reason to stop. */
+static int check_format(struct um_ctl_set *set, char *err, size_t errlen)
+{
+	int fd = set->layers[UM_UPPER].fd;
+	char v[16];
+	char *end;
+	long ver;
+	int r = um_marker_check_format(fd, err, errlen);
+
+	if (r != -EPROTO)
+		return r;
+	r = um_sys_lgetxattrat(fd, "", UM_XATTR_FORMAT, v, sizeof(v) - 1);
+	if (r >= 0) {
+		v[r] = '\0';
+		ver = strtol(v, &end, 10);
+		if (end != v && *end == '\0' && ver > UM_FORMAT_VERSION)
+			return -EPROTO; /* err says which version to use */
+	}
+	err[0] = '\0';
+	set->format_damaged = true;
+	return 0;
+}
+
+/* WORKDIR/unionmount/name, or -1 when it does not exist (never mounted
+ * read-write, or not with this workdir). */
+static int open_sub(int dirfd, const char *name, int *ret, const char *workdir, char *err, size_t errlen)
+{
+	int fd = dirfd < 0 ? -ENOENT : um_sys_openat(dirfd, name, O_RDONLY | O_DIRECTORY);
+
+	if (fd == -ENOENT) {
+		*ret = -1;
+		return 0;
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "workdir: cannot open '%s/%s/%s': %s", workdir, UM_WORKDIR_NAME, name,
+			 strerror(-fd));
+		return fd;
+	}
+	*ret = fd;
+	return 0;
+}
+
+static int open_workdir(struct um_ctl_set *set, const char *path, char *err, size_t errlen)
+{
+	struct um_ctl_names ns = { 0 };
+	struct stat st;
+	int r, fd = um_sys_open_path(path, O_RDONLY | O_DIRECTORY);
+
+	set->workdir = path;
+	if (fd < 0) {
+		snprintf(err, errlen, "workdir: cannot open '%s': %s; give the union's existing workdir", path,
+			 strerror(-fd));
+		return fd;
+	}
+	set->workdir_fd = fd;
+	r = um_sys_fstat(fd, &st);
+	if (r < 0) {
+		snprintf(err, errlen, "workdir: cannot stat '%s': %s", path, strerror(-r));
+		return r;
+	}
+	if (st.st_dev != set->layers[UM_UPPER].dev) {
+		snprintf(err, errlen, "workdir: '%s' is not on the upperdir's filesystem, so it is not this union's workdir",
+			 path);
+		return -EXDEV;
+	}
+	r = um_sys_openat(fd, UM_WORKDIR_NAME, O_RDONLY | O_DIRECTORY);
+	if (r < 0 && r != -ENOENT) {
+		snprintf(err, errlen, "workdir: cannot open '%s/%s': %s", path, UM_WORKDIR_NAME, strerror(-r));
+		return r;
+	}
+	set->um_fd = r < 0 ? -1 : r;
+	r = open_sub(set->um_fd, "work", &set->work_fd, path, err, errlen);
+	if (r == 0)
+		r = open_sub(set->um_fd, "index", &set->index_fd, path, err, errlen);
+	if (r == 0)
+		r = open_sub(set->um_fd, "fallthru", &set->ft_fd, path, err, errlen);
+	if (r < 0 || set->index_fd < 0)
+		return r;
+	/* Whether any lower file may have its copy in the index decides
+	 * whether a walk may skip subtrees no upper directory touches. */
+	r = um_ctl_names_read_dir(&ns, set->index_fd, 0);
+	set->index_used = ns.n > 0;
+	um_ctl_names_release(&ns);
+	if (r < 0)
+		snprintf(err, errlen, "workdir: cannot list '%s/%s/index': %s", path, UM_WORKDIR_NAME, strerror(-r));
+	return r;
+}
+
+static int stack_id(struct um_ctl_set *set, char *err, size_t errlen)
+{
+	_cleanup_free_ int *fds = calloc(set->n_layers, sizeof(*fds));
+	int r;
+
+	if (!fds) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned l = 1; l < set->n_layers; l++)
+		fds[l - 1] = set->layers[l].fd;
+	r = um_marker_stack_id(fds, set->n_layers - 1, &set->stackid);
+	if (r < 0)
+		snprintf(err, errlen, "cannot name the lowerdirs through /proc/self/fd: %s", strerror(-r));
+	return r;
+}
+
+int um_ctl_set_open(const struct um_config *cfg, bool need_workdir, enum um_ctl_lock lock,
+		    struct um_ctl_set *ret, char *err, size_t errlen)
+{
+	struct um_ctl_set set = { .workdir_fd = -1, .um_fd = -1, .work_fd = -1, .index_fd = -1, .ft_fd = -1 };
+	struct stat ust;
+	int r;
+
+	err[0] = '\0';
+	if (cfg->n_lower == 0) {
+		snprintf(err, errlen, "missing lowerdir: add lowerdir=DIR[:DIR...] (top-most first) to -o");
+		return -EINVAL;
+	}
+	if (!cfg->upperdir) {
+		snprintf(err, errlen, "missing upperdir: unionctl works on a union's upper directory; add upperdir=DIR to -o");
+		return -EINVAL;
+	}
+	if (need_workdir && !cfg->workdir) {
+		snprintf(err, errlen, "missing workdir: add the union's workdir=DIR to -o");
+		return -EINVAL;
+	}
+	set.n_layers = 1 + (unsigned)cfg->n_lower;
+	set.layers = calloc(set.n_layers, sizeof(*set.layers));
+	if (!set.layers) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned l = 0; l < set.n_layers; l++)
+		set.layers[l].fd = -1;
+
+	/* The lock before anything is read: a daemon mounting meanwhile
+	 * would purge and rewrite what we look at. */
+	r = um_branch_open(cfg->upperdir, "upperdir", &set.layers[UM_UPPER], err, errlen);
+	if (r == 0)
+		r = lock_upper(&set, lock, err, errlen);
+	if (r == 0)
+		r = check_format(&set, err, errlen);
+	if (r == 0)
+		r = um_sys_fstat(set.layers[UM_UPPER].fd, &ust);
+	for (size_t i = 0; r == 0 && i < cfg->n_lower; i++) {
+		struct stat lst;
+
+		r = um_branch_open(cfg->lowerdirs[i], "lowerdir", &set.layers[1 + i], err, errlen);
+		if (r == 0)
+			r = um_sys_fstat(set.layers[1 + i].fd, &lst);
+		if (r == 0 && lst.st_dev == ust.st_dev && lst.st_ino == ust.st_ino) {
+			snprintf(err, errlen, "lowerdir: '%s' is the upperdir itself", cfg->lowerdirs[i]);
+			r = -EINVAL;
+		}
+	}
+	if (r == 0 && cfg->workdir)
+		r = open_workdir(&set, cfg->workdir, err, errlen);
+	if (r == 0)
+		r = stack_id(&set, err, errlen);
+	if (r < 0) {
+		if (!err[0])
+			snprintf(err, errlen, "cannot open the branches: %s", strerror(-r));
+		um_ctl_set_close(&set);
+		return r;
+	}
+	*ret = set;
+	return 0;
+}
+
+void um_ctl_set_close(struct um_ctl_set *set)
+{
+	int *fds[] = { &set->workdir_fd, &set->um_fd, &set->work_fd, &set->index_fd, &set->ft_fd };
+
+	for (unsigned l = 0; set->layers && l < set->n_layers; l++)
+		um_branch_close(&set->layers[l]); /* closing the upper fd drops the lock */
+	free(set->layers);
+	set->layers = NULL;
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			(void)close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
