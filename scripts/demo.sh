@@ -88,6 +88,10 @@ else
 fi
 [ -x "$bin" ] || die "no daemon binary at $bin"
 bin=$(realpath "$bin")
+# unionctl sits beside the daemon, in the build tree or an install.
+ctl=$(dirname "$bin")/ctl/unionctl
+[ -x "$ctl" ] || ctl=$(dirname "$bin")/unionctl
+[ -x "$ctl" ] || ctl=unionctl
 if [ ! -e /dev/fuse ]; then
 	modprobe fuse || die "/dev/fuse is missing and 'modprobe fuse' failed"
 fi
@@ -181,6 +185,12 @@ Look at the layers:
   getfattr -d -m - $rw/upper   # trusted.unionmount.complete: listed once, read in one pass since
   getfattr -d -m - $rw/upper/together   # trusted.overlay.redirect="/merged"
   getfattr -n trusted.overlay.opaque $demo/lower2/fresh
+
+What the upper branch changes, offline (unmount first; mount again with the
+same command as above):
+  fusermount3 -u $mnt
+  $ctl diff -o lowerdir=$lowers,upperdir=$rw/upper,workdir=$rw/work
+  $ctl check -o lowerdir=$lowers,upperdir=$rw/upper,workdir=$rw/work
 
 Stop and clean up (leave $mnt first):
   $stopcmd

@@ -760,3 +760,9 @@ bg_daemon_pid() {
 	done
 	return 1
 }
+
+# pid_running PID: alive and not a zombie. A backgrounded daemon's parent
+# is init (or a subreaper), which may take its time to reap it.
+pid_running() {
+	kill -0 "$1" 2>/dev/null && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}

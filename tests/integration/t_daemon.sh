@@ -63,12 +63,12 @@ bg_mount() {
 gone() {
 	local what=$1 mnt=$2 pid=$3 i
 	for i in $(seq 100); do
-		! _is_mounted "$mnt" && ! kill -0 "$pid" 2>/dev/null && break
+		! _is_mounted "$mnt" && ! pid_running "$pid" && break
 		sleep 0.1
 	done
 	if _is_mounted "$mnt"; then
 		fail "$what: $mnt still mounted after 10s"
-	elif kill -0 "$pid" 2>/dev/null; then
+	elif pid_running "$pid"; then
 		fail "$what: daemon $pid still running 10s after the unmount"
 	else
 		pass "$what: unmounted, daemon gone"
@@ -97,7 +97,7 @@ bg_mount "$M" -o "$OPTS" && {
 	exec 7<"$M/f"
 	t umount -l "$M"
 	sleep 1
-	if kill -0 "$BG_PID" 2>/dev/null; then
+	if pid_running "$BG_PID"; then
 		pass "umount -l with a file open: the daemon serves it until it is closed"
 	else
 		fail "umount -l with a file open: the daemon exited while a file was still open"

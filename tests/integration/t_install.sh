@@ -122,10 +122,10 @@ unmounted() {
 	fi
 	_forget_mount "$1"
 	for i in $(seq 100); do
-		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+		[ -n "$pid" ] && pid_running "$pid" || break
 		sleep 0.1
 	done
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+	if [ -n "$pid" ] && pid_running "$pid"; then
 		fail "umount $1: daemon $pid still running after 10s"
 	else
 		pass "umount $1: unmounted, no daemon left"
