@@ -20,6 +20,7 @@
 #include "fs.h"
 #include "log.h"
 #include "ops.h"
+#include "sys.h"
 
 #define EXIT_USAGE 1
 #define EXIT_MOUNT 2
@@ -50,6 +51,20 @@ static void raise_nofile(void)
 	rl.rlim_cur = rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		um_log(UM_LOG_WARN, "cannot raise the open file limit, ignoring: %m");
+}
+
+static int absolute_mountpoint(struct um_config *cfg, char *err, size_t errlen)
+{
+	char *abs = realpath(cfg->mountpoint, NULL);
+	int e = errno;
+
+	if (!abs) {
+		snprintf(err, errlen, "mountpoint: cannot resolve '%s': %s", cfg->mountpoint, strerror(e));
+		return -e;
+	}
+	free(cfg->mountpoint);
+	cfg->mountpoint = abs;
+	return 0;
 }
 
 static int run_session(struct fuse_session *se, const struct um_config *cfg)
@@ -99,6 +114,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "unionmount: %s\n", err);
 		goto out;
 	}
+	/* libfuse unmounts by this path on a signal, after fuse_daemonize()
+	 * moved to "/" (and um_sys_pin_proc() to /proc): make it absolute,
+	 * as it is in /proc/mounts and as logs should name it. */
+	r = absolute_mountpoint(&cfg, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "unionmount: %s\n", err);
+		goto out;
+	}
 	um_log_setup(cfg.mountpoint, cfg.debug);
 	um_log_capture_fuse();
 	raise_nofile();
@@ -128,6 +151,11 @@ int main(int argc, char **argv)
 		goto unmount;
 	if (!cfg.foreground)
 		um_log_to_syslog();
+	r = um_sys_pin_proc();
+	if (r < 0) {
+		um_log(UM_LOG_ERR, "cannot make /proc/self/fd the working directory: %s; unmounting", strerror(-r));
+		goto unmount;
+	}
 	um_log(UM_LOG_INFO, "mounted: %zu lowerdir%s%s%s", cfg.n_lower, cfg.n_lower == 1 ? "" : "s",
 	       cfg.upperdir ? ", upperdir " : "", cfg.upperdir ? cfg.upperdir : "");
 

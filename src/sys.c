@@ -78,25 +78,44 @@ int um_sys_fstatvfs(int fd, struct statvfs *ret_st)
 	return ret_trace(fstatvfs(fd, ret_st), "fstatvfs", fd, NULL);
 }
 
-/* The l*xattr calls take paths only; /proc/self/fd/N names the directory
- * fd itself (the magic link is resolved by the kernel to that open
+/* Where fd_path() finds this process's fds: /proc/self/fd/ until
+ * um_sys_pin_proc() makes it the working directory, "" after. Written by
+ * main() before the session threads start, read-only after: no lock. */
+static const char *fd_dir = "/proc/self/fd/";
+
+int um_sys_pin_proc(void)
+{
+	int fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return ret_trace(-1, "open", AT_FDCWD, "/proc/self/fd");
+	r = ret_trace(fchdir(fd), "fchdir", fd, NULL);
+	(void)close(fd);
+	if (r == 0)
+		fd_dir = "";
+	return r;
+}
+
+/* The l*xattr calls take paths only; FD_DIR/N names the directory fd
+ * itself (the magic link is resolved by the kernel to that open
  * directory, not by walking a path), and name is a single component that
  * l* does not follow. Keeps branch access relative to the fd. */
-static int fd_path(char *buf, size_t size, int dirfd, const char *name)
+int um_sys_fd_path(char *buf, size_t size, int dirfd, const char *name)
 {
 	int n;
 
 	if (name[0])
-		n = snprintf(buf, size, "/proc/self/fd/%d/%s", dirfd, name);
+		n = snprintf(buf, size, "%s%d/%s", fd_dir, dirfd, name);
 	else
-		n = snprintf(buf, size, "/proc/self/fd/%d", dirfd);
+		n = snprintf(buf, size, "%s%d", fd_dir, dirfd);
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 int um_sys_lgetxattrat(int dirfd, const char *name, const char *key, void *value, size_t size)
 {
 	char path[64 + 256];
-	int r = fd_path(path, sizeof(path), dirfd, name);
+	int r = um_sys_fd_path(path, sizeof(path), dirfd, name);
 
 	if (r < 0)
 		return r;
@@ -110,7 +129,7 @@ int um_sys_lgetxattrat(int dirfd, const char *name, const char *key, void *value
 int um_sys_llistxattrat(int dirfd, const char *name, char *list, size_t size)
 {
 	char path[64 + 256];
-	int r = fd_path(path, sizeof(path), dirfd, name);
+	int r = um_sys_fd_path(path, sizeof(path), dirfd, name);
 
 	if (r < 0)
 		return r;
@@ -186,8 +205,9 @@ int um_sys_fchmodat(int dirfd, const char *name, mode_t mode)
 			return fd;
 	}
 	/* chmod of the magic link reaches the inode the O_PATH fd holds. */
-	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	r = ret_trace(chmod(path, mode), "chmod", dirfd, name);
+	r = um_sys_fd_path(path, sizeof(path), fd, "");
+	if (r == 0)
+		r = ret_trace(chmod(path, mode), "chmod", dirfd, name);
 	if (fd != dirfd)
 		(void)close(fd);
 	return r;
@@ -200,7 +220,8 @@ int um_sys_utimensat(int dirfd, const char *name, const struct timespec times[2]
 	if (name[0])
 		return ret_trace(utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW), "utimensat", dirfd, name);
 	/* dirfd may be O_PATH, which futimens() refuses. */
-	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	if (um_sys_fd_path(path, sizeof(path), dirfd, "") < 0)
+		return -ENAMETOOLONG;
 	return ret_trace(utimensat(AT_FDCWD, path, times, 0), "utimensat", dirfd, name);
 }
 
@@ -232,7 +253,7 @@ int um_sys_futimens(int fd, const struct timespec times[2])
 int um_sys_lsetxattrat(int dirfd, const char *name, const char *key, const void *value, size_t size, int flags)
 {
 	char path[64 + 256];
-	int r = fd_path(path, sizeof(path), dirfd, name);
+	int r = um_sys_fd_path(path, sizeof(path), dirfd, name);
 
 	if (r < 0)
 		return r;
@@ -244,7 +265,7 @@ int um_sys_lsetxattrat(int dirfd, const char *name, const char *key, const void 
 int um_sys_lremovexattrat(int dirfd, const char *name, const char *key)
 {
 	char path[64 + 256];
-	int r = fd_path(path, sizeof(path), dirfd, name);
+	int r = um_sys_fd_path(path, sizeof(path), dirfd, name);
 
 	if (r < 0)
 		return r;

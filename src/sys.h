@@ -38,6 +38,15 @@ int um_sys_lseek(int fd, off_t off, int whence, off_t *ret_off);
 /* xattrs of dirfd/name without following a symlink in name; name may be
  * "" to mean dirfd itself (which may be an O_PATH fd). value NULL/size 0
  * asks for the size, as the libc calls do. */
+/* A path naming dirfd/name ("" = dirfd itself) through the fd's magic
+ * link, for the calls that take no dirfd (l*xattr, chmod). */
+int um_sys_fd_path(char *buf, size_t size, int dirfd, const char *name);
+/* Make /proc/self/fd the working directory and name fds relative to it
+ * from then on, so that the daemon keeps reaching its fds when /proc is
+ * unmounted or moved away in its root (switch_root). Call once, after
+ * fuse_daemonize() (which forks: /proc/self changes) and before the
+ * session threads start. */
+int um_sys_pin_proc(void);
 int um_sys_lgetxattrat(int dirfd, const char *name, const char *key, void *value, size_t size);
 int um_sys_llistxattrat(int dirfd, const char *name, char *list, size_t size);
 

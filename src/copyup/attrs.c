@@ -47,13 +47,12 @@ static int copy_check(const char *name, struct error_context *ec)
 	return !um_marker_is_internal_xattr(name);
 }
 
-/* l*xattr paths through /proc/self/fd: the magic link resolves to the
- * directory fd itself, the last component is never followed. */
+/* l*xattr paths through the fd's magic link (sys.h): it resolves to the
+ * directory fd itself, the last component is never followed; "." makes
+ * the directory itself the last component. */
 static int proc_path(char *buf, size_t size, int dirfd, const char *name)
 {
-	int n = snprintf(buf, size, "/proc/self/fd/%d/%s", dirfd, name[0] ? name : ".");
-
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	return um_sys_fd_path(buf, size, dirfd, name[0] ? name : ".");
 }
 
 int um_copy_xattrs(int srcdir, const char *srcname, int dstdir, const char *dstname)

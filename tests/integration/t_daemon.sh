@@ -113,6 +113,19 @@ for sig in TERM INT HUP; do
 	}
 done
 
+log "a relative mountpoint still unmounts on a signal (the daemon left its cwd)"
+(cd "$T" && t "$UNIONMOUNT" m -o "lowerdir=l,upperdir=u,workdir=w" >"$T/bg.out" 2>&1)
+expect_eq "relative paths: background start" "" "$(cat "$T/bg.out")"
+_mounts+=("f:$M")
+# Its command line names the mountpoint as given: "m".
+if pid=$(bg_daemon_pid m); then
+	_pid_of[$M]=$pid
+	kill -TERM "$pid"
+	gone "relative mountpoint, SIGTERM" "$M" "$pid"
+else
+	fail "relative paths: no daemon found serving $M"
+fi
+
 # ---------------------------------------------------------------- foreground
 
 log "-f: stderr, signals, exit status 0"
