@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "branch.h"
@@ -18,8 +19,16 @@
 static int lock_upper(struct um_ctl_set *set, enum um_ctl_lock lock, char *err, size_t errlen)
 {
 	const struct um_layer *u = &set->layers[UM_UPPER];
-	int r = um_sys_flock(u->fd, (lock == UM_CTL_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB);
+	int op = (lock == UM_CTL_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB;
+	int r = um_sys_flock(u->fd, op);
 
+	/* umount and fusermount3 -u return before the daemon has seen the
+	 * unmount and exited: "fusermount3 -u M; unionctl diff ..." must not
+	 * race it. Give a daemon on its way out two seconds. */
+	for (int tries = 0; r == -EWOULDBLOCK && tries < 40; tries++) {
+		(void)nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+		r = um_sys_flock(u->fd, op);
+	}
 	if (r == -EWOULDBLOCK) {
 		/* A read-write daemon holds it exclusively; a read-only one
 		 * shared, which only a repair conflicts with. */

@@ -375,4 +375,21 @@ expect_eq "check after the daemon refilled the root: nothing on stdout" "" "$(ca
 ctl diff -o "$OPTS"
 expect_eq "diff afterwards: exit 0" 0 "$rc"
 expect_out "diff afterwards: the same records" "$T/want"
+
+log "lock: right after fusermount3 -u of a backgrounded daemon"
+# fusermount3 returns before the daemon has exited; unionctl waits for it.
+# The window is usually milliseconds: this catches a refusal, it cannot
+# force the race.
+if t "$UNIONMOUNT" "$M" -o "$OPTS"; then
+	_mounts+=("f:$M")
+	pid=$(bg_daemon_pid "$M") && _pid_of[$M]=$pid
+	t cat "$M/mod" >/dev/null
+	t fusermount3 -u "$M"
+	_forget_mount "$M"
+	ctl diff -o "$OPTS"
+	expect_eq "diff straight after fusermount3 -u: exit 0" 0 "$rc"
+	expect_out "diff straight after fusermount3 -u: the same records" "$T/want"
+else
+	fail "background mount for the unmount race failed"
+fi
 finish
