@@ -33,6 +33,7 @@ struct um_fs {
 	bool readonly;           /* no upper, or -o ro */
 	int work_fd;             /* WORKDIR/unionmount/work; -1 without upper */
 	int index_fd;            /* WORKDIR/unionmount/index; -1 without upper */
+	int workdir_lock_fd;     /* WORKDIR/unionmount, flock()ed: see copyup/workdir.c */
 	double timeout;          /* kernel entry/attr/negative cache lifetime */
 	/* fallthru=on: the first listing of a merged directory writes its
 	 * fallthrus (readdir/fill.c). Off, or read-only: merged in memory. */

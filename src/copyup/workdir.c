@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -157,7 +158,7 @@ int um_workdir_open(const char *path, dev_t upper_dev, bool readonly, struct um_
 {
 	_cleanup_close_ int fd = um_sys_open_path(path, O_RDONLY | O_DIRECTORY);
 	_cleanup_close_ int ufd = -1;
-	struct um_workdir w = { .work_fd = -1, .index_fd = -1, .ft_fd = -1 };
+	struct um_workdir w = { .work_fd = -1, .index_fd = -1, .ft_fd = -1, .lock_fd = -1 };
 	struct stat st;
 	int r;
 
@@ -191,6 +192,20 @@ int um_workdir_open(const char *path, dev_t upper_dev, bool readonly, struct um_
 		snprintf(err, errlen, "workdir: cannot open '%s/%s': %s", path, UM_WORKDIR_NAME, strerror(-ufd));
 		return ufd;
 	}
+	/* The upper's lock (fs.c) does not cover a workdir given with another
+	 * upper: a second union would purge this one's work/ and share its
+	 * index. Same rule: exclusive read-write, shared read-only. */
+	r = um_sys_flock(ufd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB);
+	if (r == -EWOULDBLOCK) {
+		snprintf(err, errlen,
+			 "workdir: '%s' is in use by another mounted union (or by unionctl); give each union its own",
+			 path);
+		return r;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "workdir: cannot lock '%s/%s': %s", path, UM_WORKDIR_NAME, strerror(-r));
+		return r;
+	}
 	r = open_sub(ufd, path, "work", readonly, &w.work_fd, err, errlen);
 	if (r == 0)
 		r = open_sub(ufd, path, "index", readonly, &w.index_fd, err, errlen);
@@ -208,6 +223,7 @@ int um_workdir_open(const char *path, dev_t upper_dev, bool readonly, struct um_
 		um_workdir_close(&w);
 		return r;
 	}
+	w.lock_fd = TAKE_FD(ufd);
 	*ret = w;
 	return 0;
 }
@@ -220,5 +236,7 @@ void um_workdir_close(struct um_workdir *w)
 		(void)close(w->index_fd);
 	if (w->ft_fd >= 0)
 		(void)close(w->ft_fd);
-	w->work_fd = w->index_fd = w->ft_fd = -1;
+	if (w->lock_fd >= 0)
+		(void)close(w->lock_fd);
+	w->work_fd = w->index_fd = w->ft_fd = w->lock_fd = -1;
 }

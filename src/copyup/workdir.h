@@ -20,6 +20,7 @@ struct um_workdir {
 	int work_fd;
 	int index_fd;
 	int ft_fd;
+	int lock_fd; /* WORKDIR/unionmount, flock()ed while open; -1 if none */
 };
 
 /* Open (creating if needed) our directories inside workdir PATH and purge

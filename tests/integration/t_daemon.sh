@@ -219,6 +219,15 @@ um_mount "$M" "$OPTS" && {
 		"^unionmount: upperdir: '$U' is in use by another mounted union \\(or by unionctl\\); unmount that first\$" \
 		"$M2" -o "$OPTS"
 	run_rc "ro mount while a rw one runs" 1 "^unionmount: upperdir: '$U' is in use" "$M2" -o "ro,$OPTS"
+	mkdir -p "$T/u-other"
+	# Stands for a copy-up the first union has in flight.
+	echo inflight >"$W/unionmount/work/t-inflight"
+	run_rc "another upper with the same workdir" 1 \
+		"^unionmount: workdir: '$W' is in use by another mounted union \\(or by unionctl\\); give each union its own\$" \
+		"$M2" -o "lowerdir=$L,upperdir=$T/u-other,workdir=$W"
+	expect_eq "the refused mount purged nothing of the first's work/" inflight \
+		"$(cat "$W/unionmount/work/t-inflight" 2>&1)"
+	rm -f "$W/unionmount/work/t-inflight"
 	expect_eq "the first union still serves" hello "$(t cat "$M/f")"
 	um_umount "$M"
 }
