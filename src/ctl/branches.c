@@ -16,49 +16,84 @@
 #include "names.h"
 #include "sys.h"
 
+/* flock(fd, op | LOCK_NB), retried for up to two seconds while someone
+ * else holds it: umount and fusermount3 -u return before the daemon has
+ * seen the unmount and exited, so "fusermount3 -u M; unionctl diff ..."
+ * must not race it. Returns 0, -EBUSY when it stays taken, or -errno. */
+static int flock_wait(int fd, int op)
+{
+	int r = um_sys_flock(fd, op | LOCK_NB);
+
+	for (int tries = 0; r == -EWOULDBLOCK && tries < 40; tries++) {
+		(void)nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+		r = um_sys_flock(fd, op | LOCK_NB);
+	}
+	return r == -EWOULDBLOCK ? -EBUSY : r;
+}
+
 static int lock_upper(struct um_ctl_set *set, enum um_ctl_lock lock, char *err, size_t errlen)
 {
 	const struct um_layer *u = &set->layers[UM_UPPER];
-	int op = (lock == UM_CTL_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | LOCK_NB;
-	int r = um_sys_flock(u->fd, op);
+	int r = flock_wait(u->fd, lock == UM_CTL_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH);
 
-	/* umount and fusermount3 -u return before the daemon has seen the
-	 * unmount and exited: "fusermount3 -u M; unionctl diff ..." must not
-	 * race it. Give a daemon on its way out two seconds. */
-	for (int tries = 0; r == -EWOULDBLOCK && tries < 40; tries++) {
-		(void)nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
-		r = um_sys_flock(u->fd, op);
-	}
-	if (r == -EWOULDBLOCK) {
+	if (r == -EBUSY)
 		/* A read-write daemon holds it exclusively; a read-only one
 		 * shared, which only a repair conflicts with. */
 		snprintf(err, errlen, "upperdir: '%s' is in use by a mounted union; unmount it first", u->path);
-		return -EBUSY;
-	}
-	if (r < 0)
+	else if (r < 0)
 		snprintf(err, errlen, "upperdir: cannot lock '%s': %s", u->path, strerror(-r));
 	return r;
 }
 
+/* The daemon also locks WORKDIR/unionmount (copyup/workdir.c), which
+ * covers a union mounted with another upper but this workdir: its mount
+ * purges work/ and it shares the index, so neither may be read or
+ * changed meanwhile. Same modes as the upper's lock. */
+static int lock_workdir(struct um_ctl_set *set, enum um_ctl_lock lock, char *err, size_t errlen)
+{
+	int r = flock_wait(set->um_fd, lock == UM_CTL_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH);
+
+	if (r == -EBUSY)
+		snprintf(err, errlen, "workdir: '%s' is in use by a mounted union; unmount it first", set->workdir);
+	else if (r < 0)
+		snprintf(err, errlen, "workdir: cannot lock '%s/%s': %s", set->workdir, UM_WORKDIR_NAME, strerror(-r));
+	return r;
+}
+
+/* A format version as the daemon writes it: decimal digits only (no
+ * sign, no blanks). 0 and *ret, or -EIO. */
+static int decode_version(const char *v, size_t len, uint64_t *ret)
+{
+	uint64_t n = 0;
+
+	if (len == 0 || len > 15) /* 15 digits cannot overflow */
+		return -EIO;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -EIO;
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	}
+	*ret = n;
+	return 0;
+}
+
 /* A newer format is refused as the daemon refuses it; a value that does
- * not decode is for check to report, not a reason to stop. */
+ * not decode (too long to read included) is for check to report, not a
+ * reason to stop. */
 static int check_format(struct um_ctl_set *set, char *err, size_t errlen)
 {
 	int fd = set->layers[UM_UPPER].fd;
 	char v[16];
-	char *end;
-	long ver;
-	int r = um_marker_check_format(fd, err, errlen);
+	uint64_t ver;
+	int n, r = um_marker_check_format(fd, err, errlen);
 
-	if (r != -EPROTO)
-		return r;
-	r = um_sys_lgetxattrat(fd, "", UM_XATTR_FORMAT, v, sizeof(v) - 1);
-	if (r >= 0) {
-		v[r] = '\0';
-		ver = strtol(v, &end, 10);
-		if (end != v && *end == '\0' && ver > UM_FORMAT_VERSION)
-			return -EPROTO; /* err says which version to use */
-	}
+	if (r == 0)
+		return 0;
+	n = um_sys_lgetxattrat(fd, "", UM_XATTR_FORMAT, v, sizeof(v));
+	if (n >= 0 && decode_version(v, (size_t)n, &ver) == 0 && ver >= 1)
+		return ver > UM_FORMAT_VERSION ? -EPROTO : r; /* err says which version to use */
+	if (n < 0 && n != -ERANGE)
+		return r; /* an I/O error, which err names */
 	err[0] = '\0';
 	set->format_damaged = true;
 	return 0;
@@ -83,7 +118,104 @@ static int open_sub(int dirfd, const char *name, int *ret, const char *workdir, 
 	return 0;
 }
 
-static int open_workdir(struct um_ctl_set *set, const char *path, char *err, size_t errlen)
+/* A directory's identity, to find it among another's parents. */
+struct dir_id {
+	dev_t dev;
+	ino_t ino;
+};
+
+static int dir_id_of(int fd, struct dir_id *ret)
+{
+	struct stat st;
+	int r = um_sys_fstat(fd, &st);
+
+	if (r == 0)
+		*ret = (struct dir_id){ .dev = st.st_dev, .ino = st.st_ino };
+	return r;
+}
+
+/* Which of ids[] is the directory at fd or one of its parents: its index
+ * (the nearest one), n when none is, or -errno. Walks "..", which path
+ * resolution takes up across mount points, so a bind mount or a symlink
+ * in the path given cannot hide the layout. */
+static int find_above(int fd, const struct dir_id *ids, size_t n)
+{
+	struct dir_id cur, up;
+	int at = -1, next, r = dir_id_of(fd, &cur);
+
+	/* Deeper than any real path: a loop would be an fs bug, not ours. */
+	for (unsigned depth = 0; r == 0 && depth < 4096; depth++) {
+		for (size_t i = 0; i < n; i++)
+			if (ids[i].dev == cur.dev && ids[i].ino == cur.ino) {
+				r = (int)i;
+				goto out;
+			}
+		next = um_sys_openat(at < 0 ? fd : at, "..", O_PATH | O_DIRECTORY);
+		if (next < 0) {
+			r = next;
+			break;
+		}
+		if (at >= 0)
+			(void)close(at);
+		at = next;
+		r = dir_id_of(at, &up);
+		if (r == 0 && up.dev == cur.dev && up.ino == cur.ino)
+			break; /* "/" is its own parent */
+		cur = up;
+	}
+	if (r == 0)
+		r = (int)n;
+out:
+	if (at >= 0)
+		(void)close(at);
+	return r;
+}
+
+/* The daemon's layout rules that protect files (config.c): a workdir
+ * equal to, inside or above a branch would have --repair purge and
+ * unlink the union's own files, and show our directories in the union.
+ * Checked through the open fds, never the paths again. */
+static int check_layout(struct um_ctl_set *set, char *err, size_t errlen)
+{
+	_cleanup_free_ struct dir_id *ids = calloc(set->n_layers, sizeof(*ids));
+	struct dir_id work;
+	int r;
+
+	if (!ids) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = dir_id_of(set->workdir_fd, &work);
+	for (unsigned l = 0; r == 0 && l < set->n_layers; l++)
+		r = dir_id_of(set->layers[l].fd, &ids[l]);
+	if (r == 0)
+		r = find_above(set->workdir_fd, ids, set->n_layers);
+	if (r >= 0 && (unsigned)r < set->n_layers) {
+		const char *opt = r == UM_UPPER ? "upperdir" : "lowerdir";
+
+		if (ids[r].dev == work.dev && ids[r].ino == work.ino)
+			snprintf(err, errlen, "workdir: '%s' is the %s itself, which the daemon refuses; give the union's workdir",
+				 set->workdir, opt);
+		else
+			snprintf(err, errlen,
+				 "workdir: '%s' is inside %s '%s', which the daemon refuses; give the union's workdir",
+				 set->workdir, opt, set->layers[r].path);
+		return -EINVAL;
+	}
+	for (unsigned l = 0; r >= 0 && l < set->n_layers; l++) {
+		r = find_above(set->layers[l].fd, &work, 1);
+		if (r == 0) {
+			snprintf(err, errlen, "%s: '%s' is inside workdir '%s', which the daemon refuses; give the union's workdir",
+				 l == UM_UPPER ? "upperdir" : "lowerdir", set->layers[l].path, set->workdir);
+			return -EINVAL;
+		}
+	}
+	if (r < 0)
+		snprintf(err, errlen, "workdir: cannot check where '%s' is: %s", set->workdir, strerror(-r));
+	return r < 0 ? r : 0;
+}
+
+static int open_workdir(struct um_ctl_set *set, const char *path, enum um_ctl_lock lock, char *err, size_t errlen)
 {
 	struct um_ctl_names ns = { 0 };
 	struct stat st;
@@ -106,13 +238,19 @@ static int open_workdir(struct um_ctl_set *set, const char *path, char *err, siz
 			 path);
 		return -EXDEV;
 	}
+	r = check_layout(set, err, errlen);
+	if (r < 0)
+		return r;
 	r = um_sys_openat(fd, UM_WORKDIR_NAME, O_RDONLY | O_DIRECTORY);
 	if (r < 0 && r != -ENOENT) {
 		snprintf(err, errlen, "workdir: cannot open '%s/%s': %s", path, UM_WORKDIR_NAME, strerror(-r));
 		return r;
 	}
 	set->um_fd = r < 0 ? -1 : r;
-	r = open_sub(set->um_fd, "work", &set->work_fd, path, err, errlen);
+	/* Absent: never used read-write, nothing of ours to read or repair. */
+	r = set->um_fd < 0 ? 0 : lock_workdir(set, lock, err, errlen);
+	if (r == 0)
+		r = open_sub(set->um_fd, "work", &set->work_fd, path, err, errlen);
 	if (r == 0)
 		r = open_sub(set->um_fd, "index", &set->index_fd, path, err, errlen);
 	if (r == 0)
@@ -196,7 +334,7 @@ int um_ctl_set_open(const struct um_config *cfg, bool need_workdir, enum um_ctl_
 		}
 	}
 	if (r == 0 && cfg->workdir)
-		r = open_workdir(&set, cfg->workdir, err, errlen);
+		r = open_workdir(&set, cfg->workdir, lock, err, errlen);
 	if (r == 0)
 		r = stack_id(&set, err, errlen);
 	if (r < 0) {

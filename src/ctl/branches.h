@@ -1,6 +1,6 @@
-/* The branch set unionctl works on, opened offline: the upper root
- * (locked against a mounted union), the lowerdirs, and our directories in
- * the workdir. Everything below is reached through these fds only. */
+/* The branch set unionctl works on, opened offline: the upper root and
+ * our directory in the workdir (both locked against a mounted union), the
+ * lowerdirs, and our directories in the workdir. Everything below is reached through these fds only. */
 #ifndef UM_CTL_BRANCHES_H
 #define UM_CTL_BRANCHES_H
 
@@ -36,8 +36,11 @@ enum um_ctl_lock {
 };
 
 /* Open and lock the set cfg names (upperdir required; workdir required
- * when need_workdir). Returns 0, or -errno with one line in err naming
- * the option: -EBUSY when a mounted union holds the upper. */
+ * when need_workdir). WORKDIR/unionmount is locked as the upper is (the
+ * daemon locks both), and a workdir equal to, inside or above a branch
+ * is refused as the daemon refuses it. Returns 0, or -errno with one line
+ * in err naming the option: -EBUSY when a mounted union (or another
+ * unionctl) holds the upper or the workdir. */
 int um_ctl_set_open(const struct um_config *cfg, bool need_workdir, enum um_ctl_lock lock,
 		    struct um_ctl_set *ret, char *err, size_t errlen);
 void um_ctl_set_close(struct um_ctl_set *set);

@@ -10,6 +10,9 @@
 
 struct um_ctl_check_opts {
 	bool repair;
+	/* Repair by this lowerdir list even when the upper looks made with
+	 * another one (complete marks for another list, fallthrus beyond). */
+	bool force_stack;
 	bool quiet; /* no summary on stderr */
 };
 

@@ -98,6 +98,7 @@ static void xlist_release(struct xlist *x)
 {
 	free(x->buf);
 	free(x->names);
+	*x = (struct xlist){ 0 };
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -105,6 +106,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* On failure *x holds nothing: the caller releases it only on success. */
 static int xlist_read(const struct um_ctl_obj *o, struct xlist *x)
 {
 	int fd = obj_dirfd(o);
@@ -116,27 +118,34 @@ static int xlist_read(const struct um_ctl_obj *o, struct xlist *x)
 	for (int round = 0; round < 4; round++) {
 		len = um_sys_llistxattrat(fd, name, NULL, 0);
 		if (len == -ENOTSUP)
-			return 0;
+			len = 0;
 		if (len <= 0)
-			return len;
+			goto out;
 		free(x->buf);
 		x->buf = malloc((size_t)len);
-		if (!x->buf)
-			return -ENOMEM;
+		if (!x->buf) {
+			len = -ENOMEM;
+			goto out;
+		}
 		len = um_sys_llistxattrat(fd, name, x->buf, (size_t)len);
 		if (len != -ERANGE)
 			break;
 	}
 	if (len < 0)
-		return len;
+		goto out;
 	x->names = calloc((size_t)len, sizeof(*x->names));
-	if (!x->names)
-		return -ENOMEM;
+	if (!x->names) {
+		len = -ENOMEM;
+		goto out;
+	}
 	for (size_t at = 0; at < (size_t)len; at += strlen(x->buf + at) + 1)
 		if (!um_marker_is_internal_xattr(x->buf + at))
 			x->names[x->n++] = x->buf + at;
 	qsort(x->names, x->n, sizeof(*x->names), cmp_str);
-	return 0;
+out:
+	if (len < 0)
+		xlist_release(x);
+	return len < 0 ? len : 0;
 }
 
 /* A value in a new buffer (*ret, caller frees): its length or -errno. */
@@ -167,17 +176,13 @@ static int xattr_value(const struct um_ctl_obj *o, const char *key, char **ret)
 
 static int xattrs_differ(const struct um_ctl_obj *u, const struct um_ctl_obj *b)
 {
-	struct xlist xu, xb;
+	struct xlist xu = { 0 }, xb = { 0 };
 	int r = xlist_read(u, &xu);
 
-	if (r < 0)
-		return r;
-	r = xlist_read(b, &xb);
-	if (r < 0) {
-		xlist_release(&xu);
-		return r;
-	}
-	r = xu.n != xb.n;
+	if (r == 0)
+		r = xlist_read(b, &xb);
+	if (r == 0)
+		r = xu.n != xb.n;
 	for (size_t i = 0; i < xu.n && r == 0; i++)
 		r = strcmp(xu.names[i], xb.names[i]) != 0;
 	for (size_t i = 0; i < xu.n && r == 0; i++) {

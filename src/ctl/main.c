@@ -26,6 +26,7 @@ struct args {
 	bool nul;             /* diff -z */
 	bool quiet;           /* -q */
 	bool repair;          /* check --repair */
+	bool force_stack;     /* check --force-stack */
 	bool gave_opts;
 };
 
@@ -33,7 +34,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: unionctl diff [-z] [-q] " OPTS_LINE "\n"
-		"       unionctl check [--repair] [-q] " OPTS_LINE "\n"
+		"       unionctl check [--repair [--force-stack]] [-q] " OPTS_LINE "\n"
 		"       unionctl -h | --help | -V | --version\n"
 		"\n"
 		"Work on the branches of an unmounted union (workdir optional for diff).\n"
@@ -46,6 +47,8 @@ static void usage(FILE *out)
 		"  -z               diff: end records with NUL, names as they are\n"
 		"  -q               no summary on stderr\n"
 		"  --repair         check: fix what is safe to fix, one line per fix\n"
+		"  --force-stack    check --repair: repair by this lowerdir list even if the\n"
+		"                   upper looks made with another one\n"
 		"  -h, --help       this text\n"
 		"  -V, --version    version\n"
 		"\n"
@@ -101,6 +104,8 @@ static int parse(int argc, char **argv, struct args *a)
 			a->quiet = true;
 		} else if (!strcmp(s, "--repair") && a->cmd == CMD_CHECK) {
 			a->repair = true;
+		} else if (!strcmp(s, "--force-stack") && a->cmd == CMD_CHECK) {
+			a->force_stack = true;
 		} else if (s[0] == '-') {
 			return bad_usage(a->cmd == CMD_DIFF ? "diff: unknown option '%s'" : "check: unknown option '%s'", s);
 		} else {
@@ -116,6 +121,8 @@ static int parse(int argc, char **argv, struct args *a)
 	}
 	if (!a->gave_opts)
 		return bad_usage("%s", "missing " OPTS_LINE);
+	if (a->force_stack && !a->repair)
+		return bad_usage("%s", "check: --force-stack only goes with --repair");
 	return 0;
 }
 
@@ -154,7 +161,8 @@ int main(int argc, char **argv)
 	if (a.cmd == CMD_DIFF)
 		status = um_ctl_diff(&set, &(struct um_ctl_diff_opts){ .nul = a.nul, .quiet = a.quiet });
 	else
-		status = um_ctl_check(&set, &(struct um_ctl_check_opts){ .repair = a.repair, .quiet = a.quiet });
+		status = um_ctl_check(&set, &(struct um_ctl_check_opts){
+						      .repair = a.repair, .force_stack = a.force_stack, .quiet = a.quiet });
 	um_ctl_set_close(&set);
 	um_config_release(&a.cfg);
 	return status;
