@@ -40,6 +40,11 @@ static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
 		va_start(ap, fmt);
 		(void)vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
+		/* The value or path quoted back may hold a newline or a terminal
+		 * escape: the message stays one line of printable text. */
+		for (char *c = err; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 	}
 	return r;
 }

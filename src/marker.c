@@ -11,6 +11,86 @@
 
 #include "sys.h"
 
+/* ---- decoding: pure, no I/O (marker.h) ---------------------------------- */
+
+bool um_marker_decode_flag(const char *buf, size_t len)
+{
+	return len == 1 && buf[0] == 'y';
+}
+
+/* Digit by digit rather than strtoull/strtol, which would also take
+ * leading blanks, a sign, "0x", and stop at a NUL inside the value: a
+ * damaged marker must not decode into some other number. */
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int um_marker_decode_hex64(const char *buf, size_t len, uint64_t *ret)
+{
+	uint64_t val = 0;
+
+	if (len != 16)
+		return -EIO;
+	for (size_t i = 0; i < len; i++) {
+		int d = hex_digit(buf[i]);
+
+		if (d < 0)
+			return -EIO;
+		val = val << 4 | (uint64_t)d;
+	}
+	*ret = val;
+	return 0;
+}
+
+int um_marker_decode_uint(const char *buf, size_t len, uint64_t max, uint64_t *ret)
+{
+	uint64_t val = 0;
+
+	if (len == 0)
+		return -EIO;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d = (unsigned)(buf[i] - '0');
+
+		if (buf[i] < '0' || buf[i] > '9' || d > max || val > (max - d) / 10)
+			return -EIO;
+		val = val * 10 + d;
+	}
+	*ret = val;
+	return 0;
+}
+
+static bool is_dots(const char *s, size_t len, size_t n_dots)
+{
+	return len == n_dots && !memcmp(s, "..", n_dots);
+}
+
+int um_marker_decode_redirect(const char *buf, size_t len)
+{
+	if (len == 0 || len > INT_MAX || memchr(buf, '\0', len))
+		return -EIO;
+	/* Relative: one plain name, looked up without following anything
+	 * (kernel overlayfs writes no other). */
+	if (buf[0] != '/')
+		return memchr(buf, '/', len) || is_dots(buf, len, 1) || is_dots(buf, len, 2) ? -EIO : (int)len;
+	/* Absolute: from the branch roots, never above them. */
+	for (size_t at = 1, end; at <= len; at = end + 1) {
+		for (end = at; end < len && buf[end] != '/'; end++)
+			;
+		if (is_dots(buf + at, end - at, 2))
+			return -EIO;
+	}
+	return (int)len;
+}
+
+/* ---- reading and writing ------------------------------------------------ */
+
 bool um_marker_is_internal_xattr(const char *name)
 {
 	return strncmp(name, "trusted.overlay.", 16) == 0 ||
@@ -20,8 +100,7 @@ bool um_marker_is_internal_xattr(const char *name)
 int um_marker_check_format(int upper_root_fd, char *err, size_t errlen)
 {
 	char v[16];
-	char *end;
-	long ver;
+	uint64_t ver;
 	int r = um_sys_lgetxattrat(upper_root_fd, "", UM_XATTR_FORMAT, v, sizeof(v) - 1);
 
 	if (r == -ENODATA || r == -ENOTSUP)
@@ -31,16 +110,15 @@ int um_marker_check_format(int upper_root_fd, char *err, size_t errlen)
 		return r;
 	}
 	v[r] = '\0';
-	ver = strtol(v, &end, 10);
-	if (end == v || *end != '\0' || ver < 1) {
+	if (um_marker_decode_uint(v, (size_t)r, UINT64_MAX, &ver) < 0 || ver < 1) {
 		snprintf(err, errlen, "upperdir: %s is '%s', not a format version; the upper directory is damaged",
 			 UM_XATTR_FORMAT, v);
 		return -EPROTO;
 	}
 	if (ver > UM_FORMAT_VERSION) {
 		snprintf(err, errlen,
-			 "upperdir: written with on-disk format %ld, this unionmount knows up to %d; use a newer unionmount",
-			 ver, UM_FORMAT_VERSION);
+			 "upperdir: written with on-disk format %llu, this unionmount knows up to %d; use a newer unionmount",
+			 (unsigned long long)ver, UM_FORMAT_VERSION);
 		return -EPROTO;
 	}
 	return 0;
@@ -78,7 +156,7 @@ static int get_flag(int dirfd, const char *name, const char *key)
 		return 0;
 	if (r < 0)
 		return r;
-	return r == 1 && v[0] == 'y';
+	return um_marker_decode_flag(v, (size_t)r);
 }
 
 int um_marker_is_opaque(int dirfd, const char *name)
@@ -90,9 +168,8 @@ int um_marker_is_opaque(int dirfd, const char *name)
 /* A 16-hex-digit xattr: 1 and *ret, 0 if absent, -EIO if it does not decode. */
 static int get_hex64(int dirfd, const char *name, const char *key, uint64_t *ret)
 {
-	char v[17];
-	char *end;
-	int r = um_sys_lgetxattrat(dirfd, name, key, v, sizeof(v) - 1);
+	char v[16];
+	int r = um_sys_lgetxattrat(dirfd, name, key, v, sizeof(v));
 
 	if (r == -ENODATA || r == -ENOTSUP)
 		return 0;
@@ -100,11 +177,8 @@ static int get_hex64(int dirfd, const char *name, const char *key, uint64_t *ret
 		return -EIO;
 	if (r < 0)
 		return r;
-	v[r] = '\0';
-	*ret = strtoull(v, &end, 16);
-	if (r != 16 || *end != '\0')
-		return -EIO;
-	return 1;
+	r = um_marker_decode_hex64(v, (size_t)r, ret);
+	return r < 0 ? r : 1;
 }
 
 static int set_hex64(int dirfd, const char *name, const char *key, uint64_t val)
@@ -200,14 +274,7 @@ int um_marker_get_redirect(int dirfd, const char *name, char *buf, size_t size)
 	if (r < 0)
 		return r;
 	buf[r] = '\0';
-	/* Empty, embedded NULs, or ".." components would not name a place;
-	 * a relative one is a single name (kernel overlayfs writes no other),
-	 * looked up without following anything. */
-	if (r == 0 || strlen(buf) != (size_t)r || strstr(buf, "/../") || !strcmp(buf, "..") ||
-	    !strcmp(buf, ".") || !strncmp(buf, "../", 3) || (r >= 3 && !strcmp(buf + r - 3, "/..")) ||
-	    (buf[0] != '/' && strchr(buf, '/')))
-		return -EIO;
-	return r;
+	return um_marker_decode_redirect(buf, (size_t)r);
 }
 
 int um_marker_set_redirect(int dirfd, const char *name, const char *path)
@@ -227,20 +294,16 @@ int um_marker_set_impure(int dirfd, const char *name)
 
 int um_marker_get_lowerlinks(int dirfd, const char *name)
 {
-	char v[12];
-	char *end;
-	long n;
-	int r = um_sys_lgetxattrat(dirfd, name, UM_XATTR_LOWERLINKS, v, sizeof(v) - 1);
+	char v[11];
+	uint64_t n;
+	int r = um_sys_lgetxattrat(dirfd, name, UM_XATTR_LOWERLINKS, v, sizeof(v));
 
 	if (r == -ENODATA || r == -ENOTSUP)
 		return 0;
 	if (r < 0)
 		return r == -ERANGE ? -EIO : r;
-	v[r] = '\0';
-	n = strtol(v, &end, 10);
-	if (end == v || *end != '\0' || n < 0 || n > 65535)
-		return -EIO;
-	return (int)n;
+	r = um_marker_decode_uint(v, (size_t)r, 65535, &n);
+	return r < 0 ? r : (int)n;
 }
 
 int um_marker_set_lowerlinks(int dirfd, const char *name, unsigned n)

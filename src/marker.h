@@ -119,6 +119,27 @@ int um_marker_dir_flags(int dirfd, uint64_t stack);
 int um_marker_get_lowerlinks(int dirfd, const char *name);
 int um_marker_set_lowerlinks(int dirfd, const char *name, unsigned n);
 
+/*
+ * Decoding, apart from reading: pure functions over an xattr value as
+ * read (len bytes at buf, no NUL needed after them), used by the getters
+ * above and fuzzed by tests/fuzz/fuzz_markers.c. None of them guesses at
+ * a damaged value: what is not in the format is -EIO.
+ */
+/* A flag (opaque, impure): the value "y". Anything else is no flag (kernel
+ * overlayfs writes "x" into opaque for "has xwhiteouts", for instance). */
+bool um_marker_decode_flag(const char *buf, size_t len);
+/* origin, complete: exactly 16 hex digits (written lowercase, either case
+ * read). 0 and *ret, or -EIO; *ret is written only on success. */
+int um_marker_decode_hex64(const char *buf, size_t len, uint64_t *ret);
+/* lowerlinks, format: decimal digits only (no sign, no blanks), their
+ * value at most max. 0 and *ret, or -EIO; *ret only on success. */
+int um_marker_decode_uint(const char *buf, size_t len, uint64_t max, uint64_t *ret);
+/* redirect: len (as an int), or -EIO when it names no place: empty, a NUL
+ * inside, a ".." component, or a relative value that is not one plain
+ * name ("." and ".." are not names). An absolute one may hold "." and
+ * empty components, which name nothing new. */
+int um_marker_decode_redirect(const char *buf, size_t len);
+
 /* Would a user see this xattr name? */
 bool um_marker_is_internal_xattr(const char *name);
 

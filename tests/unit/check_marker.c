@@ -161,6 +161,182 @@ START_TEST(format_version)
 }
 END_TEST
 
+/* The decoders see the value as read: len bytes, no NUL at the end. */
+#define DEC_HEX(lit, ret) um_marker_decode_hex64(lit, sizeof(lit) - 1, ret)
+#define DEC_UINT(lit, max, ret) um_marker_decode_uint(lit, sizeof(lit) - 1, max, ret)
+#define DEC_REDIRECT(lit) um_marker_decode_redirect(lit, sizeof(lit) - 1)
+
+START_TEST(decode_flag)
+{
+	ck_assert(um_marker_decode_flag("y", 1));
+	ck_assert(um_marker_decode_flag("yes", 1)); /* only len bytes count */
+	ck_assert(!um_marker_decode_flag("", 0));
+	ck_assert(!um_marker_decode_flag("yy", 2));
+	ck_assert(!um_marker_decode_flag("y\0", 2));
+	ck_assert(!um_marker_decode_flag("Y", 1));
+	ck_assert(!um_marker_decode_flag("x", 1)); /* overlayfs's "has xwhiteouts" */
+}
+END_TEST
+
+START_TEST(decode_hex64)
+{
+	uint64_t v = 0;
+
+	ck_assert_int_eq(DEC_HEX("00000000000012ab", &v), 0);
+	ck_assert_uint_eq(v, 0x12ab);
+	ck_assert_int_eq(DEC_HEX("00000000000012AB", &v), 0); /* written lowercase, read either */
+	ck_assert_uint_eq(v, 0x12ab);
+	ck_assert_int_eq(DEC_HEX("ffffffffffffffff", &v), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+	ck_assert_int_eq(DEC_HEX("0000000000000000", &v), 0);
+	ck_assert_uint_eq(v, 0);
+	/* Only len bytes are read. */
+	ck_assert_int_eq(um_marker_decode_hex64("0123456789abcdefXX", 16, &v), 0);
+	ck_assert_uint_eq(v, 0x0123456789abcdefull);
+
+	v = 42; /* *ret is left alone on failure */
+	ck_assert_int_eq(DEC_HEX("", &v), -EIO);
+	ck_assert_int_eq(DEC_HEX("12ab", &v), -EIO);
+	ck_assert_int_eq(DEC_HEX("00000000000012a", &v), -EIO);    /* 15 digits */
+	ck_assert_int_eq(DEC_HEX("000000000000012ab", &v), -EIO);  /* 17 digits */
+	ck_assert_int_eq(DEC_HEX("00000000000012zz", &v), -EIO);
+	ck_assert_int_eq(DEC_HEX("g000000000000000", &v), -EIO);
+	/* What strtoull would take: blanks, a sign, 0x, a NUL inside. */
+	ck_assert_int_eq(DEC_HEX(" 00000000000012a", &v), -EIO);
+	ck_assert_int_eq(DEC_HEX("00000000000012a ", &v), -EIO);
+	ck_assert_int_eq(DEC_HEX("00000000000012a\n", &v), -EIO);
+	ck_assert_int_eq(DEC_HEX("+00000000000012a", &v), -EIO);
+	ck_assert_int_eq(DEC_HEX("-000000000000001", &v), -EIO);
+	ck_assert_int_eq(DEC_HEX("0x000000000012ab", &v), -EIO);
+	ck_assert_int_eq(DEC_HEX("00000012\0\0\0\0\0\0\0\0", &v), -EIO);
+	ck_assert_int_eq(DEC_HEX("\0" "000000000000000", &v), -EIO);
+	ck_assert_uint_eq(v, 42);
+}
+END_TEST
+
+START_TEST(decode_uint)
+{
+	uint64_t v = 0;
+
+	ck_assert_int_eq(DEC_UINT("0", 65535, &v), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(DEC_UINT("2", 65535, &v), 0);
+	ck_assert_uint_eq(v, 2);
+	ck_assert_int_eq(DEC_UINT("65535", 65535, &v), 0);
+	ck_assert_uint_eq(v, 65535);
+	ck_assert_int_eq(DEC_UINT("0007", 65535, &v), 0); /* leading zeros: still that number */
+	ck_assert_uint_eq(v, 7);
+	ck_assert_int_eq(DEC_UINT("18446744073709551615", UINT64_MAX, &v), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+	ck_assert_int_eq(um_marker_decode_uint("12x", 2, 65535, &v), 0); /* only len bytes */
+	ck_assert_uint_eq(v, 12);
+
+	v = 42;
+	ck_assert_int_eq(DEC_UINT("", 65535, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("65536", 65535, &v), -EIO);             /* above max */
+	ck_assert_int_eq(DEC_UINT("1", 0, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("18446744073709551616", UINT64_MAX, &v), -EIO); /* overflow */
+	ck_assert_int_eq(DEC_UINT("99999999999999999999999", UINT64_MAX, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("12a", 65535, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("0x10", 65535, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT(" 5", 65535, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("5 ", 65535, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("5\n", 65535, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("+5", 65535, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("-0", 65535, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("-5", 65535, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("5\0", 65535, &v), -EIO);
+	ck_assert_int_eq(DEC_UINT("\0" "5", 65535, &v), -EIO);
+	ck_assert_uint_eq(v, 42);
+}
+END_TEST
+
+START_TEST(decode_redirect)
+{
+	/* Absolute: from the branch roots, as overlayfs's redirect_dir=on. */
+	ck_assert_int_eq(DEC_REDIRECT("/a/b"), 4);
+	ck_assert_int_eq(DEC_REDIRECT("/a"), 2);
+	ck_assert_int_eq(DEC_REDIRECT("/"), 1);       /* decodes; resolve.c refuses it */
+	ck_assert_int_eq(DEC_REDIRECT("//a//b/"), 7); /* empty components name nothing new */
+	ck_assert_int_eq(DEC_REDIRECT("/./a/."), 6);  /* nor do "." ones */
+	ck_assert_int_eq(DEC_REDIRECT("/.../b"), 6);  /* "..." is a name */
+	ck_assert_int_eq(DEC_REDIRECT("/a/..b/c.."), 10);
+	/* Relative: one plain name. */
+	ck_assert_int_eq(DEC_REDIRECT("moved"), 5);
+	ck_assert_int_eq(DEC_REDIRECT("..."), 3);
+	ck_assert_int_eq(DEC_REDIRECT(".hidden"), 7);
+	ck_assert_int_eq(um_marker_decode_redirect("/a/../b", 2), 2); /* only len bytes */
+
+	ck_assert_int_eq(DEC_REDIRECT(""), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("/.."), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("/../a"), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("/a/../b"), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("/a/.."), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("/a//../"), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("."), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT(".."), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("../a"), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("a/b"), -EIO); /* relative with a '/' */
+	ck_assert_int_eq(DEC_REDIRECT("a/"), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("/a\0b"), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("a\0"), -EIO);
+	ck_assert_int_eq(DEC_REDIRECT("\0"), -EIO);
+}
+END_TEST
+
+/* The getters go through the decoders: values strtol/strtoull used to
+ * take (and guess a number from) are -EIO now. */
+START_TEST(getters_refuse_lenient_values)
+{
+	char err[256] = "";
+	uint64_t v = 0;
+
+	if (geteuid() != 0) {
+		fputs("skip: trusted xattrs need root\n", stderr);
+		return;
+	}
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_ORIGIN, "00000000000012ab", 16, 0), 0);
+	ck_assert_int_eq(um_marker_get_origin(dfd, "", &v), 1);
+	ck_assert_uint_eq(v, 0x12ab);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_ORIGIN, " 00000000000012a", 16, 0), 0);
+	ck_assert_int_eq(um_marker_get_origin(dfd, "", &v), -EIO);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_ORIGIN, "-000000000000001", 16, 0), 0);
+	ck_assert_int_eq(um_marker_get_origin(dfd, "", &v), -EIO);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_ORIGIN, "12ab\0\0\0\0\0\0\0\0\0\0\0\0", 16, 0), 0);
+	ck_assert_int_eq(um_marker_get_origin(dfd, "", &v), -EIO);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_ORIGIN, "00000000000012ab0", 17, 0), 0);
+	ck_assert_int_eq(um_marker_get_origin(dfd, "", &v), -EIO);
+	ck_assert_uint_eq(v, 0x12ab);
+
+	ck_assert_int_eq(um_marker_set_lowerlinks(dfd, "", 3), 0);
+	ck_assert_int_eq(um_marker_get_lowerlinks(dfd, ""), 3);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_LOWERLINKS, "+3", 2, 0), 0);
+	ck_assert_int_eq(um_marker_get_lowerlinks(dfd, ""), -EIO);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_LOWERLINKS, "3\0", 2, 0), 0);
+	ck_assert_int_eq(um_marker_get_lowerlinks(dfd, ""), -EIO);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_LOWERLINKS, "65536", 5, 0), 0);
+	ck_assert_int_eq(um_marker_get_lowerlinks(dfd, ""), -EIO);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_LOWERLINKS, "000000000003", 12, 0), 0);
+	ck_assert_int_eq(um_marker_get_lowerlinks(dfd, ""), -EIO); /* longer than any count */
+
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, " 1", 2, 0), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "not a format version"));
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "0", 1, 0), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "002", 3, 0), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0);
+
+	ck_assert_int_eq(mkdirat(dfd, "d", 0755), 0);
+	ck_assert_int_eq(um_marker_set_redirect(dfd, "d", "/a/b"), 0);
+	ck_assert_int_eq(um_marker_get_redirect(dfd, "d", err, sizeof(err)), 4);
+	ck_assert_str_eq(err, "/a/b");
+	ck_assert_int_eq(um_marker_set_redirect(dfd, "d", "/a/../b"), 0);
+	ck_assert_int_eq(um_marker_get_redirect(dfd, "d", err, sizeof(err)), -EIO);
+	ck_assert_int_eq(um_marker_get_redirect(dfd, "d", err, 4), -EIO); /* longer than the buffer */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("marker");
@@ -184,6 +360,22 @@ int main(void)
 	tc = tcase_create("um_marker_check_format()");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, format_version);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_decode_flag()");
+	tcase_add_test(tc, decode_flag);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_decode_hex64()");
+	tcase_add_test(tc, decode_hex64);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_decode_uint()");
+	tcase_add_test(tc, decode_uint);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_decode_redirect()");
+	tcase_add_test(tc, decode_redirect);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_get_*() through the decoders");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, getters_refuse_lenient_values);
 	suite_add_tcase(s, tc);
 
 	return um_fx_run(s);
