@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
       libattr1-dev libxxhash-dev check attr squashfs-tools groff-base man-db
-      util-linux kmod fuse-overlayfs unionfs-fuse python3)
+      util-linux kmod fuse-overlayfs unionfs-fuse python3 valgrind)
 # clang does not pull in its sanitizer and libFuzzer runtimes on Debian.
 # Without its recommends (llvm-14-dev and what that drags in) the download
 # is about 60 MB instead of 120.
