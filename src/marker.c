@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "log.h"
 #include "sys.h"
 
 /* ---- decoding: pure, no I/O (marker.h) ---------------------------------- */
@@ -341,4 +342,10 @@ int um_marker_stack_id(const int *lower_fds, size_t n, uint64_t *ret)
 	*ret = XXH3_64bits_digest(st);
 	XXH3_freeState(st);
 	return r;
+}
+
+void um_marker_log_bad_origin(const char *name)
+{
+	um_log(UM_LOG_ERR, "'%s': its origin attribute does not decode (a damaged upper directory?); lookups of it fail with EIO",
+	       name);
 }

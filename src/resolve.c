@@ -164,6 +164,8 @@ static int found_upper_file(const struct um_fs *fs, const struct um_inode *dir, 
 	 * upper file costs nothing beyond its lstat. */
 	if (dir->flags & UM_INO_IMPURE) {
 		r = um_marker_get_origin(p->fd, name, &origin);
+		if (r == -EIO)
+			um_marker_log_bad_origin(name);
 		if (r < 0)
 			return r;
 		if (r)

@@ -177,6 +177,13 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 			if (ls.impure) {
 				/* Copied up or moved: numbered as lookup numbers it. */
 				origin = um_marker_get_origin(fd, d->d_name, &ino);
+				/* Damaged: list the name with its upper number (its
+				 * lookup fails, resolve.c) rather than fail the whole
+				 * directory; never overwrite the evidence. */
+				if (origin == -EIO) {
+					um_marker_log_bad_origin(d->d_name);
+					origin = 1;
+				}
 				if (origin < 0)
 					return origin;
 			}

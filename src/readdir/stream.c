@@ -252,6 +252,11 @@ static int upper_entry(const struct um_fs *fs, const struct um_dirstream *s, boo
 	}
 	if (impure) {
 		r = um_marker_get_origin(s->fd, d->d_name, &origin);
+		if (r == -EIO) {
+			/* Damaged: listed with its upper number, as merge.c does. */
+			um_marker_log_bad_origin(d->d_name);
+			r = 0;
+		}
 		if (r < 0)
 			return r;
 		if (r)
