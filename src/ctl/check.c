@@ -402,8 +402,8 @@ static const char *consequence(const char *key, const struct where *w)
 	if (!strcmp(key, UM_XATTR_REDIRECT))
 		return w->dir ? "the daemon fails to look it up (EIO)" : unread;
 	if (!strcmp(key, UM_XATTR_ORIGIN))
-		return w->dir ? "the daemon fails to list its directory (EIO)"
-			      : "the daemon fails to look it up and to list its directory (EIO)";
+		return w->dir ? "the daemon lists it with its upper inode number"
+			      : "the daemon lists it with its upper inode number and fails to look it up (EIO)";
 	return unread; /* lowerlinks: read on index entries only */
 }
 

@@ -74,64 +74,6 @@ static int on_error(void *ctx, const char *upath, int err)
 	return 0;
 }
 
-/* Does an upper entry of the impure directory at fd carry an origin that
- * does not decode? The daemon reads the origin of every upper entry there
- * when listing it, directories too (readdir/stream.c, merge.c), while a
- * lookup reads only a non-directory's; whiteouts and fallthrus are passed
- * over. 1, 0, or -errno. */
-static int bad_origin(int fd)
-{
-	struct um_ctl_names ns = { 0 };
-	int r = um_ctl_names_read_dir(&ns, fd, 0);
-
-	for (size_t i = 0; r == 0 && i < ns.n; i++) {
-		unsigned type = ns.v[i].val & 0xff;
-		struct stat st;
-		uint64_t v;
-
-		if (type == DT_CHR || type == DT_UNKNOWN) {
-			r = um_sys_lstatat(fd, ns.v[i].name, &st);
-			if (r == 0 && (um_marker_is_whiteout(&st) || um_marker_fallthru_layer(&st)))
-				continue;
-		}
-		if (r == 0) {
-			r = um_marker_get_origin(fd, ns.v[i].name, &v);
-			if (r == -EIO)
-				r = 1; /* only this one means "does not decode" */
-			else if (r == 1)
-				r = 0;
-		}
-		if (r == -ENOENT)
-			r = 0; /* gone meanwhile */
-	}
-	um_ctl_names_release(&ns);
-	return r;
-}
-
-/* A directory the daemon cannot list is named, and diff exits 1; its
- * names are still compared, as lookups of each of them work (but of the
- * damaged one, named by on_entry). */
-static int on_dir(void *ctx, const char *upath, const struct um_ctl_dir *u, const struct um_ctl_dir *b)
-{
-	struct diff *d = ctx;
-	const char *path = *upath ? upath : ".";
-	int r;
-
-	(void)b;
-	if (!u || !u->impure || u->n == 0 || u->parts[0].layer != UM_UPPER)
-		return 0;
-	r = bad_origin(u->parts[0].fd);
-	if (r == 0 || r == -ENOMEM)
-		return r;
-	d->unjudged++;
-	if (r < 0)
-		warn_path(path, "cannot read its markers: %s; its listing not compared", strerror(-r));
-	else
-		warn_path(path, "%s",
-			  "an origin marker in it does not decode, so the daemon cannot list it (EIO); its listing not compared, only its names (see unionctl check)");
-	return 0;
-}
-
 /* Nothing below can differ: the same lower parts on both sides, and no
  * lower file below may have its copy in the index. */
 static bool same_subtree(const struct um_ctl_set *set, const struct um_ctl_obj *u, const struct um_ctl_obj *b)
@@ -266,7 +208,7 @@ static int print_records(struct diff *d, const struct um_ctl_diff_opts *o, unsig
 
 int um_ctl_diff(const struct um_ctl_set *set, const struct um_ctl_diff_opts *opts)
 {
-	static const struct um_ctl_walk_ops ops = { .entry = on_entry, .dir = on_dir, .error = on_error };
+	static const struct um_ctl_walk_ops ops = { .entry = on_entry, .error = on_error };
 	struct diff d = { .set = set };
 	struct um_ctl_dir uroot = { 0 }, broot = { 0 };
 	struct um_ctl_walk w = { .set = set, .ops = &ops, .ctx = &d, .broot = &broot };
