@@ -11,12 +11,12 @@ apply the same random operations to both, and after every operation
 compare the answers (OK / errno name / values) and the whole visible tree
 (names, types, d_type, sizes, contents, modes, owners, link counts,
 symlink targets, xattrs, mtimes of non-directories, and which names share
-an st_ino). A failure is shrunk to the shortest sequence that still
-fails the same way (delta debugging over the operations, then over the
-initial tree), replaying on fresh branches, and printed as a command line
-and as a replay file.
+an st_ino). A failure is shrunk to the shortest case that still fails
+the same way (delta debugging over the operations, the kernel-only
+prefix and the initial tree), replaying on fresh branches, and printed
+as a command line and as a replay file.
 
-  difftest.py --ci                  fixed seeds, about a minute
+  difftest.py --ci                  fixed seeds and cases/, 20-30 s
   difftest.py --time SECONDS        random seeds until the time is up
   difftest.py --seed N [--nops K]   one seed
   difftest.py --replay FILE         replay a saved case
