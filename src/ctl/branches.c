@@ -60,23 +60,6 @@ static int lock_workdir(struct um_ctl_set *set, enum um_ctl_lock lock, char *err
 	return r;
 }
 
-/* A format version as the daemon writes it: decimal digits only (no
- * sign, no blanks). 0 and *ret, or -EIO. */
-static int decode_version(const char *v, size_t len, uint64_t *ret)
-{
-	uint64_t n = 0;
-
-	if (len == 0 || len > 15) /* 15 digits cannot overflow */
-		return -EIO;
-	for (size_t i = 0; i < len; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return -EIO;
-		n = n * 10 + (uint64_t)(v[i] - '0');
-	}
-	*ret = n;
-	return 0;
-}
-
 /* A newer format is refused as the daemon refuses it; a value that does
  * not decode (too long to read included) is for check to report, not a
  * reason to stop. */
@@ -90,7 +73,8 @@ static int check_format(struct um_ctl_set *set, char *err, size_t errlen)
 	if (r == 0)
 		return 0;
 	n = um_sys_lgetxattrat(fd, "", UM_XATTR_FORMAT, v, sizeof(v));
-	if (n >= 0 && decode_version(v, (size_t)n, &ver) == 0 && ver >= 1)
+	/* At most 15 digits: a longer value counts as damaged, as before. */
+	if (n >= 0 && n <= 15 && um_marker_decode_uint(v, (size_t)n, UINT64_MAX, &ver) == 0 && ver >= 1)
 		return ver > UM_FORMAT_VERSION ? -EPROTO : r; /* err says which version to use */
 	if (n < 0 && n != -ERANGE)
 		return r; /* an I/O error, which err names */

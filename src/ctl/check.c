@@ -136,15 +136,6 @@ static const char *quote(struct quoted *q, const char *s, size_t len)
 	return q->s;
 }
 
-static char *join(const char *dir, const char *name)
-{
-	char *s;
-
-	if (!*dir)
-		return strdup(name);
-	return asprintf(&s, "%s/%s", dir, name) < 0 ? NULL : s;
-}
-
 /* Is path among those already reported? */
 static bool was_reported(const struct check *c, const char *path)
 {
@@ -212,7 +203,7 @@ static int check_work(struct check *c)
 	r = um_ctl_names_read_dir(&ns, c->set->work_fd, 0);
 	um_ctl_names_sort(&ns);
 	for (size_t i = 0; r == 0 && i < ns.n; i++) {
-		_cleanup_free_ char *path = join(UM_WORKDIR_NAME "/work", ns.v[i].name);
+		_cleanup_free_ char *path = um_ctl_path_join(UM_WORKDIR_NAME "/work", ns.v[i].name);
 
 		if (!path) {
 			r = -ENOMEM;
@@ -244,7 +235,7 @@ static int check_index(struct check *c)
 	um_ctl_names_sort(&ns);
 	for (size_t i = 0; r == 0 && i < ns.n; i++) {
 		const char *name = ns.v[i].name;
-		_cleanup_free_ char *path = join(UM_WORKDIR_NAME "/index", name);
+		_cleanup_free_ char *path = um_ctl_path_join(UM_WORKDIR_NAME "/index", name);
 		struct stat st;
 		int e;
 
@@ -295,7 +286,7 @@ static int check_orphans(struct check *c)
 {
 	for (size_t i = 0; i < c->orphans.n; i++) {
 		const struct um_ctl_name *o = &c->orphans.v[i];
-		_cleanup_free_ char *path = join(UM_WORKDIR_NAME "/index", o->name);
+		_cleanup_free_ char *path = um_ctl_path_join(UM_WORKDIR_NAME "/index", o->name);
 		unsigned lowerlinks = o->val >> 1;
 		int e;
 
@@ -633,7 +624,7 @@ static void repair_dir(struct check *c, const char *upath, const struct um_ctl_d
 	int r = um_sys_fstat(fd, &before);
 
 	for (size_t i = 0; r == 0 && i < stale->n; i++) {
-		_cleanup_free_ char *path = join(upath, stale->v[i].name);
+		_cleanup_free_ char *path = um_ctl_path_join(upath, stale->v[i].name);
 		int e = um_sys_unlinkat(fd, stale->v[i].name, 0);
 
 		if (!path)
@@ -664,7 +655,7 @@ static int check_entry(struct check *c, const char *upath, const struct um_ctl_d
 		       const struct um_ctl_names *below, const struct um_ctl_name *e, struct um_ctl_names *stale,
 		       bool *kept)
 {
-	_cleanup_free_ char *path = join(upath, e->name);
+	_cleanup_free_ char *path = um_ctl_path_join(upath, e->name);
 	int fd = u->parts[0].fd;
 	unsigned type = e->val & 0xff;
 	struct where w = { .dir = type == DT_DIR, .parent_impure = u->impure };

@@ -116,3 +116,12 @@ int um_ctl_put(FILE *f, const char *s, bool raw)
 		free(buf);
 	return r;
 }
+
+char *um_ctl_path_join(const char *dir, const char *name)
+{
+	char *s;
+
+	if (!*dir)
+		return strdup(name);
+	return asprintf(&s, "%s/%s", dir, name) < 0 ? NULL : s;
+}

@@ -26,6 +26,8 @@ static inline const char *um_ctl_path_str(const struct um_ctl_path *p)
 	return p->buf ? p->buf : "";
 }
 void um_ctl_path_release(struct um_ctl_path *p);
+/* A new "dir/name", or name when dir is "" (the root); NULL on ENOMEM. */
+char *um_ctl_path_join(const char *dir, const char *name);
 
 /* Is `path` equal to `dir` or below it (both relative, "" the root)? */
 bool um_ctl_path_within(const char *path, const char *dir);

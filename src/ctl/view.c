@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "ino.h"
 #include "marker.h"
+#include "output.h"
 #include "sys.h"
 
 void um_ctl_dir_release(struct um_ctl_dir *d)
@@ -104,16 +105,6 @@ int um_ctl_root(const struct um_ctl_set *set, bool with_upper, unsigned flags, s
 fail:
 	um_ctl_dir_release(&d);
 	return r;
-}
-
-/* "base/name", or name at the root. */
-static char *join(const char *base, const char *name)
-{
-	char *s;
-
-	if (!*base)
-		return strdup(name);
-	return asprintf(&s, "%s/%s", base, name) < 0 ? NULL : s;
 }
 
 /* One step of an absolute redirect: NAME below the lower parts in cur,
@@ -257,7 +248,7 @@ static int finish_dir(const struct um_ctl_set *set, const struct um_ctl_dir *dir
 	if (o->redirect && o->redirect[0] == '/')
 		o->dir.base = strdup(o->redirect + 1);
 	else
-		o->dir.base = join(dir->base, o->redirect ? o->redirect : name);
+		o->dir.base = um_ctl_path_join(dir->base, o->redirect ? o->redirect : name);
 	if (!o->dir.base)
 		return -ENOMEM;
 	o->kind = UM_CTL_DIR;

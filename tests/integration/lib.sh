@@ -766,3 +766,49 @@ bg_daemon_pid() {
 pid_running() {
 	kill -0 "$1" 2>/dev/null && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
+
+# The message minus its quoted values ('...'), so that an option name
+# that only appears inside an echoed path or option string does not count.
+# An unknown option's own name is quoted: those cases match on "unknown option".
+unquoted() { sed "s/'[^']*'//g" "$1"; }
+
+# expect_refused LABEL ERE ARGS...: run the daemon (with -f, so a wrongly accepted
+# mount stays in the foreground where we can see it) and check the failure.
+expect_refused() {
+	local label=$1 re=$2
+	shift 2
+	local out=$T/refused.out err=$T/refused.err
+	"$UNIONMOUNT" "$@" -f >"$out" 2>"$err" &
+	local pid=$! i rc
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		fail "$label: still running after 10s (accepted: $*)"
+		_is_mounted "$M" && { timeout 10 fusermount3 -u "$M" || timeout 10 fusermount3 -uz "$M"; }
+		sleep 0.5
+		kill -0 "$pid" 2>/dev/null && kill -TERM "$pid"
+		wait "$pid"
+		return
+	fi
+	wait "$pid"
+	rc=$?
+	local lines msg
+	lines=$(grep -c '' "$err")
+	msg=$(head -c 400 "$err")
+	if [ "$rc" -eq 0 ]; then
+		fail "$label: exit status 0, want non-zero (stderr: '$msg')"
+	elif [ "$lines" -ne 1 ]; then
+		fail "$label: $lines lines on stderr, want exactly 1: '$msg'"
+	elif ! unquoted "$err" | grep -qiE -- "$re"; then
+		fail "$label: stderr does not name /$re/ outside quoted values: '$msg'"
+	else
+		pass "$label: status $rc, '$msg'"
+	fi
+	if grep -q 'fuse.unionmount' /proc/self/mounts && awk -v p="$T/" 'index($2, p) == 1 && $3 == "fuse.unionmount" { f = 1 } END { exit !f }' /proc/self/mounts; then
+		fail "$label: something got mounted under $T"
+		awk -v p="$T/" 'index($2, p) == 1 && $3 == "fuse.unionmount" { print $2 }' /proc/self/mounts |
+			while read -r m; do timeout 10 fusermount3 -uz "$m"; done
+	fi
+}

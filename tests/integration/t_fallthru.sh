@@ -957,46 +957,14 @@ rm -rf --one-file-system "$B/c1" "$B/c1.w" "$B/c2" "$B/c2.w" "$B/u1" "$B/u1.w"
 
 # ---------------------------------------------------------------- 9: bad input
 log "9. bad input"
-# refused LABEL ERE OPTS: the daemon exits non-zero with one line matching
-# ERE and mounts nothing.
-refused() {
-	local label=$1 re=$2 opts=$3 out=$T/refused.out pid i rc msg lines
-	"$UNIONMOUNT" "$M" -o "$opts" -f >"$out" 2>&1 &
-	pid=$!
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		fail "$label: still running after 10s (accepted -o $opts)"
-		_is_mounted "$M" && { timeout 10 fusermount3 -u "$M" || timeout 10 fusermount3 -uz "$M"; }
-		sleep 0.5
-		kill -0 "$pid" 2>/dev/null && kill -TERM "$pid"
-		wait "$pid"
-		return
-	fi
-	wait "$pid"
-	rc=$?
-	lines=$(grep -c '' "$out")
-	msg=$(head -c 300 "$out")
-	if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && grep -qE -- "$re" "$out"; then
-		pass "$label: status $rc, '$msg'"
-	else
-		fail "$label: expected a non-zero status and one line matching /$re/, got status $rc, $lines lines: '$msg'"
-	fi
-	if _is_mounted "$M"; then
-		fail "$label: $M got mounted"
-		timeout 10 fusermount3 -uz "$M"
-	fi
-}
 if ondisk; then
 	copy_upper ubad
-	refused "-o fallthru=maybe" "fallthru" "$(sopts "$S/ubad" "$S/ubad.w"),fallthru=maybe"
+	expect_refused "-o fallthru=maybe" "fallthru" "$M" -o "$(sopts "$S/ubad" "$S/ubad.w"),fallthru=maybe"
 	expect_eq "-o fallthru=maybe: nothing written to upper" "" "$(format_of "$S/ubad")"
 	setfattr -n trusted.unionmount.format -v 3 "$S/ubad"
-	refused "an upper of format 3" "format.*3|3.*format" "$(sopts "$S/ubad" "$S/ubad.w")"
+	expect_refused "an upper of format 3" "format.*3|3.*format" "$M" -o "$(sopts "$S/ubad" "$S/ubad.w")"
 	expect_eq "format 3: the mark is left as it was" 3 "$(format_of "$S/ubad")"
-	refused "an upper of format 3, read-only" "format.*3|3.*format" "ro,$(sopts "$S/ubad" "$S/ubad.w")"
+	expect_refused "an upper of format 3, read-only" "format.*3|3.*format" "$M" -o "ro,$(sopts "$S/ubad" "$S/ubad.w")"
 	setfattr -n trusted.unionmount.format -v 1 "$S/ubad"
 	if um_mount "$M" "ro,$(sopts "$S/ubad" "$S/ubad.w")"; then
 		expect_eq "format 1, -o ro: the union reads" "l1:m/a" "$(t cat "$M/m/a")"
