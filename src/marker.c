@@ -330,7 +330,9 @@ int um_marker_stack_id(const int *lower_fds, size_t n, uint64_t *ret)
 		char proc[64], path[PATH_MAX];
 		ssize_t len;
 
-		(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", lower_fds[i]);
+		r = um_sys_fd_path(proc, sizeof(proc), lower_fds[i], "");
+		if (r < 0)
+			break;
 		len = readlink(proc, path, sizeof(path));
 		if (len < 0 || (size_t)len >= sizeof(path)) {
 			r = len < 0 ? -errno : -ENAMETOOLONG;
