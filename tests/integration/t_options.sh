@@ -134,6 +134,12 @@ if um_mount "$M" "ro,upperdir=$U,workdir=$W,$LOW"; then
 	expect_probe "-o ro with an upperdir: mkdir fails with EROFS" EROFS mkdir "$M/newdir"
 	um_umount "$M"
 fi
+# overlayfs's lowerdir+= (one literal layer each, top-most first), and
+# fstab-only and overlayfs options handed straight to the daemon.
+if um_mount "$M" "lowerdir+=$L1,lowerdir+=$L2,defaults,nofail,x-systemd.automount,redirect_dir=on,index=on,xino=auto"; then
+	expect_eq "lowerdir+=: the first one given is on top" "l1:one l2:two" "$(t cat "$M/one") $(t cat "$M/two")"
+	um_umount "$M"
+fi
 
 # -h and -V.
 out=$(t "$UNIONMOUNT" -h 2>&1)
