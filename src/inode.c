@@ -276,8 +276,10 @@ void um_inode_fix_attr(struct um_inode *ino, struct stat *st)
 	lowerlinks = ino->lowerlinks;
 	pthread_rwlock_unlock(&ino->lock);
 	st->st_ino = ino->st_ino;
-	/* The index entry is not a name; lower names not yet linked up are. */
-	if (layer == UM_LAYER_INDEX && !S_ISDIR(ino->type))
+	/* The index entry is not a name; lower names not yet linked up are.
+	 * An entry already unlinked (fstat of an open file that lost every
+	 * name) counts 0, and so do its names. */
+	if (layer == UM_LAYER_INDEX && !S_ISDIR(ino->type) && st->st_nlink > 0)
 		st->st_nlink = st->st_nlink - 1 + lowerlinks;
 	/* A merged directory's link count is not the sum of its parts; 1
 	 * tells find(1) and friends not to count subdirectories from it. */
