@@ -312,6 +312,10 @@ static int do_rename(struct um_fs *fs, struct rename_op *op)
 		r = um_copyup(fs, op->dst, 0);
 	if (r == 0 && (op->flags & RENAME_EXCHANGE))
 		r = um_copyup(fs, op->dst, 0);
+	/* An indexed object's copy-up leaves its parent below: the move
+	 * starts from the old directory in upper all the same. */
+	if (r == 0)
+		r = um_copyup(fs, op->olddir, 0);
 	if (r == 0)
 		r = um_copyup(fs, op->newdir, 0);
 	if (r == 0 && op->dst && !(op->flags & RENAME_EXCHANGE))
