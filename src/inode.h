@@ -37,6 +37,7 @@ struct um_part {
 #define UM_INO_IMPURE 2u  /* directory: its upper part holds entries with an origin */
 #define UM_INO_DIRSYNC 4u /* copied up by this mount: fsync also syncs its upper parent */
 #define UM_INO_COMPLETE 8u /* directory: its upper part holds every visible name (marker.h) */
+#define UM_INO_OVL_IMPURE 16u /* directory: kernel overlayfs moved directories into it (redirects) */
 
 struct um_inode {
 	uint64_t st_ino;          /* identity and table key; immutable */
@@ -73,7 +74,8 @@ struct um_inode {
 static inline uint16_t um_inode_flags_of_marks(int marks)
 {
 	return (uint16_t)((marks & UM_MARKER_IMPURE ? UM_INO_IMPURE : 0) |
-			  (marks & UM_MARKER_COMPLETE ? UM_INO_COMPLETE : 0));
+			  (marks & UM_MARKER_COMPLETE ? UM_INO_COMPLETE : 0) |
+			  (marks & UM_MARKER_OVL_IMPURE ? UM_INO_OVL_IMPURE : 0));
 }
 
 /* The part of directory dir in layer, or NULL. Caller holds dir->lock. */

@@ -240,6 +240,12 @@ int um_marker_dir_flags(int dirfd, uint64_t stack)
 			return r;
 		flags |= r ? UM_MARKER_IMPURE : 0;
 	}
+	if (all || listed(list, len, UM_XATTR_OVL_IMPURE)) {
+		r = um_marker_is_ovl_impure(dirfd, "");
+		if (r < 0)
+			return r;
+		flags |= r ? UM_MARKER_OVL_IMPURE : 0;
+	}
 	if (all || listed(list, len, UM_XATTR_COMPLETE)) {
 		r = um_marker_is_complete(dirfd, "", stack);
 		if (r < 0)
@@ -286,6 +292,11 @@ int um_marker_set_redirect(int dirfd, const char *name, const char *path)
 int um_marker_is_impure(int dirfd, const char *name)
 {
 	return get_flag(dirfd, name, UM_XATTR_IMPURE);
+}
+
+int um_marker_is_ovl_impure(int dirfd, const char *name)
+{
+	return get_flag(dirfd, name, UM_XATTR_OVL_IMPURE);
 }
 
 int um_marker_set_impure(int dirfd, const char *name)

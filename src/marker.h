@@ -50,6 +50,9 @@
 #define UM_XATTR_REDIRECT "trusted.overlay.redirect"
 #define UM_XATTR_ORIGIN "trusted.unionmount.origin"
 #define UM_XATTR_IMPURE "trusted.unionmount.impure"
+/* Kernel overlayfs's own mark for a directory holding copied-up or moved
+ * entries: read, never written, so that its redirects are followed. */
+#define UM_XATTR_OVL_IMPURE "trusted.overlay.impure"
 #define UM_XATTR_LOWERLINKS "trusted.unionmount.lowerlinks"
 #define UM_XATTR_COMPLETE "trusted.unionmount.complete"
 
@@ -99,6 +102,7 @@ int um_marker_set_redirect(int dirfd, const char *name, const char *path);
 
 /* Impure flag of a directory (name "" = dirfd): 1, 0 or -errno. */
 int um_marker_is_impure(int dirfd, const char *name);
+int um_marker_is_ovl_impure(int dirfd, const char *name);
 int um_marker_set_impure(int dirfd, const char *name);
 
 /* Complete mark of a directory (name "" = dirfd): 1 when it carries
@@ -112,10 +116,12 @@ int um_marker_set_complete(int dirfd, const char *name, uint64_t stack);
 int um_marker_stack_id(const int *lower_fds, size_t n, uint64_t *ret);
 
 /* A directory's own marks (dirfd itself), read when its inode is made:
- * a mask of UM_MARKER_IMPURE and UM_MARKER_COMPLETE (for stack), or
- * -errno. One listxattr when it has none of them, the common case. */
+ * a mask of UM_MARKER_IMPURE, UM_MARKER_COMPLETE (for stack) and
+ * UM_MARKER_OVL_IMPURE (kernel overlayfs's impure mark), or -errno. One
+ * listxattr when it has none of them, the common case. */
 #define UM_MARKER_IMPURE 1
 #define UM_MARKER_COMPLETE 2
+#define UM_MARKER_OVL_IMPURE 4
 int um_marker_dir_flags(int dirfd, uint64_t stack);
 
 /* lowerlinks of an index entry: the count (0 if absent) or -errno. */

@@ -211,7 +211,8 @@ static int found_lower_file(const struct um_fs *fs, struct um_found *f)
 	return r < 0 ? r : use_index(fs, key, &ist, f);
 }
 
-/* An upper directory in an impure parent: where it was moved from. An
+/* An upper directory in an impure parent (ours, or one kernel overlayfs
+ * marked when it moved a directory there): where it was moved from. An
  * absolute redirect supplies the lower parts. */
 static int found_upper_dir(const struct um_fs *fs, const struct um_inode *dir, const struct um_part *p,
 			   const char *name, struct um_found *f)
@@ -219,7 +220,7 @@ static int found_upper_dir(const struct um_fs *fs, const struct um_inode *dir, c
 	char buf[PATH_MAX];
 	int r;
 
-	if (!(dir->flags & UM_INO_IMPURE))
+	if (!(dir->flags & (UM_INO_IMPURE | UM_INO_OVL_IMPURE)))
 		return 0;
 	r = um_marker_get_redirect(p->fd, name, buf, sizeof(buf));
 	if (r <= 0)

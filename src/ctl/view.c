@@ -70,6 +70,10 @@ static int read_marks(const struct um_ctl_set *set, struct um_ctl_dir *d, unsign
 	if (r < 0)
 		return r;
 	d->impure = r;
+	r = um_marker_is_ovl_impure(fd, "");
+	if (r < 0)
+		return r;
+	d->ovl_impure = r;
 	r = um_marker_is_complete(fd, "", set->stackid);
 	if (r == -EIO)
 		return flags & UM_CTL_NO_COMPLETE ? 0 : -EBADMSG;
@@ -204,14 +208,14 @@ static int check_index(const struct um_ctl_set *set, struct um_ctl_obj *o, unsig
 }
 
 /* The upper part of a directory found in dir: its redirect, read only in
- * an impure parent, as the daemon reads it. */
+ * an impure parent (ours or kernel overlayfs's), as the daemon reads it. */
 static int upper_redirect(const struct um_ctl_dir *dir, int fd, const char *name, char **ret)
 {
 	char buf[PATH_MAX];
 	int r;
 
 	*ret = NULL;
-	if (!dir->impure)
+	if (!dir->impure && !dir->ovl_impure)
 		return 0;
 	r = um_marker_get_redirect(fd, name, buf, sizeof(buf));
 	if (r == -EIO)

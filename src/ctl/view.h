@@ -33,9 +33,11 @@ struct um_ctl_dir {
 	struct um_ctl_part *parts; /* top-down */
 	uint16_t n;
 	/* Marks of the upper part, as the daemon reads them when it makes
-	 * the directory's inode: complete for this stack, impure. */
+	 * the directory's inode: complete for this stack, impure (ours, and
+	 * kernel overlayfs's, which only makes redirects count). */
 	bool complete;
 	bool impure;
+	bool ovl_impure;
 	/* Where its lower parts are: the path in the lowers ("" for the
 	 * root, no leading '/') that a redirect, or the names on the way,
 	 * lead to. For the lowers' own view, its path. */
