@@ -97,12 +97,16 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)h;
 	/* The directory changes only through this mount, and the kernel drops
-	 * its cached listing on every change it sees: let it cache. But a
-	 * listing cached before the directory was filled has the snapshot's
-	 * cookies, which mean nothing to the stream: drop that one (filling
-	 * kept the mtime, so the kernel would not). */
-	fi->cache_readdir = 1;
-	fi->keep_cache = !filled;
+	 * its cached listing on every change it sees: let it cache a stream's
+	 * listing, whose cookies are upper's own and mean the same in every
+	 * handle. Not a snapshot's: its cookies are positions in that handle's
+	 * snapshot alone, and the kernel shares one cache among the handles
+	 * of a directory (a handle half-read before a create, continued from a
+	 * cache refilled by a newer handle, would skip or repeat names). For
+	 * the same reason a listing cached before the directory was filled
+	 * (filling kept the mtime, so the kernel would keep it) is dropped. */
+	fi->cache_readdir = h->stream != NULL;
+	fi->keep_cache = h->stream && !filled;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		handle_free(h); /* the opener was interrupted: no releasedir will come */
 }
