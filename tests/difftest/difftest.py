@@ -1553,6 +1553,11 @@ def run_case(cfg, case, gen=None, nops=0, npre=0, trace=None):
                     ra = dirs.check("ref", op[1], ra, state)
                     rb = dirs.check(unkind, op[1], rb, state)
                     dirs.closed(op[1])
+                elif inner[0] == "hfchmod" and (ra, rb) == ("EEXIST", "ENOENT"):
+                    # DIFFERENCE (documented, man unionmount.8 CURRENT
+                    # LIMITS): a lower file that lost its last name while
+                    # open is not copied up; both refuse, with another errno.
+                    rb = ra
             if trace:
                 trace("%4d %-60s %s%s" % (step, shlex.join(op), ra,
                                           "" if ra == rb else "   <> union: " + rb))
