@@ -84,13 +84,32 @@ int um_ns_owner(fuse_req_t req, int upfd, bool is_dir, mode_t *mode, uid_t *uid,
 	return 0;
 }
 
+bool um_ns_caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
 int um_ns_set_owner(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode)
 {
+	struct stat st;
 	int r = um_sys_fchownat(dirfd, name, uid, gid);
 
-	/* chown clears setuid/setgid of non-directories, even as root. */
+	/* chown clears setuid/setgid of non-directories, even as root: put
+	 * them back onto the permission bits the object was made with (an
+	 * inherited ACL may have narrowed the mode's). */
 	if (r == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISLNK(mode))
-		r = um_sys_fchmodat(dirfd, name, mode & 07777);
+		r = um_sys_lstatat(dirfd, name, &st);
+	if (r == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISLNK(mode))
+		r = um_sys_fchmodat(dirfd, name, (st.st_mode & 01777) | (mode & (S_ISUID | S_ISGID)));
 	return r;
 }
 

@@ -32,6 +32,10 @@ int um_ns_lower_visible(const struct um_inode *dir, const char *name, int state)
  * *mode gains S_ISGID for a directory in a setgid directory. */
 int um_ns_owner(fuse_req_t req, int upfd, bool is_dir, mode_t *mode, uid_t *uid, gid_t *gid);
 
+/* Is the caller of req in group gid (its own or a supplementary one)?
+ * When the groups cannot be read, no. */
+bool um_ns_caller_in_group(fuse_req_t req, gid_t gid);
+
 /* Give dirfd/name (name "" = dirfd) owner and, when it has bits chown
  * clears, mode again. */
 int um_ns_set_owner(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode);

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -60,6 +62,65 @@ static void unbuild(int dirfd, const char *name, struct newobj *o)
 	(void)um_sys_unlinkat(dirfd, name, S_ISDIR(o->mode) ? AT_REMOVEDIR : 0);
 }
 
+#define ACL_DEFAULT_XATTR "system.posix_acl_default"
+
+/* The upper parent's default ACL, raw: what a new object inherits in
+ * place of the caller's umask. Its length (*ret malloc'ed), 0 if it has
+ * none, or -errno. */
+static int default_acl(int upfd, char **ret)
+{
+	*ret = NULL;
+	for (int tries = 0; tries < 4; tries++) {
+		int n = um_sys_lgetxattrat(upfd, "", ACL_DEFAULT_XATTR, NULL, 0);
+
+		if (n == -ENODATA || n == -ENOTSUP || n == 0)
+			return 0;
+		if (n < 0)
+			return n;
+		free(*ret);
+		*ret = malloc((size_t)n);
+		if (!*ret)
+			return -ENOMEM;
+		n = um_sys_lgetxattrat(upfd, "", ACL_DEFAULT_XATTR, *ret, (size_t)n);
+		if (n != -ERANGE)
+			return n == -ENODATA ? 0 : n; /* ERANGE: it grew meanwhile */
+	}
+	return -EAGAIN;
+}
+
+/* Over a whiteout the object is made in the work dir, which passes
+ * nothing on. With a default ACL to inherit, it is made inside a private
+ * directory there carrying that ACL, so that the upper filesystem
+ * applies it as it would in place, then moved out to work/tmp. */
+static int build_in_work(struct um_fs *fs, const char *tmp, struct newobj *o, const char *acl, size_t acl_len)
+{
+	char dir[UM_TMPNAME_MAX];
+	int dfd, r, e;
+
+	if (!acl_len)
+		return build(fs->work_fd, tmp, o);
+	um_workdir_tmpname(dir);
+	r = um_sys_mkdirat(fs->work_fd, dir, 0700);
+	if (r < 0)
+		return r;
+	r = um_sys_lsetxattrat(fs->work_fd, dir, ACL_DEFAULT_XATTR, acl, acl_len, 0);
+	dfd = r < 0 ? r : um_sys_open_dir(fs->work_fd, dir);
+	r = dfd < 0 ? dfd : build(dfd, "o", o);
+	if (r == 0) {
+		r = um_sys_renameat(dfd, "o", fs->work_fd, tmp, RENAME_NOREPLACE);
+		if (r < 0)
+			unbuild(dfd, "o", o);
+	}
+	if (dfd >= 0)
+		(void)close(dfd);
+	/* Left over only if it cannot be removed now: the next mount purges
+	 * the work dir. */
+	e = um_sys_unlinkat(fs->work_fd, dir, AT_REMOVEDIR);
+	if (e < 0)
+		um_log(UM_LOG_WARN, "cannot remove the temporary %s: %s", dir, strerror(-e));
+	return r;
+}
+
 /* Is name free in dir for a new object? Caller holds dir->lock. */
 static int name_free(struct um_inode *dir, int upfd, const char *name, bool *over_whiteout)
 {
@@ -94,9 +155,10 @@ static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, st
 	struct um_fs *fs = um_req_fs(req);
 	char tmp[UM_TMPNAME_MAX];
 	bool over_wh = false, is_dir = S_ISDIR(o->mode);
+	_cleanup_free_ char *acl = NULL;
 	uid_t uid;
 	gid_t gid;
-	int upfd, r;
+	int upfd, r, acl_len = 0;
 
 	if (strlen(name) > NAME_MAX)
 		return -ENAMETOOLONG;
@@ -107,8 +169,14 @@ static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, st
 	if (upfd < 0)
 		return upfd;
 	r = um_ns_owner(req, upfd, is_dir, &o->mode, &uid, &gid);
+	if (r == 0)
+		r = acl_len = default_acl(upfd, &acl);
 	if (r < 0)
 		return r;
+	/* The kernel leaves the umask to us when it checks ACLs (ops.c); a
+	 * default ACL, applied by the upper filesystem, takes its place. */
+	if (acl_len == 0 && !S_ISLNK(o->mode))
+		o->mode &= ~(mode_t)(fuse_req_ctx(req)->umask & 0777);
 
 	pthread_rwlock_wrlock(&dir->lock);
 	r = name_free(dir, upfd, name, &over_wh);
@@ -123,7 +191,7 @@ static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, st
 			unbuild(upfd, name, o);
 	} else {
 		um_workdir_tmpname(tmp);
-		r = build(fs->work_fd, tmp, o);
+		r = build_in_work(fs, tmp, o, acl, (size_t)acl_len);
 		if (r < 0)
 			goto unlock;
 		r = um_ns_set_owner(fs->work_fd, tmp, uid, gid, o->mode);

@@ -12,6 +12,7 @@
 #include "copyup/copyup.h"
 #include "inode.h"
 #include "log.h"
+#include "namespace.h"
 #include "ops.h"
 #include "sys.h"
 
@@ -27,11 +28,36 @@ struct um_file {
 	uint16_t layer; /* of fd: a lower layer, or UM_UPPER for the upper copy */
 	int flags;      /* as opened, for reopening after a copy-up */
 	struct um_inode *ino; /* holds a reference */
+	/* Opened for writing with setuid/setgid set: the next write checks
+	 * what it clears (kill_priv()). */
+	atomic_bool priv;
 };
 
 static struct um_file *file_of(struct fuse_file_info *fi)
 {
 	return (struct um_file *)(uintptr_t)fi->fh;
+}
+
+/* Clear setuid/setgid as a change of the data by an unprivileged caller
+ * clears them in the VFS: setuid always, setgid when group-executable or
+ * the caller is not in the file's group (uid 0 stands for CAP_FSETID).
+ * Two cases are ours: an open with O_TRUNC truncates here
+ * (FUSE_CAP_ATOMIC_O_TRUNC) and the kernel then sends no setattr at all;
+ * on a write the kernel's FUSE client clears all but a setgid bit without
+ * group-execute. */
+static int kill_priv(fuse_req_t req, int fd)
+{
+	struct stat st;
+	mode_t kill = 0;
+	int r = um_sys_fstat(fd, &st);
+
+	if (r < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & (S_ISUID | S_ISGID)) || fuse_req_ctx(req)->uid == 0)
+		return r;
+	if (st.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((st.st_mode & S_ISGID) && ((st.st_mode & S_IXGRP) || !um_ns_caller_in_group(req, st.st_gid)))
+		kill |= S_ISGID;
+	return kill ? um_sys_fchmodat(fd, "", st.st_mode & 07777 & ~kill) : 0;
 }
 
 static bool open_for_write(int flags)
@@ -52,6 +78,12 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	f->layer = layer == UM_LAYER_INDEX ? UM_UPPER : layer;
 	f->flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
 	f->ino = um_inode_ref(ino);
+	atomic_init(&f->priv, false);
+	if ((f->flags & O_ACCMODE) != O_RDONLY) {
+		struct stat st;
+
+		atomic_init(&f->priv, um_sys_fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID)));
+	}
 	atomic_fetch_add(&ino->nopen, 1);
 	fi->fh = (uintptr_t)f;
 	/* File data changes only through this mount: the page cache stays
@@ -172,7 +204,9 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	 * must never take a controlling terminal. */
 	fd = um_sys_openat(loc.dirfd, loc.name, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
 	um_loc_release(fs, &loc);
-	r = fd < 0 ? fd : um_file_attach(fs, ino, fd, loc.layer, fi);
+	r = fd >= 0 && (fi->flags & O_TRUNC) ? kill_priv(req, fd) : fd;
+	if (r >= 0)
+		r = um_file_attach(fs, ino, fd, loc.layer, fi);
 	if (r < 0) {
 		if (fd >= 0)
 			(void)close(fd);
@@ -211,7 +245,9 @@ void um_op_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv
 	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	dst.buf[0].fd = fd;
 	dst.buf[0].pos = off;
-	n = fuse_buf_copy(&dst, bufv, 0);
+	n = atomic_exchange(&file_of(fi)->priv, false) ? kill_priv(req, fd) : 0;
+	if (n == 0)
+		n = fuse_buf_copy(&dst, bufv, 0);
 	um_file_put(um_req_fs(req), fi);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);

@@ -51,6 +51,12 @@ static void um_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * the data instead of copying what a truncate then discards. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Permission checks (default_permissions) must honour the branches'
+	 * POSIX ACLs, not the mode bits alone. The kernel then leaves the
+	 * umask to us (DONT_MASK): a parent's default ACL replaces it, and
+	 * only the upper filesystem, applying it, knows (op_create.c). */
+	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	/* NEEDSWORK: splice, writeback cache and max_write are performance
 	 * levers to be measured in bench/ before being turned on. */
 }
