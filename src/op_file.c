@@ -76,7 +76,7 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	atomic_init(&f->refs, 1);
 	f->fd = fd;
 	f->layer = layer == UM_LAYER_INDEX ? UM_UPPER : layer;
-	f->flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
+	f->flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_DIRECT);
 	f->ino = um_inode_ref(ino);
 	atomic_init(&f->priv, false);
 	if ((f->flags & O_ACCMODE) != O_RDONLY) {
@@ -201,8 +201,11 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		return;
 	}
 	/* O_CREAT/O_EXCL mean nothing for an existing object, and the daemon
-	 * must never take a controlling terminal. */
-	fd = um_sys_openat(loc.dirfd, loc.name, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
+	 * must never take a controlling terminal. O_DIRECT is the caller's
+	 * business with the kernel (which sends its I/O uncached): our
+	 * buffers, a request's data 80 bytes into libfuse's, are not aligned
+	 * as the upper filesystem would demand. */
+	fd = um_sys_openat(loc.dirfd, loc.name, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT));
 	um_loc_release(fs, &loc);
 	r = fd >= 0 && (fi->flags & O_TRUNC) ? kill_priv(req, fd) : fd;
 	if (r >= 0)
