@@ -10,7 +10,7 @@
 # overlayfs needed (else exit 77, SKIP); UNIONMOUNT=kernel-overlay runs
 # the self-test (kernel overlayfs on both sides: any difference is a bug
 # of the tester); everything runs under a time limit; every mount and
-# daemon of the run is undone on any exit, also when the driver itself
+# process of the run is undone on any exit, also when the driver itself
 # had to be killed.
 #
 # Environment: UNIONMOUNT (meson sets it); DIFFTEST_TIMEOUT (seconds for
@@ -27,29 +27,55 @@ DIR=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/um-$TEST_NAME.XXXXXX") || die "mktemp"
 T=$(realpath "$T")
 chmod 0755 "$T"
+main_pid=$$
+driver=
+LIMIT=${DIFFTEST_TIMEOUT:-240}
 
-# Cleanup owns only what lives under $T: the mounts below it (lazily, the
-# union's with fusermount3), then the daemons whose command line names a
-# mountpoint below it (the driver starts them with unique temp paths, so
-# nothing else can match), then $T itself when nothing is mounted there.
+# names_t PID: one of the process's arguments is a path below $T. The
+# driver, its workers, the daemons and their mount helpers all have one
+# ($T is new and unique); nothing this run did not start can.
+names_t() {
+	[ -r "/proc/$1/cmdline" ] &&
+		tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null |
+		awk -v p="$T/" 'index($0, p) == 1 { f = 1 } END { exit !f }'
+}
+
+# Cleanup owns only what lives under $T. First the driver: it undoes its
+# own mounts and processes on SIGTERM (timeout passes the signal on), and
+# removes $T (--tmp-owned).
+# Then, for a driver that had to be killed, the mounts below $T (lazily,
+# the union's with fusermount3), then every process still naming $T,
+# then $T itself when nothing is mounted there.
 cleanup() {
-	local rc=$? m pid i
+	local rc=$? m pid _
+	[ "$BASHPID" == "$main_pid" ] || return 0
 	trap - EXIT INT TERM
 	cd / || true
-	for i in 1 2 3; do
+	if [ -n "$driver" ] && pid_running "$driver"; then
+		kill -TERM "$driver" 2>/dev/null
+		for _ in $(seq 400); do
+			pid_running "$driver" || break
+			sleep 0.1
+		done
+	fi
+	for _ in 1 2 3; do
 		while read -r m; do
 			timeout 10 fusermount3 -uz "$m" 2>/dev/null ||
 				timeout 10 umount -l "$m" 2>/dev/null
 		done < <(awk -v p="$T/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | sort -r)
 	done
-	for pid in $(pgrep -x unionmount 2>/dev/null); do
-		tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "^$T/" || continue
+	# pgrep's pattern is a regex: it only narrows the candidates, names_t
+	# decides.
+	for pid in $(pgrep -f -- "$(printf '%s/' "$T" | sed 's/[][\.*^$]/\\&/g')"); do
+		if [ "$pid" == "$main_pid" ] || ! names_t "$pid"; then
+			continue
+		fi
 		kill -TERM "$pid" 2>/dev/null
-		for i in $(seq 20); do
-			kill -0 "$pid" 2>/dev/null || break
+		for _ in $(seq 20); do
+			pid_running "$pid" || break
 			sleep 0.1
 		done
-		kill -KILL "$pid" 2>/dev/null
+		pid_running "$pid" && names_t "$pid" && kill -KILL "$pid" 2>/dev/null
 	done
 	if awk -v p="$T/" 'index($2, p) == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
 		echo "# cleanup: something is still mounted under $T, leaving it"
@@ -65,6 +91,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 args=(--ci --tmp "$T" --out "$T/failures" --shrink-time 60)
+[ "${KEEP:-0}" == 1 ] || args+=(--tmp-owned)
 if selftest; then
 	args+=(--selftest)
 else
@@ -74,13 +101,22 @@ fi
 args+=(${DIFFTEST_ARGS:-})
 
 log "difftest.py ${args[*]}"
-timeout -k 10 "${DIFFTEST_TIMEOUT:-240}" python3 "$DIR/difftest.py" "${args[@]}"
+# In the background and waited for: bash runs a trap only once a
+# foreground command is done, but interrupts wait. timeout puts itself
+# and the driver in their own process group, which meson's kill of this
+# test's group (SIGTERM, SIGKILL half a second later) does not reach: the
+# TERM the trap passes on lets the driver clean up even after this shell
+# is gone.
+timeout -k 30 "$LIMIT" python3 "$DIR/difftest.py" "${args[@]}" &
+driver=$!
+wait "$driver"
 rc=$?
+driver=
 case $rc in
 0) printf 'PASS %s\n' "$TEST_NAME" ;;
 77) exit 77 ;;
-124 | 137) printf 'FAILED %s: difftest.py timed out after %ss\n' "$TEST_NAME" "${DIFFTEST_TIMEOUT:-240}"; rc=1 ;;
+124 | 137) printf 'FAILED %s: difftest.py timed out after %ss\n' "$TEST_NAME" "$LIMIT"; rc=1 ;;
 99) printf 'ERROR %s: harness error (see above)\n' "$TEST_NAME" ;;
-*) printf 'FAILED %s: divergence from kernel overlayfs (reproduction above)\n' "$TEST_NAME"; rc=1 ;;
+*) printf 'FAILED %s: divergence from kernel overlayfs, or the run was cut short (status %s; see above)\n' "$TEST_NAME" "$rc"; rc=1 ;;
 esac
 exit "$rc"
