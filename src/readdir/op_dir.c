@@ -18,6 +18,7 @@ struct dirhandle {
 	pthread_mutex_t lock;
 	struct um_dirstream *stream; /* NULL: the snapshot */
 	struct um_dirsnap snap;
+	bool snap_read; /* a listing from the snapshot began: rewinddir takes a new one */
 };
 
 static void handle_free(struct dirhandle *h)
@@ -144,8 +145,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 		return;
 	}
 	pthread_mutex_lock(&h->lock);
-	if (h->stream)
+	if (h->stream) {
 		r = um_dirstream_seek(h->stream, off);
+	} else if (off == 0 && h->snap_read) {
+		/* rewinddir(3) must show the directory as it is now. */
+		struct um_dirsnap snap;
+
+		r = um_dir_merge(fs, dir, dotdot_ino(dir), &snap);
+		if (r == 0) {
+			um_dirsnap_release(&h->snap);
+			h->snap = snap;
+		}
+	}
+	h->snap_read = true;
 	while (r >= 0) {
 		struct fuse_entry_param e = { 0 };
 		struct um_inode *child = NULL;

@@ -61,6 +61,8 @@ mkf "$L3" allgone/b
 mkwh "$L1" allgone/a
 mkwh "$L1" allgone/b
 mkd "$U" allgone
+# A directory of one lower alone: listed from a snapshot.
+mkf "$L2" onlylow/x
 
 expected_visible=$(
 	for ((i = 0; i < N; i++)); do
@@ -156,6 +158,21 @@ for k in 1 2 3 4; do
 done
 tree_dump "$M" "$T/union.3.dump"
 expect_same_file "whole tree equals kernel overlayfs after concurrent first reads" "$T/oracle.copy.dump" "$T/union.3.dump"
+
+# rewinddir(3) shows the directory as it is now, on a handle listed from
+# a snapshot (a lower-only directory; merged ones too with fallthru=off)
+# as on one read from upper (listing the root filled it).
+for d in onlylow .; do
+	got=$(t python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+before = os.listdir(fd)
+open(os.path.join(sys.argv[1], "rewound-new"), "w").close()
+print(len(before), "rewound-new" in before, "rewound-new" in os.listdir(fd))' "$M/$d" 2>&1)
+	case "$got" in
+	*" False True") pass "rewinddir in '$d' shows a name created after the first listing" ;;
+	*) fail "rewinddir in '$d' ($got): expected the new name after the rewind only" ;;
+	esac
+done
 um_umount "$M"
 
 finish
