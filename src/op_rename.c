@@ -72,12 +72,34 @@ static bool has_lower_parts(struct um_inode *dir)
 	return yes;
 }
 
-/* Before directory src (copied up, at olddir) lands at newdir/newname:
+/* Where the lower parts of src are when the absolute path is too long:
+ * within one directory, relative to its lower parts (its name there), as
+ * kernel overlayfs writes it; into another, nowhere (EXDEV: mv copies). */
+static int short_lower_path(struct um_inode *src, struct um_inode *olddir, struct um_inode *newdir, char *buf,
+			    size_t size)
+{
+	int r = -EXDEV;
+
+	if (olddir != newdir)
+		return r;
+	pthread_rwlock_rdlock(&src->lock);
+	if (!src->redirect || src->redirect[0] != '/') {
+		const char *n = src->redirect ? src->redirect : src->name;
+
+		r = strlen(n) < size ? 0 : -ENAMETOOLONG;
+		if (r == 0)
+			strcpy(buf, n);
+	}
+	pthread_rwlock_unlock(&src->lock);
+	return r;
+}
+
+/* Before directory src (copied up, in olddir) lands at newdir/newname:
  * mark it so the new place merges what it merged before, and nothing
  * the new name shows below. Sets *ret_redirect (caller frees) when it
  * records a redirect. */
-static int prepare_dir_move(struct um_fs *fs, struct um_inode *src, struct um_inode *newdir, const char *newname,
-			    char **ret_redirect)
+static int prepare_dir_move(struct um_fs *fs, struct um_inode *src, struct um_inode *olddir, struct um_inode *newdir,
+			    const char *newname, char **ret_redirect)
 {
 	char path[PATH_MAX];
 	int fd = um_inode_upper_fd(src), r;
@@ -87,6 +109,8 @@ static int prepare_dir_move(struct um_fs *fs, struct um_inode *src, struct um_in
 		return fd;
 	if (has_lower_parts(src)) {
 		r = lower_path(fs, src, path, sizeof(path));
+		if (r == -ENAMETOOLONG)
+			r = short_lower_path(src, olddir, newdir, path, sizeof(path));
 		if (r == 0)
 			r = um_copyup_mark_impure(newdir);
 		if (r == 0)
@@ -335,9 +359,9 @@ static int do_rename(struct um_fs *fs, struct rename_op *op)
 	if (r == 0 && (um_inode_flags(op->newdir) & UM_INO_IMPURE) && (op->flags & RENAME_EXCHANGE))
 		r = um_copyup_mark_impure(op->olddir);
 	if (r == 0 && S_ISDIR(op->src->type))
-		r = prepare_dir_move(fs, op->src, op->newdir, op->newname, &op->src_redirect);
+		r = prepare_dir_move(fs, op->src, op->olddir, op->newdir, op->newname, &op->src_redirect);
 	if (r == 0 && (op->flags & RENAME_EXCHANGE) && S_ISDIR(op->dst->type))
-		r = prepare_dir_move(fs, op->dst, op->olddir, op->name, &op->dst_redirect);
+		r = prepare_dir_move(fs, op->dst, op->newdir, op->olddir, op->name, &op->dst_redirect);
 	if (r < 0)
 		return r;
 	return op->flags & RENAME_EXCHANGE ? exchange(fs, op, oldup, newup) : move(fs, op, oldup, newup);

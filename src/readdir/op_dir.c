@@ -1,7 +1,7 @@
 /* The FUSE side of directory listing: handles, cookies, and the
  * readdirplus lookup-count rule. A handle either reads the upper part in
  * one pass (stream.c: cookies are upper's own) or holds a merged snapshot
- * (merge.c: cookies are positions in it). */
+ * taken when a listing starts (merge.c: cookies are positions in it). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,6 @@ struct dirhandle {
 	pthread_mutex_t lock;
 	struct um_dirstream *stream; /* NULL: the snapshot */
 	struct um_dirsnap snap;
-	bool snap_read; /* a listing from the snapshot began: rewinddir takes a new one */
 };
 
 static void handle_free(struct dirhandle *h)
@@ -87,10 +86,8 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_init(&h->lock, NULL);
-	if (use_stream(fs, dir, &filled))
-		r = um_dirstream_open(dir, dotdot_ino(dir), &h->stream);
-	else
-		r = um_dir_merge(fs, dir, dotdot_ino(dir), &h->snap);
+	/* A snapshot is taken when a listing starts (do_readdir()). */
+	r = use_stream(fs, dir, &filled) ? um_dirstream_open(dir, dotdot_ino(dir), &h->stream) : 0;
 	if (r < 0) {
 		handle_free(h);
 		fuse_reply_err(req, -r);
@@ -147,8 +144,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	pthread_mutex_lock(&h->lock);
 	if (h->stream) {
 		r = um_dirstream_seek(h->stream, off);
-	} else if (off == 0 && h->snap_read) {
-		/* rewinddir(3) must show the directory as it is now. */
+	} else if (off == 0) {
+		/* Each listing (the first after opendir, and one after
+		 * rewinddir(3)) shows the directory as it is when it starts. */
 		struct um_dirsnap snap;
 
 		r = um_dir_merge(fs, dir, dotdot_ino(dir), &snap);
@@ -157,7 +155,6 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 			h->snap = snap;
 		}
 	}
-	h->snap_read = true;
 	while (r >= 0) {
 		struct fuse_entry_param e = { 0 };
 		struct um_inode *child = NULL;
