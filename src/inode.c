@@ -312,6 +312,8 @@ static int inode_from_found(const struct um_fs *fs, struct um_inode *dir, const 
 		/* Read once per inode, not on every lookup that finds it known. */
 		if (ino->parts[0].layer == UM_UPPER) {
 			r = um_marker_dir_flags(ino->parts[0].fd, fs->stackid);
+			if (r == -EIO)
+				um_marker_log_bad(name, "complete or impure");
 			if (r < 0)
 				goto free_ino;
 			ino->flags |= um_inode_flags_of_marks(r);

@@ -106,6 +106,11 @@ int um_marker_check_format(int upper_root_fd, char *err, size_t errlen)
 
 	if (r == -ENODATA || r == -ENOTSUP)
 		return 0;
+	if (r == -ERANGE) {
+		snprintf(err, errlen, "upperdir: %s is longer than any format version; the upper directory is damaged",
+			 UM_XATTR_FORMAT);
+		return -EPROTO;
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "upperdir: cannot read %s: %s", UM_XATTR_FORMAT, strerror(-r));
 		return r;
@@ -357,8 +362,8 @@ int um_marker_stack_id(const int *lower_fds, size_t n, uint64_t *ret)
 	return r;
 }
 
-void um_marker_log_bad_origin(const char *name)
+void um_marker_log_bad(const char *name, const char *key)
 {
-	um_log(UM_LOG_ERR, "'%s': its origin attribute does not decode (a damaged upper directory?); lookups of it fail with EIO",
-	       name);
+	um_log(UM_LOG_ERR, "'%s': its %s attribute does not decode (a damaged upper directory?); lookups of it fail with EIO",
+	       name, key);
 }

@@ -90,9 +90,9 @@ int um_marker_set_opaque(int dirfd, const char *name);
 /* Origin of dirfd/name ("" = dirfd): 1 and *ret, 0 if none, or -errno
  * (-EIO when it does not decode: a damaged marker is never guessed at). */
 int um_marker_get_origin(int dirfd, const char *name, uint64_t *ret);
-/* One log line for an origin that does not decode (-EIO above): lookup
- * and listing say the same about it. */
-void um_marker_log_bad_origin(const char *name);
+/* One log line for a marker key of name that does not decode (-EIO from
+ * the readers here): lookup and listing say the same about it. */
+void um_marker_log_bad(const char *name, const char *key);
 int um_marker_set_origin(int dirfd, const char *name, uint64_t st_ino);
 
 /* Redirect of dirfd/name: its length (value NUL-terminated), 0 if none,

@@ -118,7 +118,7 @@ static int build_in_work(struct um_fs *fs, const char *tmp, struct newobj *o, co
 	 * the work dir. */
 	e = um_sys_unlinkat(fs->work_fd, dir, AT_REMOVEDIR);
 	if (e < 0)
-		um_log(UM_LOG_WARN, "cannot remove the temporary %s: %s", dir, strerror(-e));
+		um_log(UM_LOG_WARN, "cannot remove %s from the workdir: %s", dir, strerror(-e));
 	return r;
 }
 

@@ -143,6 +143,8 @@ static int use_index(const struct um_fs *fs, const char *key, const struct stat 
 {
 	int r = um_marker_get_lowerlinks(fs->index_fd, key);
 
+	if (r == -EIO)
+		um_marker_log_bad(key, UM_XATTR_LOWERLINKS);
 	if (r < 0)
 		return r;
 	f->lowerlinks = (uint16_t)r;
@@ -165,7 +167,7 @@ static int found_upper_file(const struct um_fs *fs, const struct um_inode *dir, 
 	if (dir->flags & UM_INO_IMPURE) {
 		r = um_marker_get_origin(p->fd, name, &origin);
 		if (r == -EIO)
-			um_marker_log_bad_origin(name);
+			um_marker_log_bad(name, UM_XATTR_ORIGIN);
 		if (r < 0)
 			return r;
 		if (r)
@@ -223,14 +225,19 @@ static int found_upper_dir(const struct um_fs *fs, const struct um_inode *dir, c
 	if (!(dir->flags & (UM_INO_IMPURE | UM_INO_OVL_IMPURE)))
 		return 0;
 	r = um_marker_get_redirect(p->fd, name, buf, sizeof(buf));
+	if (r == -EIO)
+		um_marker_log_bad(name, UM_XATTR_REDIRECT);
 	if (r <= 0)
 		return r;
 	f->redirect = strdup(buf);
 	if (!f->redirect)
 		return -ENOMEM;
-	if (buf[0] == '/')
-		return um_resolve_lower_path(fs, buf, &f->rparts, &f->nrparts);
-	return 0;
+	if (buf[0] != '/')
+		return 0;
+	r = um_resolve_lower_path(fs, buf, &f->rparts, &f->nrparts);
+	if (r == -EIO)
+		um_marker_log_bad(name, UM_XATTR_REDIRECT);
+	return r;
 }
 
 int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret)

@@ -181,7 +181,7 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 				 * lookup fails, resolve.c) rather than fail the whole
 				 * directory; never overwrite the evidence. */
 				if (origin == -EIO) {
-					um_marker_log_bad_origin(d->d_name);
+					um_marker_log_bad(d->d_name, UM_XATTR_ORIGIN);
 					origin = 1;
 				}
 				if (origin < 0)

@@ -254,7 +254,7 @@ static int upper_entry(const struct um_fs *fs, const struct um_dirstream *s, boo
 		r = um_marker_get_origin(s->fd, d->d_name, &origin);
 		if (r == -EIO) {
 			/* Damaged: listed with its upper number, as merge.c does. */
-			um_marker_log_bad_origin(d->d_name);
+			um_marker_log_bad(d->d_name, UM_XATTR_ORIGIN);
 			r = 0;
 		}
 		if (r < 0)
