@@ -69,27 +69,52 @@ int um_itable_new(struct um_itable **ret)
 
 static void inode_free_one(struct um_inode *ino);
 
+/* Put ino on the sweep list (*all, *n of *cap) unless it is there. */
+static void sweep_add(struct um_inode ***all, size_t *n, size_t *cap, struct um_inode *ino)
+{
+	if (ino->flags & UM_INO_SWEPT)
+		return;
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		struct um_inode **na = realloc(*all, ncap * sizeof(*na));
+
+		if (!na)
+			return; /* leaked at exit, nothing worse */
+		*all = na;
+		*cap = ncap;
+	}
+	ino->flags |= UM_INO_SWEPT;
+	(*all)[(*n)++] = ino;
+}
+
 /* At unmount: the kernel's references are void, so every inode goes,
- * whatever its count. */
+ * whatever its count. That includes inodes already out of the table but
+ * still the parent of one in it (an object with several names keeps the
+ * directory of the name it last had, even once that name is removed):
+ * they are found through the parent links. */
 void um_itable_free(struct um_itable *t)
 {
+	struct um_inode **all = NULL;
+	size_t n = 0, cap = 0;
+
 	if (!t)
 		return;
 	for (unsigned i = 0; i < NSHARDS; i++) {
 		struct shard *s = &t->shards[i];
 
-		for (size_t b = 0; s->buckets && b < s->size; b++) {
-			while (s->buckets[b]) {
-				struct um_inode *ino = s->buckets[b];
-
-				s->buckets[b] = ino->hnext;
-				inode_free_one(ino);
-			}
-		}
+		for (size_t b = 0; s->buckets && b < s->size; b++)
+			for (struct um_inode *ino = s->buckets[b]; ino; ino = ino->hnext)
+				sweep_add(&all, &n, &cap, ino);
 		if (s->buckets)
 			pthread_mutex_destroy(&s->lock);
 		free(s->buckets);
 	}
+	for (size_t i = 0; i < n; i++)
+		if (all[i]->parent)
+			sweep_add(&all, &n, &cap, all[i]->parent);
+	for (size_t i = 0; i < n; i++)
+		inode_free_one(all[i]);
+	free(all);
 	free(t);
 }
 

@@ -38,6 +38,7 @@ struct um_part {
 #define UM_INO_DIRSYNC 4u /* copied up by this mount: fsync also syncs its upper parent */
 #define UM_INO_COMPLETE 8u /* directory: its upper part holds every visible name (marker.h) */
 #define UM_INO_OVL_IMPURE 16u /* directory: kernel overlayfs moved directories into it (redirects) */
+#define UM_INO_SWEPT 32u   /* um_itable_free() has it on its list */
 
 struct um_inode {
 	uint64_t st_ino;          /* identity and table key; immutable */
