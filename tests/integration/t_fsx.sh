@@ -260,6 +260,18 @@ um_umount "$M"
 um_mount "$M" "$OPTS" || finish
 check_content "round 2, after unmount and mount" ref2
 check_upper ref2
+# fsx -Z writes O_DIRECT into files that exist; a file created with
+# O_CREAT|O_DIRECT takes another path in the daemon.
+if [ "${KPROBE#* }" == odirect ]; then
+	head -c 16384 /dev/urandom >"$T/odnew.src"
+	if t dd if="$T/odnew.src" of="$M/odnew" bs=4096 count=4 oflag=direct status=none 2>"$T/odnew.err" &&
+		cmp -s "$T/odnew.src" "$M/odnew"; then
+		pass "a new file written with O_CREAT|O_DIRECT holds what was written"
+	else
+		fail "a new file written with O_CREAT|O_DIRECT: $(head -2 "$T/odnew.err")"
+	fi
+	rm -f "$M/odnew"
+fi
 um_umount "$M"
 
 # Round 3: the rounds' helpers work on NAMES, M, U and MODES.

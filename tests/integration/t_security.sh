@@ -160,6 +160,10 @@ build() {
 		done
 		mkdo "$L" dacl 0:0 0777
 		setfattr -n system.posix_acl_default -v "$ACL_DEF_RWX" "$L/dacl"
+		# Removed, then made again over the whiteout (built elsewhere
+		# than in place by the union).
+		mkfo "$L" dacl/wh_f 0:0 0644
+		mkfo "$L" dacl/wh_d 0:0 0644
 	fi
 
 	# tmp: sticky, in lower and upper, files of A, B and root.
@@ -543,6 +547,16 @@ if [ "$ACL_OK" == 1 ]; then
 	uop "a's dir: the default ACL's mode" "~OK d 0777 $A:$A [0-9]+ 2" root fsop stat dacl/a_d
 	uop "a's dir inherits the default ACL" "OK system.posix_acl_default" root fsop listxattr dacl/a_d
 	up_stat "the dir with a default ACL copied up as root's" dacl "drwxrwxrwx 0:0"
+	# The same over whiteouts.
+	uop "root removes the lower dacl/wh_f" OK root fsop unlink dacl/wh_f
+	uop "root removes the lower dacl/wh_d" OK root fsop unlink dacl/wh_d
+	umask 077
+	uop "a creates 0666 over a whiteout under a default ACL, umask 077" OK a fsop create dacl/wh_f 0666
+	uop "a mkdirs 0777 over a whiteout under a default ACL, umask 077" OK a fsop mkdir dacl/wh_d 0777
+	umask 022
+	uop "a's file over a whiteout: the default ACL's mode" "OK f 0666 $A:$A 0 1" root fsop stat dacl/wh_f
+	uop "a's dir over a whiteout: the default ACL's mode" "~OK d 0777 $A:$A [0-9]+ 2" root fsop stat dacl/wh_d
+	uop "a's dir over a whiteout inherits the default ACL" "OK system.posix_acl_default" root fsop listxattr dacl/wh_d
 fi
 
 uop "a writes root's 0666 lower file" OK a fsop write pubw/r666 0 A
