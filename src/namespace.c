@@ -103,12 +103,13 @@ int um_ns_set_owner(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mo
 	struct stat st;
 	int r = um_sys_fchownat(dirfd, name, uid, gid);
 
+	if (r < 0 || !(mode & (S_ISUID | S_ISGID)) || S_ISLNK(mode))
+		return r;
 	/* chown clears setuid/setgid of non-directories, even as root: put
 	 * them back onto the permission bits the object was made with (an
 	 * inherited ACL may have narrowed the mode's). */
-	if (r == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISLNK(mode))
-		r = um_sys_lstatat(dirfd, name, &st);
-	if (r == 0 && (mode & (S_ISUID | S_ISGID)) && !S_ISLNK(mode))
+	r = um_sys_lstatat(dirfd, name, &st);
+	if (r == 0)
 		r = um_sys_fchmodat(dirfd, name, (st.st_mode & 01777) | (mode & (S_ISUID | S_ISGID)));
 	return r;
 }

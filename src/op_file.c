@@ -68,6 +68,7 @@ static bool open_for_write(int flags)
 int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, struct fuse_file_info *fi)
 {
 	struct um_file *f = malloc(sizeof(*f));
+	struct stat st;
 
 	(void)fs;
 	if (!f)
@@ -78,12 +79,8 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	f->layer = layer == UM_LAYER_INDEX ? UM_UPPER : layer;
 	f->flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_DIRECT);
 	f->ino = um_inode_ref(ino);
-	atomic_init(&f->priv, false);
-	if ((f->flags & O_ACCMODE) != O_RDONLY) {
-		struct stat st;
-
-		atomic_init(&f->priv, um_sys_fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID)));
-	}
+	atomic_init(&f->priv, (f->flags & O_ACCMODE) != O_RDONLY &&
+				      (um_sys_fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID))));
 	atomic_fetch_add(&ino->nopen, 1);
 	fi->fh = (uintptr_t)f;
 	/* File data changes only through this mount: the page cache stays

@@ -29,8 +29,8 @@ static void handle_free(struct dirhandle *h)
 }
 
 /* Can dir be read from its upper part alone, after filling it if that is
- * what this mount does? *filled: it was filled just now. */
-static bool use_stream(struct um_fs *fs, struct um_inode *dir, bool *filled)
+ * what this mount does? */
+static bool use_stream(struct um_fs *fs, struct um_inode *dir)
 {
 	bool upper, complete;
 	uint16_t nparts;
@@ -47,7 +47,6 @@ static bool use_stream(struct um_fs *fs, struct um_inode *dir, bool *filled)
 		return true;
 	if (!fs->fallthru)
 		return false;
-	*filled = true;
 	r = um_dir_fill(fs, dir);
 	if (r < 0) {
 		/* Out of space, say: the directory must stay readable. */
@@ -73,7 +72,6 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	struct um_fs *fs = um_req_fs(req);
 	struct um_inode *dir = um_req_inode(req, nodeid);
 	struct dirhandle *h;
-	bool filled = false;
 	int r;
 
 	if (!S_ISDIR(dir->type)) {
@@ -87,7 +85,7 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	}
 	pthread_mutex_init(&h->lock, NULL);
 	/* A snapshot is taken when a listing starts (do_readdir()). */
-	r = use_stream(fs, dir, &filled) ? um_dirstream_open(dir, dotdot_ino(dir), &h->stream) : 0;
+	r = use_stream(fs, dir) ? um_dirstream_open(dir, dotdot_ino(dir), &h->stream) : 0;
 	if (r < 0) {
 		handle_free(h);
 		fuse_reply_err(req, -r);
@@ -100,11 +98,10 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	 * handle. Not a snapshot's: its cookies are positions in that handle's
 	 * snapshot alone, and the kernel shares one cache among the handles
 	 * of a directory (a handle half-read before a create, continued from a
-	 * cache refilled by a newer handle, would skip or repeat names). For
-	 * the same reason a listing cached before the directory was filled
-	 * (filling kept the mtime, so the kernel would keep it) is dropped. */
+	 * cache refilled by a newer handle, would skip or repeat names). So
+	 * every cached listing is a stream's, and stays valid for the next. */
 	fi->cache_readdir = h->stream != NULL;
-	fi->keep_cache = h->stream && !filled;
+	fi->keep_cache = h->stream != NULL;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		handle_free(h); /* the opener was interrupted: no releasedir will come */
 }

@@ -582,10 +582,17 @@ _drun() {
 }
 
 dop() {
-	local label=$1 want=$2 r u ok=1
+	local label=$1 want=$2
 	shift 2
-	r=$(_drun ref "$@")
-	u=$(_drun un "$@")
+	dcheck "$label" "$want" "$(_drun ref "$@")" "$(_drun un "$@")" "$*"
+}
+
+# dcheck LABEL WANT REF UNION WHAT: one differential check of answers REF
+# (kernel overlayfs) and UNION to WHAT (the operation, for the message),
+# both kept in the answer lists. WANT: exact, "~ERE", or "-" (any, as
+# long as both sides agree).
+dcheck() {
+	local label=$1 want=$2 r=$3 u=$4 what=$5 ok=1
 	printf '%s: %s\n' "$label" "$r" >>"$T/ref.answers"
 	printf '%s: %s\n' "$label" "$u" >>"$T/un.answers"
 	case $want in
@@ -594,11 +601,11 @@ dop() {
 	*) [ "$r" == "$want" ] || ok=0 ;;
 	esac
 	if [ $ok -eq 0 ]; then
-		fail "$label [$*]: kernel overlayfs answered '$r', the scenario expects '$want' (scenario wrong?)"
+		fail "$label [$what]: kernel overlayfs answered '$r', the scenario expects '$want' (scenario wrong?)"
 	elif [ "$u" != "$r" ]; then
-		fail "$label [$*]: expected '$r' (kernel overlayfs), union answered '$u'"
+		fail "$label [$what]: expected '$r' (kernel overlayfs), union answered '$u'"
 	else
-		pass "$label [$*] -> $u"
+		pass "$label [$what] -> $u"
 	fi
 }
 

@@ -338,24 +338,6 @@ _shrun() {
 		printf 'status %d: %s\n' "$rc" "$(printf '%s' "$got" | head -1 | cut -c1-200)"
 	fi
 }
-# _cmp2 LABEL WANT REF UNION CMD: the check dop makes.
-_cmp2() {
-	local label=$1 want=$2 r=$3 u=$4 ok=1
-	printf '%s: %s\n' "$label" "$r" >>"$T/ref.answers"
-	printf '%s: %s\n' "$label" "$u" >>"$T/un.answers"
-	case $want in
-	-) ;;
-	~*) [[ $r =~ ^(${want#\~})$ ]] || ok=0 ;;
-	*) [ "$r" == "$want" ] || ok=0 ;;
-	esac
-	if [ $ok -eq 0 ]; then
-		fail "$label [$5]: kernel overlayfs answered '$r', the scenario expects '$want' (scenario wrong?)"
-	elif [ "$u" != "$r" ]; then
-		fail "$label [$5]: expected '$r' (kernel overlayfs), union answered '$u'"
-	else
-		pass "$label -> $u"
-	fi
-}
 # dpy LABEL WANT HX-ARGS...: both sides in one python process.
 dpy() {
 	local label=$1 want=$2 out rc
@@ -367,11 +349,11 @@ dpy() {
 	if [ $rc -ne 0 ] || [ ${#ans[@]} -ne 2 ]; then
 		ans=("status $rc: $(head -c 300 <<<"$out" | tr '\n' ' ')" "(not run)")
 	fi
-	_cmp2 "$label" "$want" "${ans[0]}" "${ans[1]}" "hx.py $(printf '%s ' "$@" | cut -c1-80)"
+	dcheck "$label" "$want" "${ans[0]}" "${ans[1]}" "hx.py $(printf '%s ' "$@" | cut -c1-80)"
 }
 # dsh LABEL WANT SHELL-COMMAND (run with the mountpoint as cwd)
 dsh() {
-	_cmp2 "$1" "$2" "$(_shrun ref "$3")" "$(_shrun un "$3")" "$3"
+	dcheck "$1" "$2" "$(_shrun ref "$3")" "$(_shrun un "$3")" "$3"
 }
 # upper_blocks SIDE REL: st_blocks of the copy in that side's upper.
 upper_blocks() { stat -c %b "$T/$1/u/$2" 2>/dev/null || echo absent; }

@@ -271,7 +271,7 @@ _urun() {
 # uop LABEL WANT WHO HELPER ARGS...: dop with a caller and a helper
 # (fsop or probe). WANT: exact, "~ERE", or "-" (both sides agree).
 uop() {
-	local label=$1 want=$2 who=$3 h=$4 r u ok=1 pid
+	local label=$1 want=$2 who=$3 h=$4 r u pid
 	shift 4
 	# The sides are independent: both at once halves the run time.
 	_urun ref "$who" "$h" "$@" >"$T/uop.ref" &
@@ -280,20 +280,7 @@ uop() {
 	wait "$pid"
 	IFS= read -r r <"$T/uop.ref"
 	IFS= read -r u <"$T/uop.un"
-	printf '%s: %s\n' "$label" "$r" >>"$T/ref.answers"
-	printf '%s: %s\n' "$label" "$u" >>"$T/un.answers"
-	case $want in
-	-) ;;
-	~*) [[ $r =~ ^(${want#\~})$ ]] || ok=0 ;;
-	*) [ "$r" == "$want" ] || ok=0 ;;
-	esac
-	if [ $ok -eq 0 ]; then
-		fail "$label [$who: $h $*]: kernel overlayfs answered '$r', the scenario expects '$want' (scenario wrong?)"
-	elif [ "$u" != "$r" ]; then
-		fail "$label [$who: $h $*]: expected '$r' (kernel overlayfs), union answered '$u'"
-	else
-		pass "$label [$who: $h $*] -> $u"
-	fi
+	dcheck "$label" "$want" "$r" "$u" "$who: $h $*"
 }
 
 # The upper on disk, on both sides: "TYPEMODE UID:GID" as stat -c '%A %u:%g'.
