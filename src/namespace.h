@@ -65,6 +65,12 @@ int um_ns_whiteout(struct um_fs *fs, int upfd, const char *name, enum um_upper_s
 /* Remove upfd/name for good (a directory with its whiteouts), atomically. */
 int um_ns_remove(struct um_fs *fs, int upfd, const char *name, bool is_dir);
 
+/* Empty the upper directory upfd/name of whiteouts and fallthrus, so
+ * that rename(2) may replace it; -ENOTEMPTY, and nothing more removed,
+ * at the first entry that is neither. Only for a directory whose
+ * markers no longer matter (it is opaque, or about to go). */
+int um_ns_drop_markers(int upfd, const char *name);
+
 /* Is the directory empty as the union shows it? 1, 0 or -errno. */
 int um_ns_dir_is_empty(struct um_fs *fs, struct um_inode *dir);
 

@@ -251,23 +251,22 @@ static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 		r = 0;
 	}
 	if (r == 0 && is_dir && dst_state == UM_UPPER_PRESENT) {
-		/* The target directory (empty in the union) still holds
-		 * whiteouts: swap, then dispose of it at the old name. Opaque
-		 * first, so that between the two steps (a crash, an error) the
-		 * old name shows an empty directory, never the moved one's
-		 * lower contents a second time. */
+		/* The target (empty in the union) may still hold whiteouts,
+		 * and rename(2) replaces only an empty directory. Once opaque
+		 * it needs none of them; neither step changes what the union
+		 * shows, so the move below stays one rename, done or not done
+		 * whatever stops it (ENOSPC, a crash). */
 		r = um_marker_set_opaque(newup, op->newname);
 		if (r == 0)
-			r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
-		if (r == 0 && old_lower)
-			r = um_ns_whiteout(fs, oldup, op->name, UM_UPPER_PRESENT, true);
-		else if (r == 0)
-			r = um_ns_remove(fs, oldup, op->name, true);
-	} else if (r == 0 && is_dir && (dst_state == UM_UPPER_WHITEOUT || dst_state == UM_UPPER_FALLTHRU)) {
-		/* rename(2) puts no directory over a device node; exchanging
-		 * leaves the whiteout at the old name, which is just what a
-		 * name shown below needs. A fallthru becomes a whiteout first,
-		 * so that no step shows the old name's lower object twice. */
+			r = um_ns_drop_markers(newup, op->newname);
+	}
+	if (r == 0 && is_dir && (dst_state == UM_UPPER_WHITEOUT || dst_state == UM_UPPER_FALLTHRU)) {
+		/* No object shows there (do_rename copied a directory shown
+		 * through a fallthru up), but rename(2) puts no directory over
+		 * a device node. Exchanging leaves the marker at the old name:
+		 * a whiteout is what a name shown below needs, and one that
+		 * nothing shows below hides nothing, so a crash before the
+		 * unlink leaves no trace in the union. */
 		if (dst_state == UM_UPPER_FALLTHRU)
 			r = um_ns_whiteout(fs, newup, op->newname, UM_UPPER_FALLTHRU, false);
 		if (r == 0)
@@ -342,6 +341,11 @@ static int do_rename(struct um_fs *fs, struct rename_op *op)
 		r = um_copyup(fs, op->olddir, 0);
 	if (r == 0)
 		r = um_copyup(fs, op->newdir, 0);
+	/* A directory replaced through its fallthru: rename(2) puts none
+	 * over the device node, and a marker swapped out of the way first
+	 * would leave a moment (a crash) with neither name. */
+	if (r == 0 && op->dst && S_ISDIR(op->dst->type) && !(op->flags & RENAME_EXCHANGE))
+		r = um_copyup(fs, op->dst, 0);
 	if (r == 0 && op->dst && !(op->flags & RENAME_EXCHANGE))
 		r = um_inode_keep_open(fs, op->dst);
 	if (r == 0)
