@@ -561,10 +561,12 @@ int um_inode_new_upper(struct um_fs *fs, struct um_inode *dir, const char *name,
 	}
 	ino->parent = um_inode_ref(dir);
 	/* A number still in the table belongs to an object upper has since
-	 * freed (removed behind our back): the new object wins. */
+	 * freed: one a request of ours is removing (it had no time to say
+	 * so yet), or one removed behind our back. The new object wins. */
 	while ((old = table_intern(fs->itable, ino))) {
-		um_log(UM_LOG_WARN, "'%s': inode number %#llx reused by the upper filesystem", name,
-		       (unsigned long long)ino->st_ino);
+		if (!(um_inode_flags(old) & (UM_INO_GOING | UM_INO_DEAD)))
+			um_log(UM_LOG_WARN, "'%s': inode number %#llx reused by the upper filesystem", name,
+			       (unsigned long long)ino->st_ino);
 		um_inode_kill(fs, old);
 		um_inode_unref(fs, old, 1);
 	}

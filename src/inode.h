@@ -39,6 +39,8 @@ struct um_part {
 #define UM_INO_COMPLETE 8u /* directory: its upper part holds every visible name (marker.h) */
 #define UM_INO_OVL_IMPURE 16u /* directory: kernel overlayfs moved directories into it (redirects) */
 #define UM_INO_SWEPT 32u   /* um_itable_free() has it on its list */
+#define UM_INO_GOING 64u   /* this mount is removing its upper object: the number may be reused before
+			    * the table forgets it */
 
 struct um_inode {
 	uint64_t st_ino;          /* identity and table key; immutable */

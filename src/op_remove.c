@@ -27,6 +27,7 @@ int um_name_gone(struct um_fs *fs, struct um_inode *ino, bool was_lower)
 	}
 	um_inode_index_name(ino->st_ino, key);
 	pthread_rwlock_wrlock(&ino->lock);
+	ino->flags &= (uint16_t)~UM_INO_GOING; /* other names keep the object */
 	if (was_lower && ino->lowerlinks > 0) {
 		ino->lowerlinks--;
 		r = um_marker_set_lowerlinks(fs->index_fd, key, ino->lowerlinks);
@@ -82,6 +83,7 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 		goto out;
 	upfd = um_inode_upper_fd(dir);
 
+	um_inode_set_flags(ino, UM_INO_GOING, 0);
 	pthread_rwlock_wrlock(&dir->lock);
 	r = um_ns_upper_state(upfd, name, &st);
 	if (r >= 0) {
@@ -97,6 +99,8 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 	else if (r == 0)
 		r = -ENOENT;
 	pthread_rwlock_unlock(&dir->lock);
+	if (r < 0)
+		um_inode_set_flags(ino, 0, UM_INO_GOING);
 	if (r == 0)
 		(void)um_name_gone(fs, ino, state == UM_UPPER_ABSENT || state == UM_UPPER_FALLTHRU);
 out:

@@ -241,6 +241,8 @@ static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 	struct stat st;
 	int r, old_lower;
 
+	if (op->dst)
+		um_inode_set_flags(op->dst, UM_INO_GOING, 0);
 	lock_two(op->olddir, op->newdir);
 	r = old_lower = um_ns_lower_visible(op->olddir, op->name, -1);
 	if (r >= 0)
@@ -285,6 +287,8 @@ static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 		r = um_sys_renameat(oldup, op->name, newup, op->newname, 0);
 	}
 	unlock_two(op->olddir, op->newdir);
+	if (r < 0 && op->dst)
+		um_inode_set_flags(op->dst, 0, UM_INO_GOING);
 	if (r < 0)
 		return r;
 	(void)um_inode_move(fs, op->src, op->newdir, op->newname);

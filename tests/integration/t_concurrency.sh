@@ -265,6 +265,10 @@ cycle() {
 		expect_eq "$label: WORKDIR/unionmount/work is empty after unmount" "" \
 			"$(ls -A "$R/w/unionmount/work" 2>&1)"
 		expect_eq "$label: no sanitizer report in the daemon's log" "" "$(sanitizer_report "$R/mnt")"
+		# Nothing here is damage: a warning (e.g. an inode number
+		# "reused by the upper filesystem") means the daemon lost track.
+		expect_eq "$label: the daemon logged nothing but its mount and unmount" "" \
+			"$(grep -v -e ': mounted: ' -e ': unmounted$' "${_log_of[$R/mnt]}" | head -5)"
 		if [ -n "${UNIONCTL:-}" ]; then
 			local out
 			out=$(t "$UNIONCTL" check -o "$opts" 2>&1)
