@@ -1,10 +1,12 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include <fuse_log.h>
 
@@ -33,7 +35,7 @@ bool um_log_debug_enabled(void)
 	return log_state.debug;
 }
 
-void um_log(enum um_log_level level, const char *fmt, ...)
+static void emit(enum um_log_level level, const char *msg)
 {
 	static const int prio[] = {
 		[UM_LOG_ERR] = LOG_ERR,
@@ -41,8 +43,45 @@ void um_log(enum um_log_level level, const char *fmt, ...)
 		[UM_LOG_INFO] = LOG_INFO,
 		[UM_LOG_DEBUG] = LOG_DEBUG,
 	};
+
+	if (log_state.syslog)
+		syslog(prio[level], "%s: %s", log_state.mountpoint ? log_state.mountpoint : "-", msg);
+	else
+		fprintf(stderr, "unionmount: %s%s%s\n", log_state.mountpoint ? log_state.mountpoint : "",
+			log_state.mountpoint ? ": " : "", msg);
+}
+
+/* Damage is reported by every request that meets it, and one failing
+ * system call may be several requests (the kernel looks a name up
+ * again): the same line within REPEAT_WINDOW seconds of its first
+ * printing is counted instead, and the count printed before the next
+ * other line. Guarded by lock: last, level, count, since. Debug lines
+ * (-d) are all printed. */
+#define REPEAT_WINDOW 10
+static struct {
+	pthread_mutex_t lock;
+	char last[1024];
+	enum um_log_level level;
+	unsigned long count;
+	time_t since;
+} repeat = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void flush_repeats_locked(void)
+{
+	char note[64];
+
+	if (repeat.count) {
+		snprintf(note, sizeof(note), "the line before repeated %lu more times", repeat.count);
+		emit(repeat.level, note);
+	}
+	repeat.count = 0;
+}
+
+void um_log(enum um_log_level level, const char *fmt, ...)
+{
 	int saved = errno; /* keep %m meaningful for the caller's format */
 	char msg[1024];
+	struct timespec now = { 0 };
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -50,11 +89,23 @@ void um_log(enum um_log_level level, const char *fmt, ...)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 
-	if (log_state.syslog)
-		syslog(prio[level], "%s: %s", log_state.mountpoint ? log_state.mountpoint : "-", msg);
-	else
-		fprintf(stderr, "unionmount: %s%s%s\n", log_state.mountpoint ? log_state.mountpoint : "",
-			log_state.mountpoint ? ": " : "", msg);
+	if (level == UM_LOG_DEBUG) {
+		emit(level, msg);
+		errno = saved;
+		return;
+	}
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&repeat.lock);
+	if (!strcmp(msg, repeat.last) && now.tv_sec - repeat.since < REPEAT_WINDOW) {
+		repeat.count++;
+	} else {
+		flush_repeats_locked();
+		emit(level, msg);
+		memcpy(repeat.last, msg, sizeof(msg));
+		repeat.level = level;
+		repeat.since = now.tv_sec;
+	}
+	pthread_mutex_unlock(&repeat.lock);
 	errno = saved;
 }
 

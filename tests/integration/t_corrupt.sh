@@ -341,6 +341,17 @@ for n in o15 o17 onul hl1 sl; do
 	logged "$DM" "'$n': its trusted.unionmount.origin attribute does not decode" || missing+=" $n"
 done
 expect_eq "the documented log line for each damaged origin (missing for:)" "" "${missing# }"
+# Every look at a damaged object fails, and each logs: ten in a row give
+# one line and a count, not a screenful.
+t stat "$DM/or/o17" >/dev/null 2>&1 # so that o15's is not the line before
+before=$(wc -l <"${_log_of[$DM]}")
+for i in 1 2 3 4 5 6 7 8 9 10; do t stat "$DM/or/o15" >/dev/null 2>&1; done
+t stat "$DM/or/oupper" >/dev/null 2>&1
+t touch "$DM/or/o17" 2>/dev/null # another damaged one: a different line
+expect_eq "ten failing stats of one damaged file log its line once" 1 \
+	"$(tail -n +$((before + 1)) "${_log_of[$DM]}" | grep -c "'o15': its trusted.unionmount.origin")"
+expect_eq "... and then how often it was held back" 1 \
+	"$(tail -n +$((before + 1)) "${_log_of[$DM]}" | grep -cE 'the line before repeated [0-9]+ more times')"
 expect_eq "impure=yes is no flag: origins there are not read, the file works" "u:ig/f" "$(t cat "$DM/ig/f")"
 for n in hx hx.2 hx.3 hy hy.2 hz hz.2; do
 	expect_probe "lowerlinks that do not decode: h/$n" EIO lstat "$DM/h/$n"
