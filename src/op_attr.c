@@ -11,7 +11,17 @@
 #include "ops.h"
 #include "sys.h"
 
-static int truncate_loc(struct um_fs *fs, struct um_inode *ino, off_t size, struct fuse_file_info *fi)
+/* The kernel's FUSE client leaves setgid without group-execute to us
+ * (um_file_kill_priv()), even when it sends a mode with the size. */
+static int truncate_fd(fuse_req_t req, int fd, off_t size)
+{
+	int r = um_sys_ftruncate(fd, size);
+
+	return r < 0 ? r : um_file_kill_priv(req, fd);
+}
+
+static int truncate_loc(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, off_t size,
+			struct fuse_file_info *fi)
 {
 	struct um_loc loc;
 	int fd, r;
@@ -19,7 +29,7 @@ static int truncate_loc(struct um_fs *fs, struct um_inode *ino, off_t size, stru
 	if (fi) {
 		fd = um_file_get_writable(fs, fi);
 		if (fd >= 0) {
-			r = um_sys_ftruncate(fd, size);
+			r = truncate_fd(req, fd, size);
 			um_file_put(fs, fi);
 			return r;
 		}
@@ -31,7 +41,7 @@ static int truncate_loc(struct um_fs *fs, struct um_inode *ino, off_t size, stru
 	um_loc_release(fs, &loc);
 	if (fd < 0)
 		return fd;
-	r = um_sys_ftruncate(fd, size);
+	r = truncate_fd(req, fd, size);
 	(void)close(fd);
 	return r;
 }
@@ -45,7 +55,7 @@ static struct timespec time_arg(int to_set, int set_bit, int now_bit, struct tim
 	return (struct timespec){ .tv_nsec = UTIME_OMIT };
 }
 
-static int apply(struct um_fs *fs, struct um_inode *ino, const struct stat *attr, int to_set,
+static int apply(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, const struct stat *attr, int to_set,
 		 struct fuse_file_info *fi)
 {
 	struct um_loc loc;
@@ -59,7 +69,7 @@ static int apply(struct um_fs *fs, struct um_inode *ino, const struct stat *attr
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
 		r = um_sys_fchmodat(loc.dirfd, loc.name, attr->st_mode & 07777);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
-		r = S_ISDIR(ino->type) ? -EISDIR : truncate_loc(fs, ino, attr->st_size, fi);
+		r = S_ISDIR(ino->type) ? -EISDIR : truncate_loc(req, fs, ino, attr->st_size, fi);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
 				 FUSE_SET_ATTR_MTIME_NOW))) {
 		struct timespec ts[2] = {
@@ -86,7 +96,7 @@ void um_op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int to_
 		r = um_copyup(fs, ino, flags);
 
 	if (r == 0)
-		r = apply(fs, ino, attr, to_set, fi);
+		r = apply(req, fs, ino, attr, to_set, fi);
 	if (r == 0)
 		r = um_inode_stat(fs, ino, &st);
 	if (r < 0)

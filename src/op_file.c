@@ -29,7 +29,7 @@ struct um_file {
 	int flags;      /* as opened, for reopening after a copy-up */
 	struct um_inode *ino; /* holds a reference */
 	/* Opened for writing with setuid/setgid set: the next write checks
-	 * what it clears (kill_priv()). */
+	 * what it clears (um_file_kill_priv()). */
 	atomic_bool priv;
 };
 
@@ -41,11 +41,11 @@ static struct um_file *file_of(struct fuse_file_info *fi)
 /* Clear setuid/setgid as a change of the data by an unprivileged caller
  * clears them in the VFS: setuid always, setgid when group-executable or
  * the caller is not in the file's group (uid 0 stands for CAP_FSETID).
- * Two cases are ours: an open with O_TRUNC truncates here
- * (FUSE_CAP_ATOMIC_O_TRUNC) and the kernel then sends no setattr at all;
- * on a write the kernel's FUSE client clears all but a setgid bit without
- * group-execute. */
-static int kill_priv(fuse_req_t req, int fd)
+ * Ours to do where the kernel's FUSE client leaves it: an open with
+ * O_TRUNC truncates here (FUSE_CAP_ATOMIC_O_TRUNC) and the kernel then
+ * sends no setattr at all; on a write, truncate, fallocate or
+ * copy_file_range it clears all but a setgid bit without group-execute. */
+int um_file_kill_priv(fuse_req_t req, int fd)
 {
 	struct stat st;
 	mode_t kill = 0;
@@ -204,7 +204,7 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	 * as the upper filesystem would demand. */
 	fd = um_sys_openat(loc.dirfd, loc.name, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT));
 	um_loc_release(fs, &loc);
-	r = fd >= 0 && (fi->flags & O_TRUNC) ? kill_priv(req, fd) : fd;
+	r = fd >= 0 && (fi->flags & O_TRUNC) ? um_file_kill_priv(req, fd) : fd;
 	if (r >= 0)
 		r = um_file_attach(fs, ino, fd, loc.layer, fi);
 	if (r < 0) {
@@ -245,7 +245,7 @@ void um_op_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv
 	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	dst.buf[0].fd = fd;
 	dst.buf[0].pos = off;
-	n = atomic_exchange(&file_of(fi)->priv, false) ? kill_priv(req, fd) : 0;
+	n = atomic_exchange(&file_of(fi)->priv, false) ? um_file_kill_priv(req, fd) : 0;
 	if (n == 0)
 		n = fuse_buf_copy(&dst, bufv, 0);
 	um_file_put(um_req_fs(req), fi);
@@ -321,6 +321,8 @@ void um_op_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, 
 		return;
 	}
 	r = um_sys_fallocate(fd, mode, offset, length);
+	if (r == 0 && atomic_exchange(&file_of(fi)->priv, false))
+		r = um_file_kill_priv(req, fd);
 	um_file_put(um_req_fs(req), fi);
 	fuse_reply_err(req, -r);
 }
@@ -339,6 +341,11 @@ void um_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, stru
 	}
 	in = um_file_get(fs, fi_in);
 	n = um_sys_copy_file_range(in, &off_in, out, &off_out, len, (unsigned)flags);
+	if (n > 0 && atomic_exchange(&file_of(fi_out)->priv, false)) {
+		int r = um_file_kill_priv(req, out);
+
+		n = r < 0 ? r : n;
+	}
 	um_file_put(fs, fi_in);
 	um_file_put(fs, fi_out);
 	if (n < 0)

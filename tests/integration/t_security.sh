@@ -100,7 +100,7 @@ mkdo() {
 	chmod "$4" "$1/$2"
 }
 
-SUID_CASES="nw na no nt nf nc ow oo ot of oc om rc rw gx gn gm"
+SUID_CASES="nw na no nt nf nc ow oo ot of oc om rc rw gx gn gt gf gc gm"
 CAP_CASES="nw no ot oo oc"
 FCAP=0x0100000200200000000000000000000000000000
 # ACL xattr values: version 2, then (tag, perm, id) entries, little-endian.
@@ -208,7 +208,7 @@ build() {
 			o?) mkfo "$D" "suid/${c}_$X" "$A:$A" 06755 ;;
 			rc) mkfo "$D" "suid/${c}_$X" 0:0 06755 ;;
 			gx) mkfo "$D" "suid/${c}_$X" 0:0 02777 ;;
-			gn) mkfo "$D" "suid/${c}_$X" 0:0 02767 ;;
+			gn | gt | gf | gc) mkfo "$D" "suid/${c}_$X" 0:0 02767 ;;
 			gm) mkfo "$D" "suid/${c}_$X" "0:$G" 02767 ;;
 			esac
 		done
@@ -590,6 +590,9 @@ for X in l u; do
 		rw) uop "$f: root writes root's 06777 file" OK root fsop write "$f" 0 x ;;
 		gx) uop "$f: A writes root's 02777 file" OK a fsop write "$f" 0 x ;;
 		gn) uop "$f: A (not in the group) writes root's 02767 file" OK a fsop write "$f" 0 x ;;
+		gt) uop "$f: A (not in the group) truncates root's 02767 file" OK a fsop truncate "$f" 1 ;;
+		gf) uop "$f: A (not in the group) fallocates root's 02767 file" OK a fsop fallocate "$f" 0 0 100 ;;
+		gc) uop "$f: A (not in the group) copy_file_ranges into it" "OK 5" a fsop copy_file_range ro/l644 "$f" 5 ;;
 		gm) uop "$f: BG (in the group) writes its group's 02767 file" OK bg fsop write "$f" 0 x ;;
 		esac
 		case $c in
@@ -597,7 +600,7 @@ for X in l u; do
 		o?) mode=0755 own=$A:$A want="-rwxr-xr-x $A:$A" ;;
 		rc) mode=0755 own=0:0 want="-rwxr-xr-x 0:0" ;;
 		rw) mode=6777 own=0:0 want="-rwsrwsrwx 0:0" ;;
-		gn) mode=- ;; # S_ISGID without group-exec: dropped since Linux 6.2
+		gn | gt | gf | gc) mode=- ;; # S_ISGID without group-exec: dropped since Linux 6.2
 		gm) mode=2767 own=0:$G want="-rwxrwSrwx 0:$G" ;;
 		esac
 		if [ "$mode" == - ]; then
