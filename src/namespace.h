@@ -36,6 +36,10 @@ int um_ns_owner(fuse_req_t req, int upfd, bool is_dir, mode_t *mode, uid_t *uid,
  * When the groups cannot be read, no. */
 bool um_ns_caller_in_group(fuse_req_t req, gid_t gid);
 
+/* Has req's caller the capability cap (CAP_* of <linux/capability.h>) in
+ * its effective set? Where that cannot be read, uid 0 stands for it. */
+bool um_ns_caller_capable(fuse_req_t req, int cap);
+
 /* Give dirfd/name (name "" = dirfd) owner and, when it has bits chown
  * clears, mode again. */
 int um_ns_set_owner(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode);

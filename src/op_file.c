@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ static struct um_file *file_of(struct fuse_file_info *fi)
 
 /* Clear setuid/setgid as a change of the data by an unprivileged caller
  * clears them in the VFS: setuid always, setgid when group-executable or
- * the caller is not in the file's group (uid 0 stands for CAP_FSETID).
+ * the caller is not in the file's group, unless it has CAP_FSETID.
  * Ours to do where the kernel's FUSE client leaves it: an open with
  * O_TRUNC truncates here (FUSE_CAP_ATOMIC_O_TRUNC) and the kernel then
  * sends no setattr at all; on a write, truncate, fallocate or
@@ -51,7 +52,8 @@ int um_file_kill_priv(fuse_req_t req, int fd)
 	mode_t kill = 0;
 	int r = um_sys_fstat(fd, &st);
 
-	if (r < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & (S_ISUID | S_ISGID)) || fuse_req_ctx(req)->uid == 0)
+	if (r < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & (S_ISUID | S_ISGID)) ||
+	    um_ns_caller_capable(req, CAP_FSETID))
 		return r;
 	if (st.st_mode & S_ISUID)
 		kill |= S_ISUID;

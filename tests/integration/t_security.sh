@@ -100,7 +100,7 @@ mkdo() {
 	chmod "$4" "$1/$2"
 }
 
-SUID_CASES="nw na no nt nf nc ow oo ot of oc om rc rw gx gn gt gf gc gm"
+SUID_CASES="nw na no nt nf nc ow oo ot of oc om rc rw rt rn gx gn gt gf gc gm"
 CAP_CASES="nw no ot oo oc"
 FCAP=0x0100000200200000000000000000000000000000
 # ACL xattr values: version 2, then (tag, perm, id) entries, little-endian.
@@ -204,7 +204,8 @@ build() {
 		[ $X == u ] && D=$U
 		for c in $SUID_CASES; do
 			case $c in
-			n? | rw) mkfo "$D" "suid/${c}_$X" 0:0 06777 ;;
+			n? | rw | rt) mkfo "$D" "suid/${c}_$X" 0:0 06777 ;;
+			rn) mkfo "$D" "suid/${c}_$X" "0:$G" 02767 ;;
 			o?) mkfo "$D" "suid/${c}_$X" "$A:$A" 06755 ;;
 			rc) mkfo "$D" "suid/${c}_$X" 0:0 06755 ;;
 			gx) mkfo "$D" "suid/${c}_$X" 0:0 02777 ;;
@@ -250,6 +251,7 @@ build() {
 # The setpriv arguments for each caller (none for root).
 declare -A WHO_ARGS=(
 	[root]=''
+	[rootnf]="setpriv --bounding-set=-fsetid"
 	[a]="setpriv --reuid=$A --regid=$A --clear-groups"
 	[b]="setpriv --reuid=$B --regid=$B --clear-groups"
 	[bg]="setpriv --reuid=$B --regid=$B --groups=$G"
@@ -588,6 +590,8 @@ for X in l u; do
 		om) uop "$f: the owner chowns -1 -1" OK a fsop chown "$f" -1 -1 ;;
 		rc) uop "$f: root chowns root's 06755 file" OK root fsop chown "$f" 0 0 ;;
 		rw) uop "$f: root writes root's 06777 file" OK root fsop write "$f" 0 x ;;
+		rt) uop "$f: root without CAP_FSETID opens root's 06777 file O_TRUNC" OK rootnf probe open "$f" wt ;;
+		rn) uop "$f: root without CAP_FSETID (nor in the group) writes its 02767 file" OK rootnf fsop write "$f" 0 x ;;
 		gx) uop "$f: A writes root's 02777 file" OK a fsop write "$f" 0 x ;;
 		gn) uop "$f: A (not in the group) writes root's 02767 file" OK a fsop write "$f" 0 x ;;
 		gt) uop "$f: A (not in the group) truncates root's 02767 file" OK a fsop truncate "$f" 1 ;;
@@ -600,6 +604,8 @@ for X in l u; do
 		o?) mode=0755 own=$A:$A want="-rwxr-xr-x $A:$A" ;;
 		rc) mode=0755 own=0:0 want="-rwxr-xr-x 0:0" ;;
 		rw) mode=6777 own=0:0 want="-rwsrwsrwx 0:0" ;;
+		rt) mode=0777 own=0:0 want="-rwxrwxrwx 0:0" ;;
+		rn) mode=0767 own=0:$G want="-rwxrw-rwx 0:$G" ;;
 		gn | gt | gf | gc) mode=- ;; # S_ISGID without group-exec: dropped since Linux 6.2
 		gm) mode=2767 own=0:$G want="-rwxrwSrwx 0:$G" ;;
 		esac
