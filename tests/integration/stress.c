@@ -1691,11 +1691,19 @@ static void walk(const char *path, int depth, int top)
 				bad("walk: %s: static '%s' missing", path, nm);
 		}
 	}
-	/* v is never NULL with n > 0; gcc -O2 with ASan thinks it may be. */
-	for (size_t i = 0; v && i < n && !stopping(); i++) {
+	for (size_t i = 0; i < n && !stopping(); i++) {
 		char t = name_type(v[i].name);
 		char p[4096];
-		snprintf(p, sizeof(p), "%s/%s", path, v[i].name);
+		/* Not snprintf: gcc -O2 with ASan takes v[i].name for a null
+		 * argument (-Wformat-truncation) however v is checked. */
+		size_t pl = strlen(path), nl = strlen(v[i].name);
+		if (pl + 1 + nl >= sizeof(p)) {
+			bad("walk: %s/%s: path too long", path, v[i].name);
+			continue;
+		}
+		memcpy(p, path, pl);
+		p[pl] = '/';
+		memcpy(p + pl + 1, v[i].name, nl + 1);
 		if (!t) {
 			bad("walk: %s: '%s' listed, a name that must stay hidden", path, v[i].name);
 			continue;
