@@ -416,69 +416,102 @@ unlock:
 	return 0;
 }
 
-int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret)
+/* A non-directory at parent/name: the parent's lock is taken for reading
+ * (parent locks come first in the lock order) and kept until
+ * um_loc_release(), and only then is (parent, name, layer) read. Renames
+ * and removals change both the name in upper and the inode's record of
+ * it under the parent's write lock, so while the caller uses the name it
+ * is the object's: not the whiteout a rename just left there, nor another
+ * object moved over it. */
+static int locate_in_parent(struct um_inode *ino, struct um_inode *parent, struct um_loc *ret)
 {
-	struct um_inode *parent;
-	int r = -EIO; /* the parent must have a part in the object's layer */
+	const struct um_part *p;
 
-	pthread_rwlock_rdlock(&ino->lock);
-	if ((ino->flags & UM_INO_DEAD) && !S_ISDIR(ino->type)) {
-		if (ino->keep_fd < 0) {
-			pthread_rwlock_unlock(&ino->lock);
-			return -ENOENT;
-		}
-		ret->hold = um_inode_ref(ino);
-		ret->dirfd = ino->keep_fd;
-		ret->layer = UM_UPPER;
-		ret->name[0] = '\0';
-		pthread_rwlock_unlock(&ino->lock);
-		return 0;
-	}
-	if (ino->layer == UM_LAYER_INDEX && !S_ISDIR(ino->type)) {
-		/* Any of its names would do; the index entry is all of them. */
-		ret->hold = um_inode_ref(ino);
-		ret->dirfd = fs->index_fd;
-		ret->layer = UM_UPPER;
-		um_inode_index_name(ino->st_ino, ret->name);
-		pthread_rwlock_unlock(&ino->lock);
-		return 0;
-	}
-	if (S_ISDIR(ino->type)) {
-		ret->hold = um_inode_ref(ino);
-		ret->dirfd = ino->parts[0].fd;
-		ret->layer = ino->parts[0].layer;
-		ret->name[0] = '\0';
-		pthread_rwlock_unlock(&ino->lock);
-		return 0;
-	}
-	/* Take (parent, name, layer) as one consistent snapshot, then let go
-	 * of the child before locking the parent: parent locks come first in
-	 * the lock order. A rename racing with us leaves a stale but
-	 * consistent location, which fails like any op racing a rename. */
-	parent = um_inode_ref(ino->parent);
 	ret->layer = ino->layer;
 	strcpy(ret->name, ino->name);
-	pthread_rwlock_unlock(&ino->lock);
+	p = um_inode_part_in(parent, ret->layer);
+	if (!p) {
+		/* Parts are never taken away and a moved object is in upper:
+		 * the table is inconsistent, not the branches. */
+		um_log(UM_LOG_ERR, "'%s': its directory has no part in layer %u (an internal error); it fails with EIO",
+		       ret->name, ret->layer);
+		return -EIO;
+	}
+	ret->dirfd = p->fd;
+	return 0;
+}
 
-	pthread_rwlock_rdlock(&parent->lock);
-	for (uint16_t i = 0; i < parent->nparts; i++) {
-		if (parent->parts[i].layer == ret->layer) {
-			ret->dirfd = parent->parts[i].fd;
-			r = 0;
+int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret)
+{
+	struct um_inode *parent = NULL; /* locked for reading, with a reference */
+	int r = 0;
+
+	ret->locked = false;
+	for (;;) {
+		pthread_rwlock_rdlock(&ino->lock);
+		if ((ino->flags & UM_INO_DEAD) && !S_ISDIR(ino->type)) {
+			if (ino->keep_fd < 0) {
+				r = -ENOENT;
+				break;
+			}
+			ret->hold = um_inode_ref(ino);
+			ret->dirfd = ino->keep_fd;
+			ret->layer = UM_UPPER;
+			ret->name[0] = '\0';
 			break;
 		}
+		if (ino->layer == UM_LAYER_INDEX && !S_ISDIR(ino->type)) {
+			/* Any of its names would do; the index entry is all of them. */
+			ret->hold = um_inode_ref(ino);
+			ret->dirfd = fs->index_fd;
+			ret->layer = UM_UPPER;
+			um_inode_index_name(ino->st_ino, ret->name);
+			break;
+		}
+		if (S_ISDIR(ino->type)) {
+			ret->hold = um_inode_ref(ino);
+			ret->dirfd = ino->parts[0].fd;
+			ret->layer = ino->parts[0].layer;
+			ret->name[0] = '\0';
+			break;
+		}
+		if (ino->parent == parent) {
+			r = locate_in_parent(ino, parent, ret);
+			pthread_rwlock_unlock(&ino->lock);
+			if (r < 0)
+				goto drop_parent;
+			ret->hold = parent;
+			ret->locked = true;
+			return 0;
+		}
+		/* Not yet locked, or moved meanwhile: let go of the child
+		 * before locking its (new) parent, then look again. */
+		{
+			struct um_inode *next = um_inode_ref(ino->parent);
+
+			pthread_rwlock_unlock(&ino->lock);
+			if (parent) {
+				pthread_rwlock_unlock(&parent->lock);
+				um_inode_unref(fs, parent, 1);
+			}
+			parent = next;
+			pthread_rwlock_rdlock(&parent->lock);
+		}
 	}
-	pthread_rwlock_unlock(&parent->lock);
-	if (r < 0) {
+	pthread_rwlock_unlock(&ino->lock);
+drop_parent:
+	if (parent) {
+		pthread_rwlock_unlock(&parent->lock);
 		um_inode_unref(fs, parent, 1);
-		return r;
 	}
-	ret->hold = parent;
-	return 0;
+	return r;
 }
 
 void um_loc_release(struct um_fs *fs, struct um_loc *loc)
 {
+	if (loc->locked)
+		pthread_rwlock_unlock(&loc->hold->lock);
+	loc->locked = false;
 	um_inode_unref(fs, loc->hold, 1);
 	loc->hold = NULL;
 }
@@ -491,6 +524,14 @@ int um_inode_stat(struct um_fs *fs, struct um_inode *ino, struct stat *ret_st)
 	if (r < 0)
 		return r;
 	r = um_sys_lstatat(loc.dirfd, loc.name, ret_st);
+	if (r == 0 && (ret_st->st_mode & S_IFMT) != ino->type) {
+		/* The kernel would take the reply as a stale inode and fail it
+		 * with EIO, without a word: say why here. The name is locked,
+		 * so only a change behind the union's back gets here. */
+		um_log(UM_LOG_ERR, "'%s': its type changed from %#o to %#o in layer %u (behind the union's back?); it fails with EIO",
+		       loc.name[0] ? loc.name : "(open file)", ino->type, ret_st->st_mode & S_IFMT, loc.layer);
+		r = -EIO;
+	}
 	um_loc_release(fs, &loc);
 	if (r < 0)
 		return r;
@@ -608,13 +649,10 @@ int um_inode_upper_fd(struct um_inode *dir)
 	return fd;
 }
 
-int um_inode_move(struct um_fs *fs, struct um_inode *ino, struct um_inode *newparent, const char *newname)
+struct um_inode *um_inode_move(struct um_inode *ino, struct um_inode *newparent, char *name)
 {
-	char *name = strdup(newname);
 	struct um_inode *old;
 
-	if (!name)
-		return -ENOMEM;
 	um_inode_ref(newparent);
 	pthread_rwlock_wrlock(&ino->lock);
 	old = ino->parent;
@@ -622,8 +660,7 @@ int um_inode_move(struct um_fs *fs, struct um_inode *ino, struct um_inode *newpa
 	free(ino->name);
 	ino->name = name;
 	pthread_rwlock_unlock(&ino->lock);
-	um_inode_unref(fs, old, 1);
-	return 0;
+	return old;
 }
 
 uint16_t um_inode_layer(struct um_inode *ino)

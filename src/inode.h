@@ -92,9 +92,12 @@ static inline const struct um_part *um_inode_part_in(const struct um_inode *dir,
 
 /* Where to reach an object: dirfd + name ("" for a directory, whose own
  * top part fd is dirfd). Holds a reference on `hold` for as long as
- * dirfd is used. */
+ * dirfd is used; for a name in a parent directory (`locked`), also that
+ * parent's lock for reading, so that no rename or removal rebinds the
+ * name meanwhile. */
 struct um_loc {
 	struct um_inode *hold;
+	bool locked;
 	int dirfd;
 	uint16_t layer;
 	char name[NAME_MAX + 1];
@@ -117,7 +120,10 @@ int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, st
 int um_inode_stat(struct um_fs *fs, struct um_inode *ino, struct stat *ret_st);
 void um_inode_fix_attr(struct um_inode *ino, struct stat *st);
 
-/* On success the caller ends with um_loc_release(). */
+/* On success the caller ends with um_loc_release(), soon: it may hold
+ * the parent's lock (see um_loc), so meanwhile the caller may take the
+ * object's own lock, but no directory's, no handle's and no other
+ * location. */
 int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret);
 void um_loc_release(struct um_fs *fs, struct um_loc *loc);
 
@@ -141,8 +147,14 @@ int um_inode_add_upper_locked(struct um_inode *dir, int fd);
 /* The directory's upper part fd (valid while a reference is held), or
  * -EROFS when it has none yet. */
 int um_inode_upper_fd(struct um_inode *dir);
-/* After a rename: ino now lives at newparent/newname. */
-int um_inode_move(struct um_fs *fs, struct um_inode *ino, struct um_inode *newparent, const char *newname);
+/* A rename moved ino to newparent/name (name: allocated, taken over).
+ * Called with both directories write-locked, in the same critical
+ * section as the rename in upper, so that um_inode_locate() never pairs
+ * the old directory with the old name once that name holds something
+ * else (a whiteout, the other end of an exchange). Returns the old
+ * parent's reference, for the caller to drop after unlocking (it may be
+ * the last one). */
+struct um_inode *um_inode_move(struct um_inode *ino, struct um_inode *newparent, char *name);
 uint16_t um_inode_layer(struct um_inode *ino);
 uint16_t um_inode_flags(struct um_inode *ino);
 void um_inode_set_flags(struct um_inode *ino, uint16_t set, uint16_t clear);

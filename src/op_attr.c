@@ -59,15 +59,22 @@ static int apply(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, const s
 		 struct fuse_file_info *fi)
 {
 	struct um_loc loc;
-	int r = um_inode_locate(fs, ino, &loc);
+	int r = 0;
 
-	if (r < 0)
-		return r;
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
-		r = um_sys_fchownat(loc.dirfd, loc.name, to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
-				    to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1);
-	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
-		r = um_sys_fchmodat(loc.dirfd, loc.name, attr->st_mode & 07777);
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE)) {
+		r = um_inode_locate(fs, ino, &loc);
+		if (r < 0)
+			return r;
+		if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+			r = um_sys_fchownat(loc.dirfd, loc.name,
+					    to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
+					    to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1);
+		if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
+			r = um_sys_fchmodat(loc.dirfd, loc.name, attr->st_mode & 07777);
+		um_loc_release(fs, &loc);
+	}
+	/* Outside any location: truncate_loc() takes its own, and a
+	 * handle's lock, which must not nest in a parent's lock. */
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		r = S_ISDIR(ino->type) ? -EISDIR : truncate_loc(req, fs, ino, attr->st_size, fi);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
@@ -77,9 +84,12 @@ static int apply(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, const s
 			time_arg(to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, attr->st_mtim),
 		};
 
+		r = um_inode_locate(fs, ino, &loc);
+		if (r < 0)
+			return r;
 		r = um_sys_utimensat(loc.dirfd, loc.name, ts);
+		um_loc_release(fs, &loc);
 	}
-	um_loc_release(fs, &loc);
 	return r;
 }
 

@@ -98,11 +98,13 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 		r = um_ns_remove(fs, upfd, name, is_dir);
 	else if (r == 0)
 		r = -ENOENT;
+	/* Still under the lock: a getattr must not find ino alive at a name
+	 * that holds a whiteout now (um_inode_locate()). */
+	if (r == 0)
+		(void)um_name_gone(fs, ino, state == UM_UPPER_ABSENT || state == UM_UPPER_FALLTHRU);
 	pthread_rwlock_unlock(&dir->lock);
 	if (r < 0)
 		um_inode_set_flags(ino, 0, UM_INO_GOING);
-	if (r == 0)
-		(void)um_name_gone(fs, ino, state == UM_UPPER_ABSENT || state == UM_UPPER_FALLTHRU);
 out:
 	if (ino)
 		um_inode_unref(fs, ino, 1);

@@ -216,19 +216,26 @@ struct rename_op {
 	const char *name, *newname;
 	unsigned flags;
 	char *src_redirect, *dst_redirect;
+	/* The inodes' new names, allocated before anything moves so that
+	 * recording the move cannot fail after it happened. */
+	char *src_name, *dst_name;
+	/* References um_inode_move() hands back, dropped after unlocking. */
+	struct um_inode *drop[2];
 };
 
-static int exchange(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
+static int exchange(struct rename_op *op, int oldup, int newup)
 {
 	int r;
 
 	lock_two(op->olddir, op->newdir);
 	r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
+	if (r == 0) {
+		op->drop[0] = um_inode_move(op->src, op->newdir, TAKE_PTR(op->src_name));
+		op->drop[1] = um_inode_move(op->dst, op->olddir, TAKE_PTR(op->dst_name));
+	}
 	unlock_two(op->olddir, op->newdir);
 	if (r < 0)
 		return r;
-	(void)um_inode_move(fs, op->src, op->newdir, op->newname);
-	(void)um_inode_move(fs, op->dst, op->olddir, op->name);
 	set_redirect_field(op->src, TAKE_PTR(op->src_redirect));
 	set_redirect_field(op->dst, TAKE_PTR(op->dst_redirect));
 	return 0;
@@ -286,15 +293,17 @@ static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 	} else if (r == 0) {
 		r = um_sys_renameat(oldup, op->name, newup, op->newname, 0);
 	}
+	if (r == 0) {
+		op->drop[0] = um_inode_move(op->src, op->newdir, TAKE_PTR(op->src_name));
+		if (op->dst)
+			(void)um_name_gone(fs, op->dst, dst_was_lower);
+	}
 	unlock_two(op->olddir, op->newdir);
 	if (r < 0 && op->dst)
 		um_inode_set_flags(op->dst, 0, UM_INO_GOING);
 	if (r < 0)
 		return r;
-	(void)um_inode_move(fs, op->src, op->newdir, op->newname);
 	set_redirect_field(op->src, TAKE_PTR(op->src_redirect));
-	if (op->dst)
-		(void)um_name_gone(fs, op->dst, dst_was_lower);
 	return 0;
 }
 
@@ -372,7 +381,12 @@ static int do_rename(struct um_fs *fs, struct rename_op *op)
 		r = prepare_dir_move(fs, op->dst, op->newdir, op->olddir, op->name, &op->dst_redirect);
 	if (r < 0)
 		return r;
-	return op->flags & RENAME_EXCHANGE ? exchange(fs, op, oldup, newup) : move(fs, op, oldup, newup);
+	op->src_name = strdup(op->newname);
+	if (op->flags & RENAME_EXCHANGE)
+		op->dst_name = strdup(op->name);
+	if (!op->src_name || ((op->flags & RENAME_EXCHANGE) && !op->dst_name))
+		return -ENOMEM;
+	return op->flags & RENAME_EXCHANGE ? exchange(op, oldup, newup) : move(fs, op, oldup, newup);
 }
 
 void um_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
@@ -399,11 +413,16 @@ void um_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 	pthread_mutex_lock(&fs->rename_lock);
 	r = do_rename(fs, &op);
 	pthread_mutex_unlock(&fs->rename_lock);
+	for (int i = 0; i < 2; i++)
+		if (op.drop[i])
+			um_inode_unref(fs, op.drop[i], 1);
 	if (op.src)
 		um_inode_unref(fs, op.src, 1);
 	if (op.dst)
 		um_inode_unref(fs, op.dst, 1);
 	free(op.src_redirect);
 	free(op.dst_redirect);
+	free(op.src_name);
+	free(op.dst_name);
 	fuse_reply_err(req, -r);
 }

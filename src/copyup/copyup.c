@@ -210,6 +210,12 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 				srcdir = p->fd;
 			pthread_rwlock_unlock(&parent->lock);
 		}
+		if (srcdir < 0) {
+			/* A non-directory below never moves (rename copies it up
+			 * first) and parts are never taken away. */
+			um_log(UM_LOG_ERR, "copy-up of inode %#llx: its directory has no part in layer %u (an internal error); it fails with EIO",
+			       (unsigned long long)ino->st_ino, layer);
+		}
 		upfd = um_inode_upper_fd(parent);
 		r = srcdir < 0 ? -EIO : upfd;
 		/* The copy carries an origin: its new parent must say so
