@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -30,6 +32,55 @@ struct shard {
 struct um_itable {
 	struct shard shards[NSHARDS];
 };
+
+/* Inodes alive (in the table or not) and the most there were at once,
+ * for the memory report (um_inode_get_stats()). Process-wide: one mount
+ * per process. */
+static _Atomic uint64_t inodes_live, inodes_peak, inodes_freed, malloc_trims, trim_ns;
+
+/* glibc keeps what free() returns in its arenas (up to 8 per core, the
+ * session's threads spread over them) and gives pages back only from
+ * the top of a heap, once its free chunks have been merged: inodes
+ * freed in the order the kernel forgets them leave holes under live
+ * ones, so after the kernel forgot a million inodes the daemon kept its
+ * peak RSS for good (bench/MEMORY.md). malloc_trim() merges the free
+ * chunks and releases every free page of every arena, holding each
+ * arena's lock while it walks it: about a millisecond on a heap that
+ * held a million inodes. Once per TRIM_EVERY inodes freed (about
+ * 2.5 MiB of them): ~60 trims when a million are forgotten, and little
+ * left behind after the last batch. */
+#define TRIM_EVERY 16384u
+
+/* Timed for the report: requests that allocate from an arena wait
+ * while it is trimmed. */
+static void trim_heap(void)
+{
+	struct timespec t0, t1;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	(void)malloc_trim(0);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+	atomic_fetch_add(&malloc_trims, 1);
+	atomic_fetch_add(&trim_ns, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
+}
+
+static void count_alloc(void)
+{
+	uint64_t n = atomic_fetch_add(&inodes_live, 1) + 1;
+	uint64_t peak = atomic_load(&inodes_peak);
+
+	while (n > peak && !atomic_compare_exchange_weak(&inodes_peak, &peak, n))
+		;
+}
+
+void um_inode_get_stats(struct um_inode_stats *ret)
+{
+	ret->live = atomic_load(&inodes_live);
+	ret->peak = atomic_load(&inodes_peak);
+	ret->freed = atomic_load(&inodes_freed);
+	ret->trims = atomic_load(&malloc_trims);
+	ret->trim_ms = atomic_load(&trim_ns) / 1000000;
+}
 
 static uint64_t hash_ino(uint64_t st_ino)
 {
@@ -198,25 +249,33 @@ static void inode_free_one(struct um_inode *ino)
 	for (uint16_t i = 0; i < ino->nparts; i++)
 		(void)close(ino->parts[i].fd);
 	free(ino->parts);
-	free(ino->name);
+	if (ino->name != ino->iname)
+		free(ino->name);
 	free(ino->redirect);
 	if (ino->keep_fd >= 0)
 		(void)close(ino->keep_fd);
 	pthread_rwlock_destroy(&ino->lock);
 	free(ino);
+	atomic_fetch_sub(&inodes_live, 1);
 }
 
-static struct um_inode *inode_alloc(uint64_t st_ino, mode_t type)
+/* name: the one it is found by (copied into the inode), NULL for the root. */
+static struct um_inode *inode_alloc(uint64_t st_ino, mode_t type, const char *name)
 {
-	struct um_inode *ino = calloc(1, sizeof(*ino));
+	size_t len = name ? strlen(name) + 1 : 0;
+	/* At least the "" that um_inode_move() may compare with. */
+	struct um_inode *ino = calloc(1, sizeof(*ino) + (len ? len : 1));
 
 	if (!ino)
 		return NULL;
 	ino->st_ino = st_ino;
-	ino->type = type & S_IFMT;
+	ino->type = (uint16_t)(type & S_IFMT);
+	if (name)
+		ino->name = memcpy(ino->iname, name, len);
 	atomic_init(&ino->refs, 1);
 	ino->keep_fd = -1;
 	pthread_rwlock_init(&ino->lock, NULL);
+	count_alloc();
 	return ino;
 }
 
@@ -255,6 +314,8 @@ void um_inode_unref(struct um_fs *fs, struct um_inode *ino, uint64_t n)
 			return;
 		parent = ino->parent;
 		inode_free_one(ino);
+		if ((atomic_fetch_add(&inodes_freed, 1) + 1) % TRIM_EVERY == 0)
+			trim_heap();
 		/* Iterate instead of recursing: trees can be deep. */
 		ino = parent;
 		n = 1;
@@ -280,7 +341,7 @@ int um_inode_new_root(struct um_fs *fs, struct um_part *parts, uint16_t nparts, 
 		st_ino = um_ino_encode(parts[i].layer, pst.st_ino, pst.st_dev, fs->layers[parts[i].layer].dev);
 		break;
 	}
-	ino = inode_alloc(st_ino, st->st_mode);
+	ino = inode_alloc(st_ino, st->st_mode, NULL);
 	if (!ino)
 		return -ENOMEM;
 	ino->parts = parts;
@@ -317,16 +378,11 @@ void um_inode_fix_attr(struct um_inode *ino, struct stat *st)
 static int inode_from_found(const struct um_fs *fs, struct um_inode *dir, const char *name, struct um_found *f,
 			    struct um_inode **ret)
 {
-	struct um_inode *ino = inode_alloc(f->st_ino, f->st.st_mode);
+	struct um_inode *ino = inode_alloc(f->st_ino, f->st.st_mode, name);
 	int r;
 
 	if (!ino)
 		return -ENOMEM;
-	ino->name = strdup(name);
-	if (!ino->name) {
-		r = -ENOMEM;
-		goto free_ino;
-	}
 	ino->layer = f->layer;
 	ino->lowerlinks = f->lowerlinks;
 	if (S_ISDIR(ino->type)) {
@@ -578,15 +634,12 @@ int um_inode_new_upper(struct um_fs *fs, struct um_inode *dir, const char *name,
 		       struct um_inode **ret)
 {
 	struct um_inode *ino = inode_alloc(um_ino_encode(UM_UPPER, st->st_ino, st->st_dev, fs->layers[UM_UPPER].dev),
-					   st->st_mode);
+					   st->st_mode, name);
 	struct um_inode *old;
 	int r = -ENOMEM;
 
 	if (!ino)
 		return -ENOMEM;
-	ino->name = strdup(name);
-	if (!ino->name)
-		goto fail;
 	ino->layer = UM_UPPER;
 	if (S_ISDIR(st->st_mode)) {
 		ino->parts = calloc(1, sizeof(*ino->parts));
@@ -653,11 +706,18 @@ struct um_inode *um_inode_move(struct um_inode *ino, struct um_inode *newparent,
 {
 	struct um_inode *old;
 
+	/* Back to the inline copy when the object returns to its first name,
+	 * the only one it has room for. */
+	if (strcmp(name, ino->iname) == 0) {
+		free(name);
+		name = ino->iname;
+	}
 	um_inode_ref(newparent);
 	pthread_rwlock_wrlock(&ino->lock);
 	old = ino->parent;
 	ino->parent = newparent;
-	free(ino->name);
+	if (ino->name != ino->iname)
+		free(ino->name);
 	ino->name = name;
 	pthread_rwlock_unlock(&ino->lock);
 	return old;

@@ -42,9 +42,11 @@ struct um_part {
 #define UM_INO_GOING 64u   /* this mount is removing its upper object: the number may be reused before
 			    * the table forgets it */
 
+/* The kernel can make the daemon hold one of these per file it has seen
+ * (bench/MEMORY.md): fields are ordered to leave little padding, and the
+ * name it was found by is allocated with it. */
 struct um_inode {
 	uint64_t st_ino;          /* identity and table key; immutable */
-	mode_t type;              /* S_IFMT bits; immutable */
 	struct um_inode *hnext;   /* table chain: guarded by the shard lock */
 	/* Kernel lookups + one per child + temporary references. Reaching
 	 * zero happens only under the shard lock (see inode.c). */
@@ -53,10 +55,7 @@ struct um_inode {
 	 * them, every request reads them. */
 	pthread_rwlock_t lock;
 	struct um_inode *parent;  /* holds a reference; NULL for the root */
-	char *name;
-	uint16_t layer;           /* non-directories: the layer holding it, or UM_LAYER_INDEX */
-	uint16_t flags;           /* UM_INO_* */
-	uint16_t lowerlinks;      /* indexed: names still only in lower branches */
+	char *name;               /* iname, or a heap copy after a rename; NULL for the root */
 	/* Directories moved by rename: where their lower parts are (the
 	 * redirect marker's value), NULL if at their own name. */
 	char *redirect;
@@ -64,13 +63,18 @@ struct um_inode {
 	 * gives a directory its upper part); their fds close only when the
 	 * inode is freed, so an fd read under the lock stays valid for as
 	 * long as the reader holds a reference. */
-	uint16_t nparts;
 	struct um_part *parts;
+	uint16_t type;            /* S_IFMT bits; immutable */
+	uint16_t layer;           /* non-directories: the layer holding it, or UM_LAYER_INDEX */
+	uint16_t flags;           /* UM_INO_* */
+	uint16_t lowerlinks;      /* indexed: names still only in lower branches */
+	uint16_t nparts;
 	/* Open file handles on it; when it loses its last name while open,
 	 * keep_fd (O_PATH, guarded by lock) keeps it reachable for fstat
 	 * and fchmod, as the kernel reaches an unlinked open file. */
 	_Atomic unsigned nopen;
 	int keep_fd;
+	char iname[];             /* the name it was created with */
 };
 
 /* UM_INO_* flags for a directory's marks (um_marker_dir_flags()). */
@@ -158,6 +162,13 @@ struct um_inode *um_inode_move(struct um_inode *ino, struct um_inode *newparent,
 uint16_t um_inode_layer(struct um_inode *ino);
 uint16_t um_inode_flags(struct um_inode *ino);
 void um_inode_set_flags(struct um_inode *ino, uint16_t set, uint16_t clear);
+/* For the memory report (SIGUSR1, main.c): inodes alive now, the most
+ * alive at once, freed so far (their last reference gone: mostly
+ * forgets), malloc_trim() calls made and the milliseconds they took. */
+struct um_inode_stats {
+	uint64_t live, peak, freed, trims, trim_ms;
+};
+void um_inode_get_stats(struct um_inode_stats *ret);
 /* The index entry name of an object: its st_ino in 16 hex digits. */
 void um_inode_index_name(uint64_t st_ino, char buf[17]);
 

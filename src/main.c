@@ -7,6 +7,10 @@
  *      the session ended with an error
  * In the background the caller sees the parent's status: 0 once mounted. */
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,7 @@
 
 #include "config.h"
 #include "fs.h"
+#include "inode.h"
 #include "log.h"
 #include "ops.h"
 #include "sys.h"
@@ -67,6 +72,67 @@ static int absolute_mountpoint(struct um_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* SIGUSR1 logs a memory report (man page, SIGNALS): the inodes the
+ * kernel makes us keep, and what malloc holds for them. The signal is
+ * blocked in every thread and taken by sigwait() in one thread of its
+ * own, so no request's syscall is ever interrupted by it and the report
+ * may call anything. */
+static atomic_bool stats_stop;
+
+static void *stats_thread(void *arg)
+{
+	const sigset_t *set = arg;
+
+	for (;;) {
+		struct um_inode_stats is;
+		struct mallinfo2 mi;
+		struct rusage ru;
+		int sig;
+
+		if (sigwait(set, &sig) != 0 || atomic_load(&stats_stop))
+			return NULL;
+		um_inode_get_stats(&is);
+		mi = mallinfo2();
+		if (getrusage(RUSAGE_SELF, &ru) < 0)
+			ru.ru_maxrss = 0;
+		um_log(UM_LOG_INFO,
+		       "memory: %llu inodes (peak %llu, %llu freed, %llu trims in %llu ms); malloc: %zu KiB in use, %zu KiB free, "
+		       "%zu KiB mmapped; peak RSS %ld KiB",
+		       (unsigned long long)is.live, (unsigned long long)is.peak, (unsigned long long)is.freed,
+		       (unsigned long long)is.trims, (unsigned long long)is.trim_ms, mi.uordblks / 1024, mi.fordblks / 1024, mi.hblkhd / 1024,
+		       ru.ru_maxrss);
+	}
+}
+
+/* First thing in main(), so that a SIGUSR1 never kills the daemon
+ * (its default action), even before the report thread exists, and so
+ * that every thread inherits the mask. */
+static void stats_block(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGUSR1);
+	if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0)
+		abort(); /* only fails on a bad argument */
+}
+
+/* After fuse_daemonize(), whose fork would leave the thread behind.
+ * Without it the daemon runs on without the report. */
+static bool stats_start(pthread_t *ret, sigset_t *set)
+{
+	int r = pthread_create(ret, NULL, stats_thread, set);
+
+	if (r != 0)
+		um_log(UM_LOG_WARN, "no memory report on SIGUSR1: %s", strerror(r));
+	return r == 0;
+}
+
+static void stats_stop_thread(pthread_t t)
+{
+	atomic_store(&stats_stop, true);
+	if (pthread_kill(t, SIGUSR1) == 0)
+		(void)pthread_join(t, NULL);
+}
+
 static int run_session(struct fuse_session *se, const struct um_config *cfg)
 {
 	struct fuse_loop_config *lc;
@@ -91,9 +157,13 @@ int main(int argc, char **argv)
 	struct um_config cfg = { 0 };
 	struct fuse_session *se = NULL;
 	struct um_fs *fs = NULL;
+	pthread_t stats;
+	sigset_t stats_set;
+	bool stats_running = false;
 	char err[1024] = "";
 	int r, status = EXIT_USAGE;
 
+	stats_block(&stats_set);
 	r = um_config_parse(&cfg, argc, argv, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "unionmount: %s\n", err);
@@ -159,7 +229,10 @@ int main(int argc, char **argv)
 	um_log(UM_LOG_INFO, "mounted: %zu lowerdir%s%s%s", cfg.n_lower, cfg.n_lower == 1 ? "" : "s",
 	       cfg.upperdir ? ", upperdir " : "", cfg.upperdir ? cfg.upperdir : "");
 
+	stats_running = stats_start(&stats, &stats_set);
 	r = run_session(se, &cfg);
+	if (stats_running)
+		stats_stop_thread(stats);
 	/* libfuse returns the signal number when one ended the loop. */
 	if (r < 0)
 		um_log(UM_LOG_ERR, "session ended with an error (%s); unmounting", strerror(-r));
