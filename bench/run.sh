@@ -18,12 +18,14 @@ ALL_SYSTEMS="kernel,unionmount,unionmount-noft,fuse-overlayfs,unionfs-fuse"
 QUICK=0 REPS="" ONLY="" SYSTEMS=$ALL_SYSTEMS PREPARE=0
 BASE=${UM_BENCH_BASE:-/var/tmp/um-bench}
 UM_BIN=${UNIONMOUNT:-}
+UM_ALT=""
 OUT=""
 
 usage() {
 	cat <<USAGE
 usage: bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]]
-                    [--base DIR] [--unionmount BINARY] [--out FILE] [--prepare]
+                    [--base DIR] [--unionmount BINARY] [--unionmount-alt BINARY]
+                    [--out FILE] [--prepare]
   --quick        layers and workloads scaled down ~10x (separate layer set)
   --reps N       repetitions per system and workload (default 5, quick 3)
   --only W,...   workloads to run, from: $ALL_WORKLOADS
@@ -35,6 +37,9 @@ usage: bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]]
                  or \$UM_BENCH_BASE); should be ext4
   --unionmount B use this unionmount binary (default: release build of this
                  checkout in BASE/build, or \$UNIONMOUNT)
+  --unionmount-alt B
+                 a second unionmount binary, system "unionmount-alt" (not in
+                 the default set): compares two builds in the same run
   --out FILE     also copy the markdown table to FILE
   --prepare      only build the helpers, unionmount and the layers, then exit
                  (bench/ftcost.sh uses it)
@@ -49,6 +54,7 @@ while [ $# -gt 0 ]; do
 	--systems) SYSTEMS=$2; shift ;;
 	--base) BASE=$2; shift ;;
 	--unionmount) UM_BIN=$2; shift ;;
+	--unionmount-alt) UM_ALT=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--prepare) PREPARE=1 ;;
 	-h|--help) usage; exit 0 ;;
@@ -70,6 +76,7 @@ fi
 IFS=, read -ra SYS <<<"$SYSTEMS"
 for s in "${SYS[@]}"; do
 	case $s in kernel|unionmount|unionmount-noft|fuse-overlayfs|unionfs-fuse) ;;
+	unionmount-alt) [ -x "$UM_ALT" ] || { echo "unionmount-alt needs --unionmount-alt BINARY" >&2; exit 2; } ;;
 	*) echo "unknown system $s" >&2; exit 2 ;; esac
 done
 
@@ -120,6 +127,7 @@ fi
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || COMMIT="$COMMIT (src/ modified)"
 [ -n "$UM_BIN" ] && COMMIT="$COMMIT (binary given: $UM_BIN)"
+[[ " ${SYS[*]} " == *" unionmount-alt "* ]] && COMMIT="$COMMIT; unionmount-alt: $UM_ALT"
 for t in randread lstatall mkfiles negstat; do
 	if [ ! -x "$BIN/$t" ] || [ "$HERE/$t.c" -nt "$BIN/$t" ]; then
 		cc -O2 -Wall -o "$BIN/$t" "$HERE/$t.c" || { echo "cc $t.c failed" >&2; exit 1; }
@@ -189,6 +197,9 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 		return 0 ;;
 	unionmount)
 		"$UM_BIN" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" >>"$LOG" 2>&1 &
+		DPID=$! ;;
+	unionmount-alt)
+		"$UM_ALT" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	unionmount-noft)
 		"$UM_BIN" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work,fallthru=off" >>"$LOG" 2>&1 &
