@@ -221,6 +221,15 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 }
 
 HWM=""
+CLK_TCK=$(getconf CLK_TCK)
+# The daemon's user + system CPU seconds so far, all threads (fields 14 and
+# 15 of stat; counted after the ")" that ends the command name), or -.
+# On a loaded machine it moves much less than the wall time does.
+daemon_cpu() {
+	[ -n "$DPID" ] || { echo -; return; }
+	sed 's/.*) //' "/proc/$DPID/stat" 2>/dev/null |
+		awk -v t="$CLK_TCK" '{ printf "%.3f", ($12 + $13) / t }'
+}
 umount_sys() {  # records HWM (VmHWM kB of the daemon, or -)
 	local i
 	HWM=-
@@ -332,10 +341,11 @@ done
 
 # ---- the run ------------------------------------------------------------------
 RAW=$BASE/results/raw-$(date +%Y%m%d-%H%M%S).tsv
-printf 'workload\tsystem\trep\tseconds\trc\tvmhwm_kb\n' >"$RAW"
+printf 'workload\tsystem\trep\tseconds\trc\tvmhwm_kb\tdaemon_cpu_s\n' >"$RAW"
 rm -f "$RUN"/count.* "$RUN/listings.tsv"
 SELFTIME=$RUN/selftime
 START=$EPOCHREALTIME
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 say "layers $LAY, $REPS reps, systems ${SYS[*]}, log $LOG"
 for w in $WORKLOADS; do
 	set_workload "$w"
@@ -343,17 +353,22 @@ for w in $WORKLOADS; do
 		for CUR_SYS in "${SYS[@]}"; do
 			log "== $w rep $rep $CUR_SYS"
 			if ! mount_sys "$CUR_SYS"; then
-				printf '%s\t%s\t%s\tNA\tmount\t-\n' "$w" "$CUR_SYS" "$rep" >>"$RAW"
+				printf '%s\t%s\t%s\tNA\tmount\t-\t-\n' "$w" "$CUR_SYS" "$rep" >>"$RAW"
 				say "$w $CUR_SYS rep $rep: mount FAILED"
 				umount_sys
 				continue
 			fi
 			"prep_$w" >>"$LOG" 2>&1 || log "  preparation exited $?"
 			rm -f "$SELFTIME"
+			c0=$(daemon_cpu)
 			t0=$EPOCHREALTIME
 			"run_$w" >>"$LOG" 2>&1
 			rc=$?
 			t1=$EPOCHREALTIME
+			c1=$(daemon_cpu)
+			DCPU=-
+			[ "$c0" = - ] || [ -z "$c1" ] || [ "$c1" = - ] ||
+				DCPU=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
 			if [ "$rc" = 0 ] && declare -F "post_$w" >/dev/null; then
 				"post_$w" >>"$LOG" 2>&1 || log "  post-check exited $?"
 			fi
@@ -363,8 +378,8 @@ for w in $WORKLOADS; do
 			else
 				secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
 			fi
-			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$CUR_SYS" "$rep" "$secs" "$rc" "$HWM" >>"$RAW"
-			log "  $secs s rc=$rc hwm=$HWM"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$CUR_SYS" "$rep" "$secs" "$rc" "$HWM" "$DCPU" >>"$RAW"
+			log "  $secs s rc=$rc hwm=$HWM cpu=$DCPU"
 			[ "$rc" = 0 ] || say "$w $CUR_SYS rep $rep: workload exited $rc (see $LOG)"
 		done
 	done
@@ -411,6 +426,7 @@ MD=${RAW%.tsv}.md
 	echo "- commit: $COMMIT${UM_BIN:+; $("$UM_BIN" --version 2>&1 | head -1)}"
 	echo "- peers: $(fuse-overlayfs --version 2>&1 | grep -m1 "^fuse-overlayfs"); $(unionfs --version 2>&1 | grep -m1 unionfs-fuse)"
 	echo "- reps: $REPS per system, interleaved (${SYS[*]}), fresh upper + mount each time"
+	echo "- load average (1 min) at the start and the end of the run: $LOAD0 / $(cut -d' ' -f1 /proc/loadavg)"
 	[ -n "$COUNTS" ] && echo "- entries seen by \`find MNT\` (sanity; unionfs-fuse does not understand overlay whiteouts): ${COUNTS%, }"
 	[ -n "$LISTINGS" ] && printf '%s\n%s\n' "- merged directories as each system lists them after the timed part (names without . and ..; systems with the same listing joined by =):" "$LISTINGS"
 	echo
@@ -418,8 +434,8 @@ MD=${RAW%.tsv}.md
 import sys, statistics
 raw, systems = sys.argv[1], sys.argv[2:]
 rows = [l.rstrip("\n").split("\t") for l in open(raw)][1:]
-order, data, rss = [], {}, {}
-for w, s, rep, secs, rc, hwm in rows:
+order, data, rss, cpu = [], {}, {}, {}
+for w, s, rep, secs, rc, hwm, dcpu in rows:
     if w not in order:
         order.append(w)
     d = data.setdefault((w, s), {"ok": [], "fail": 0})
@@ -427,11 +443,13 @@ for w, s, rep, secs, rc, hwm in rows:
         d["ok"].append(float(secs))
     else:
         d["fail"] += 1
+    if dcpu not in ("-", "") and rc == "0":
+        cpu.setdefault((w, s), []).append(float(dcpu))
     if hwm not in ("-", ""):
         rss[s] = max(rss.get(s, 0), int(hwm))
         rss[(w, s)] = max(rss.get((w, s), 0), int(hwm))
-print("| workload | system | median s | min-max s | ratio to kernel | daemon peak RSS MiB |")
-print("|---|---|---:|---:|---:|---:|")
+print("| workload | system | median s | min-max s | ratio to kernel | daemon CPU s | daemon peak RSS MiB |")
+print("|---|---|---:|---:|---:|---:|---:|")
 for w in order:
     k = data.get((w, "kernel"), {"ok": []})["ok"]
     km = statistics.median(k) if k else None
@@ -449,7 +467,9 @@ for w in order:
         else:
             med, spread, ratio = "FAILED%s" % fail, "-", "-"
         r = rss.get((w, s))
-        print("| %s | %s | %s | %s | %s | %s |" % (w, s, med, spread, ratio,
+        c = cpu.get((w, s))
+        print("| %s | %s | %s | %s | %s | %s | %s |" % (w, s, med, spread, ratio,
+              "%.2f" % statistics.median(c) if c else "-",
               "%.1f" % (r / 1024) if r else "-"))
 print()
 print("Peak RSS (VmHWM) of each FUSE daemon over the whole run: " +
