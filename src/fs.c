@@ -101,6 +101,7 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	for (unsigned l = 0; l < fs->n_layers; l++)
 		fs->layers[l].fd = -1;
 	fs->timeout = cfg->cache_timeout;
+	fs->mountpoint = cfg->mountpoint;
 	fs->has_upper = cfg->upperdir != NULL;
 	fs->readonly = cfg->readonly || !fs->has_upper;
 	fs->fallthru = cfg->fallthru && !fs->readonly;

@@ -35,6 +35,7 @@ struct um_fs {
 	int index_fd;            /* WORKDIR/unionmount/index; -1 without upper */
 	int workdir_lock_fd;     /* WORKDIR/unionmount, flock()ed: see copyup/workdir.c */
 	double timeout;          /* kernel entry/attr/negative cache lifetime */
+	const char *mountpoint;  /* absolute (the configuration's string) */
 	/* fallthru=on: the first listing of a merged directory writes its
 	 * fallthrus (readdir/fill.c). Off, or read-only: merged in memory. */
 	bool fallthru;
