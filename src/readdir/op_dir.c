@@ -1,10 +1,12 @@
 /* The FUSE side of directory listing: handles, cookies, and the
  * readdirplus lookup-count rule. A handle either reads the upper part in
  * one pass (stream.c: cookies are upper's own) or holds a merged snapshot
- * taken when a listing starts (merge.c: cookies are positions in it). */
+ * taken when a listing starts (merge.c), listed in the order of its
+ * names' hashes, which are its cookies. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "cleanup.h"
 #include "inode.h"
@@ -12,18 +14,91 @@
 #include "ops.h"
 #include "readdir.h"
 
+/* A snapshot entry's cookie: a function of its name alone, so that it
+ * means the same in every snapshot of the directory, whoever took it and
+ * whatever changed since. The kernel keeps one cached listing per
+ * directory, filled by whichever handle listed it first, and a handle
+ * continues from it by cookie: "after the name hashed c" is still right
+ * in a listing taken after a create or an unlink, where a position would
+ * skip or repeat names. "." and ".." come first; all of them lie in
+ * [2^62, 2^63), away from the small offsets a linear ext4 or tmpfs upper
+ * directory gives a stream (and hash collisions between the two kinds of
+ * cookie are as unlikely as between two names). */
+#define COOKIE_BASE (UINT64_C(1) << 62)
+#define COOKIE_SPAN ((UINT64_C(1) << 62) - (UINT64_C(1) << 32))
+
+struct snapkey {
+	uint64_t key;
+	uint32_t idx; /* into snap.ents */
+};
+
 struct dirhandle {
 	/* The kernel may send readdirs of one handle concurrently (two
 	 * threads sharing the open directory): the stream has one offset. */
 	pthread_mutex_t lock;
 	struct um_dirstream *stream; /* NULL: the snapshot */
 	struct um_dirsnap snap;
+	struct snapkey *order; /* the snapshot by cookie; NULL: none taken yet */
 };
+
+static int key_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct snapkey *)a)->key, y = ((const struct snapkey *)b)->key;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Replace h's snapshot by snap (taken over), ordered by cookie. */
+static int snap_set(struct dirhandle *h, struct um_dirsnap *snap)
+{
+	struct snapkey *o = malloc((snap->n ? snap->n : 1) * sizeof(*o));
+
+	if (!o) {
+		um_dirsnap_release(snap);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < snap->n; i++) {
+		const char *name = um_dirent_name(snap, &snap->ents[i]);
+
+		o[i].idx = (uint32_t)i;
+		/* ents[0] and [1] are "." and ".." (merge.c) */
+		o[i].key = i < 2 ? COOKIE_BASE + i : COOKIE_BASE + 2 + XXH3_64bits(name, strlen(name)) % COOKIE_SPAN;
+	}
+	if (snap->n > 2)
+		qsort(o + 2, snap->n - 2, sizeof(*o), key_cmp);
+	/* Two names with one hash: the second takes the next free value (only
+	 * those two lose the guarantee above). */
+	for (size_t i = 1; i < snap->n; i++)
+		if (o[i].key <= o[i - 1].key)
+			o[i].key = o[i - 1].key + 1;
+	um_dirsnap_release(&h->snap);
+	free(h->order);
+	h->snap = *snap;
+	h->order = o;
+	return 0;
+}
+
+/* The position in h's snapshot of the first entry after cookie off. */
+static size_t snap_seek(const struct dirhandle *h, off_t off)
+{
+	size_t lo = 0, hi = h->snap.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (h->order[mid].key <= (uint64_t)off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
 
 static void handle_free(struct dirhandle *h)
 {
 	um_dirstream_close(h->stream);
 	um_dirsnap_release(&h->snap);
+	free(h->order);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -93,15 +168,15 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)h;
 	/* The directory changes only through this mount, and the kernel drops
-	 * its cached listing on every change it sees: let it cache a stream's
-	 * listing, whose cookies are upper's own and mean the same in every
-	 * handle. Not a snapshot's: its cookies are positions in that handle's
-	 * snapshot alone, and the kernel shares one cache among the handles
-	 * of a directory (a handle half-read before a create, continued from a
-	 * cache refilled by a newer handle, would skip or repeat names). So
-	 * every cached listing is a stream's, and stays valid for the next. */
-	fi->cache_readdir = h->stream != NULL;
-	fi->keep_cache = h->stream != NULL;
+	 * its cached listing on every change it sees: let it cache the
+	 * listing and keep it across opens. Every handle's cookies mean the
+	 * same in every listing of the directory: upper's own for a stream,
+	 * name hashes for a snapshot (snap_set()). A handle meeting a cookie
+	 * of the other kind (the directory became complete meanwhile) finds
+	 * it nowhere in the kernel's cache and asks us, and we answer from
+	 * the handle's own kind. */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		handle_free(h); /* the opener was interrupted: no releasedir will come */
 }
@@ -115,9 +190,9 @@ static int peek(struct um_fs *fs, struct um_inode *dir, struct dirhandle *h, siz
 		return um_dirstream_peek(fs, dir, h->stream, e);
 	if (i >= h->snap.n)
 		return 0;
-	/* Cookie k means "continue at entry k": entry i is given cookie i+1. */
-	d = &h->snap.ents[i];
-	*e = (struct um_listent){ .name = um_dirent_name(&h->snap, d), .ino = d->ino, .next = (off_t)(i + 1),
+	/* An entry's cookie is its own key: "continue after this name". */
+	d = &h->snap.ents[h->order[i].idx];
+	*e = (struct um_listent){ .name = um_dirent_name(&h->snap, d), .ino = d->ino, .next = (off_t)h->order[i].key,
 				  .type = d->type };
 	return 1;
 }
@@ -131,7 +206,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	/* The lookups readdirplus passes on: given back if the reply fails.
 	 * An entry with attributes takes over 128 bytes of the buffer. */
 	_cleanup_free_ struct um_inode **taken = plus ? calloc(size / 128 + 1, sizeof(*taken)) : NULL;
-	size_t pos = 0, ntaken = 0, i = off < 0 ? 0 : (size_t)off;
+	size_t pos = 0, ntaken = 0, i = 0;
 	int r = 0;
 
 	if (!buf || (plus && !taken)) {
@@ -141,16 +216,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	pthread_mutex_lock(&h->lock);
 	if (h->stream) {
 		r = um_dirstream_seek(h->stream, off);
-	} else if (off == 0) {
+	} else {
 		/* Each listing (the first after opendir, and one after
-		 * rewinddir(3)) shows the directory as it is when it starts. */
-		struct um_dirsnap snap;
+		 * rewinddir(3)) shows the directory as it is when it starts;
+		 * so does one that the kernel began from its cache (the handle
+		 * has none of its own yet). */
+		if (off == 0 || !h->order) {
+			struct um_dirsnap snap;
 
-		r = um_dir_merge(fs, dir, dotdot_ino(dir), &snap);
-		if (r == 0) {
-			um_dirsnap_release(&h->snap);
-			h->snap = snap;
+			r = um_dir_merge(fs, dir, dotdot_ino(dir), &snap);
+			if (r == 0)
+				r = snap_set(h, &snap);
 		}
+		if (r == 0 && off != 0)
+			i = snap_seek(h, off);
 	}
 	while (r >= 0) {
 		struct fuse_entry_param e = { 0 };

@@ -1,8 +1,9 @@
 /* Listing union directories. The in-memory merge (fallthru=off, and
  * read-only unions) builds one snapshot per open handle: every visible
  * name once, whiteouts dropped, opaque directories ending the merge;
- * cookies are positions in the snapshot, so they stay valid for the life
- * of the handle whatever happens to the directory meanwhile. */
+ * op_dir.c lists it by name hash, and the hashes are the cookies, so they
+ * stay valid for the life of the handle whatever happens to the directory
+ * meanwhile, and mean the same in every handle. */
 #ifndef UM_READDIR_H
 #define UM_READDIR_H
 
