@@ -1,5 +1,9 @@
-/* open, read, write, flush, release, fsync, fallocate, copy_file_range,
- * lseek on regular files. */
+/* open, read, write, release, fsync, fallocate, copy_file_range, lseek
+ * on regular files. No flush: writes go straight to the backing file,
+ * whose close() reports nothing more, and there are no POSIX locks of
+ * ours to drop; without the handler libfuse answers ENOSYS once and the
+ * kernel stops sending FLUSH at every close(2) (one round trip fewer per
+ * open file: bench/README.md, "Levers"). */
 #include "op_file.h"
 
 #include <errno.h>
@@ -255,15 +259,6 @@ void um_op_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
-}
-
-void um_op_flush(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
-{
-	(void)nodeid;
-	(void)fi;
-	/* Writes went straight to the backing file; close() of a local
-	 * filesystem's fd reports nothing more. */
-	fuse_reply_err(req, 0);
 }
 
 void um_op_release(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)

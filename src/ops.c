@@ -175,7 +175,6 @@ const struct fuse_lowlevel_ops um_ops = {
 	.open = um_op_open,
 	.read = um_op_read,
 	.write_buf = um_op_write_buf,
-	.flush = um_op_flush,
 	.release = um_op_release,
 	.fsync = um_op_fsync,
 	.opendir = um_op_opendir,

@@ -33,7 +33,6 @@ void um_op_access(fuse_req_t req, fuse_ino_t ino, int mask);
 void um_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void um_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void um_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void um_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void um_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
 void um_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void um_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
