@@ -141,20 +141,18 @@ static void um_op_init(void *userdata, struct fuse_conn_info *conn)
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	raise_readahead(fs, conn);
-	/* No readdirplus: it makes a listing look up every entry (a probe of
-	 * each branch and an inode, later forgotten), which find, ls without
-	 * -l and every walk that only descends pay for nothing. Measured
-	 * (bench/README.md, "Levers"): walk-cold 2.3 s against 4.5 s, warm
-	 * walk 0.59 s against 1.52 s; a walk that lstats every entry pays one
-	 * LOOKUP each instead, 5.05 s against 4.49 s. The kernel's "auto"
-	 * mode does not help: it always uses readdirplus for a directory's
-	 * first chunk, which for most directories is all of it. */
-	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
-	/* Measured and left off (bench/README.md, "Levers"): splicing READ
-	 * replies costs more daemon CPU than copying them; the writeback
-	 * cache was slower on every writing workload, and would leave setuid
-	 * bits on files written back without a caller (libfuse 3.14 has no
-	 * HANDLE_KILLPRIV_V2). libfuse's max_write (1 MiB) stays. */
+	/* readdirplus stays (libfuse's "auto"), though a walk that only
+	 * descends pays a lookup per entry for it (without: walk-cold 2.3 s
+	 * against 4.5 s; bench/README.md, "Levers"): the entries' d_ino then
+	 * comes from those lookups, and a listing's own numbers are not yet
+	 * always the lookup's (a directory overlayfs moved, fallthrus after
+	 * the lower list changed: t_difftest and t_fallthru catch it without
+	 * readdirplus).
+	 * Measured and left off: splicing READ replies costs more daemon CPU
+	 * than copying them; the writeback cache was slower on every writing
+	 * workload, and would leave setuid bits on files written back without
+	 * a caller (libfuse 3.14 has no HANDLE_KILLPRIV_V2). libfuse's
+	 * max_write (1 MiB) stays. */
 }
 
 const struct fuse_lowlevel_ops um_ops = {
