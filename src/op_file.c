@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,18 +224,87 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		um_file_detach(fs, fi); /* interrupted: no release will come */
 }
 
+/* A READ reply's buffer, one per session thread, kept for the thread's
+ * life. Given the fd, libfuse would allocate a fresh page-aligned buffer
+ * per request and fault it in: for readahead requests of 1 MiB that cost
+ * more daemon CPU than the copy, and the allocator's per-thread arenas
+ * held ~55 MiB after a 1 GiB read (bench/README.md, "Levers"). At most
+ * max_read (1 MiB) per thread. */
+struct rbuf {
+	size_t size;
+	char data[];
+};
+
+static pthread_key_t rbuf_key;
+static bool rbuf_ok;
+static pthread_once_t rbuf_once = PTHREAD_ONCE_INIT;
+
+static void rbuf_init(void)
+{
+	rbuf_ok = pthread_key_create(&rbuf_key, free) == 0;
+}
+
+static char *read_buffer(size_t size)
+{
+	struct rbuf *b;
+
+	(void)pthread_once(&rbuf_once, rbuf_init);
+	if (!rbuf_ok)
+		return NULL;
+	b = pthread_getspecific(rbuf_key);
+	if (b && b->size >= size)
+		return b->data;
+	free(b);
+	b = malloc(sizeof(*b) + size);
+	if (b)
+		b->size = size;
+	if (pthread_setspecific(rbuf_key, b) != 0) {
+		free(b);
+		return NULL;
+	}
+	return b ? b->data : NULL;
+}
+
+/* Up to size bytes at off: short only at the end of the file. */
+static ssize_t read_full(int fd, char *buf, size_t size, off_t off)
+{
+	size_t got = 0;
+
+	while (got < size) {
+		int n = um_sys_pread(fd, buf + got, size - got, off + (off_t)got);
+
+		if (n < 0)
+			return got ? (ssize_t)got : n;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 void um_op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 	struct um_fs *fs = um_req_fs(req); /* req is gone once replied to */
+	char *mem = read_buffer(size);
+	ssize_t n;
 
 	(void)nodeid;
-	/* Hand libfuse the fd: it splices when the kernel allows, else reads. */
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = um_file_get(fs, fi);
-	buf.buf[0].pos = off;
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	if (!mem) {
+		/* No memory for our own: let libfuse read through the fd. */
+		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		buf.buf[0].fd = um_file_get(fs, fi);
+		buf.buf[0].pos = off;
+		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+		um_file_put(fs, fi);
+		return;
+	}
+	n = read_full(um_file_get(fs, fi), mem, size, off);
 	um_file_put(fs, fi);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, mem, (size_t)n);
 }
 
 void um_op_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, off_t off, struct fuse_file_info *fi)
