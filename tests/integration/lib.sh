@@ -477,6 +477,8 @@ oracle_dump() {
 # snapshot DIR OUT: strict dump (inode numbers, ctimes, xattrs, contents)
 # used to prove a branch was not modified.
 snapshot() {
+	# Delayed allocation may still change st_blocks of files just written.
+	sync -f "$1" 2>/dev/null
 	tree_dump "$1" "$2" -s || die "cannot snapshot $1 (status $?)"
 }
 
