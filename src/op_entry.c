@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "inode.h"
+#include "namespace.h"
 #include "ops.h"
 #include "sys.h"
 
@@ -110,8 +111,7 @@ void um_op_statfs(fuse_req_t req, fuse_ino_t nodeid)
 static int check_access(fuse_req_t req, const struct stat *st, int mask)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	gid_t groups[64];
-	int ngroups, shift = 0;
+	int shift = 0;
 	mode_t want = 0;
 
 	if (mask == F_OK)
@@ -128,19 +128,10 @@ static int check_access(fuse_req_t req, const struct stat *st, int mask)
 		want |= 2;
 	if (mask & X_OK)
 		want |= 1;
-	if (ctx->uid == st->st_uid) {
+	if (ctx->uid == st->st_uid)
 		shift = 6;
-	} else if (ctx->gid == st->st_gid) {
+	else if (um_ns_caller_in_group(req, st->st_gid))
 		shift = 3;
-	} else {
-		ngroups = fuse_req_getgroups(req, 64, groups);
-		for (int i = 0; i < ngroups && i < 64; i++) {
-			if (groups[i] == st->st_gid) {
-				shift = 3;
-				break;
-			}
-		}
-	}
 	return ((st->st_mode >> shift) & want) == want ? 0 : -EACCES;
 }
 

@@ -3,14 +3,10 @@
 #include "ops.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "inode.h"
 #include "log.h"
+#include "readahead.h"
 #include "readdir/readdir.h"
 
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uintptr_t), "a nodeid must hold an inode's address");
@@ -41,83 +37,6 @@ void um_fill_entry(struct um_fs *fs, struct um_inode *ino, const struct stat *st
 	e->entry_timeout = fs->timeout;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape_mountinfo(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
-		    s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
-
-/* The device ("MAJOR:MINOR") of the FUSE mount on mountpoint, the
- * top-most one if several, from mountinfo: stat() of the mountpoint
- * would send a request to this daemon, which is busy answering INIT. */
-static int fuse_mount_dev(const char *mountpoint, char *dev, size_t devlen)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int r = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		char mdev[32], mnt[4096], fstype[256];
-		const char *sep = strstr(line, " - ");
-
-		/* id parent MAJ:MIN root mountpoint ... - fstype ... */
-		if (!sep || sscanf(line, "%*u %*u %31s %*s %4095s", mdev, mnt) != 2 ||
-		    sscanf(sep, " - %255s", fstype) != 1)
-			continue;
-		unescape_mountinfo(mnt);
-		if (strcmp(mnt, mountpoint) || strncmp(fstype, "fuse", 4))
-			continue;
-		snprintf(dev, devlen, "%s", mdev);
-		r = 0;
-	}
-	free(line);
-	fclose(f);
-	return r;
-}
-
-/* The kernel reads ahead at most the backing device's read_ahead_kb, 128
- * KiB for a FUSE mount, where overlayfs gets the lower disk's (often
- * MiBs): every 128 KiB of a sequential read is then a request. Ask for
- * as much as one request can carry; the kernel keeps the smaller of the
- * device's setting and INIT's answer, so the setting is raised before
- * the answer goes out. Root only (sysfs), and only a hint: failing
- * leaves the kernel's default. */
-static void raise_readahead(struct um_fs *fs, struct fuse_conn_info *conn)
-{
-	char dev[32], path[96], val[16];
-	unsigned kib = conn->max_write / 1024;
-	int fd, n;
-
-	if (kib <= conn->max_readahead / 1024 || fuse_mount_dev(fs->mountpoint, dev, sizeof(dev)) < 0)
-		return;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		um_log(UM_LOG_DEBUG, "readahead stays %u KiB: %s: %m", conn->max_readahead / 1024, path);
-		return;
-	}
-	n = snprintf(val, sizeof(val), "%u", kib);
-	if (write(fd, val, (size_t)n) != n)
-		um_log(UM_LOG_DEBUG, "readahead stays %u KiB: %s: %m", conn->max_readahead / 1024, path);
-	else
-		conn->max_readahead = kib * 1024;
-	(void)close(fd);
-}
-
 static void um_op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct um_fs *fs = userdata;
@@ -140,7 +59,7 @@ static void um_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * only the upper filesystem, applying it, knows (op_create.c). */
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
-	raise_readahead(fs, conn);
+	um_readahead_raise(fs->mountpoint, conn);
 	/* readdirplus stays (libfuse's "auto"), though a walk that only
 	 * descends pays a lookup per entry for it (without: walk-cold 2.3 s
 	 * against 4.5 s; bench/README.md, "Levers"): the entries' d_ino then
