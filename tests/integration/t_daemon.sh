@@ -9,6 +9,7 @@
 #  - umount, fusermount3 -u, a lazy unmount (at once, or once the last
 #    open file closes) and SIGTERM/SIGINT/SIGHUP all leave no daemon.
 #  - Exit status: 0 clean, 1 options or layout refused, 2 mount failed.
+#  - SIGUSR1 logs a memory report and does not stop the daemon.
 #  - One read-write daemon per upperdir; -o ro mounts share it and write
 #    nothing into upperdir or workdir.
 . "$(dirname "$0")/lib.sh"
@@ -155,6 +156,17 @@ for sig in TERM INT HUP; do
 	expect_line "-f SIG$sig: stderr says why it unmounts" \
 		"^unionmount: $M: unmounting: $sigdesc\$" "$(cat "$T/fg.err")"
 done
+
+log "SIGUSR1: a memory report, and the daemon serves on"
+um_mount "$M" "$OPTS" -f || finish
+for f in a b c; do : >"$M/usr1_$f"; done
+t ls -l "$M" >/dev/null
+kill -USR1 "${_pid_of[$M]}"
+for i in $(seq 50); do grep -q ': memory: ' "${_log_of[$M]}" && break; sleep 0.1; done
+expect_line "SIGUSR1: one report line, with the inodes held" \
+	"^unionmount: $M: memory: [0-9]+ inodes \(peak [0-9]+, [0-9]+ freed" "$(cat "${_log_of[$M]}")"
+expect_eq "SIGUSR1: the union still answers" "usr1_a usr1_b usr1_c" "$(t ls "$M" | grep usr1_ | xargs)"
+um_umount "$M" && pass "SIGUSR1: the daemon exits 0 at unmount"
 
 log "-d: a request trace on stderr, every line with the prefix"
 "$UNIONMOUNT" "$M" -o "$OPTS" -d >"$T/dbg.out" 2>"$T/dbg.err" &
