@@ -19,12 +19,14 @@ QUICK=0 REPS="" ONLY="" SYSTEMS=$ALL_SYSTEMS PREPARE=0
 BASE=${UM_BENCH_BASE:-/var/tmp/um-bench}
 UM_BIN=${UNIONMOUNT:-}
 UM_ALT=""
+UM_ALT_OPTS=""
 OUT=""
 
 usage() {
 	cat <<USAGE
 usage: bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]]
                     [--base DIR] [--unionmount BINARY] [--unionmount-alt BINARY]
+                    [--alt-opts OPTS]
                     [--out FILE] [--prepare]
   --quick        layers and workloads scaled down ~10x (separate layer set)
   --reps N       repetitions per system and workload (default 5, quick 3)
@@ -40,6 +42,8 @@ usage: bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]]
   --unionmount-alt B
                  a second unionmount binary, system "unionmount-alt" (not in
                  the default set): compares two builds in the same run
+  --alt-opts O   more -o options for unionmount-alt (e.g. readdirplus=never;
+                 with --unionmount-alt set to the same binary, compares options)
   --out FILE     also copy the markdown table to FILE
   --prepare      only build the helpers, unionmount and the layers, then exit
                  (bench/ftcost.sh uses it)
@@ -55,6 +59,7 @@ while [ $# -gt 0 ]; do
 	--base) BASE=$2; shift ;;
 	--unionmount) UM_BIN=$2; shift ;;
 	--unionmount-alt) UM_ALT=$2; shift ;;
+	--alt-opts) UM_ALT_OPTS=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--prepare) PREPARE=1 ;;
 	-h|--help) usage; exit 0 ;;
@@ -127,7 +132,7 @@ fi
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || COMMIT="$COMMIT (src/ modified)"
 [ -n "$UM_BIN" ] && COMMIT="$COMMIT (binary given: $UM_BIN)"
-[[ " ${SYS[*]} " == *" unionmount-alt "* ]] && COMMIT="$COMMIT; unionmount-alt: $UM_ALT"
+[[ " ${SYS[*]} " == *" unionmount-alt "* ]] && COMMIT="$COMMIT; unionmount-alt: $UM_ALT${UM_ALT_OPTS:+ -o $UM_ALT_OPTS}"
 for t in randread lstatall mkfiles negstat; do
 	if [ ! -x "$BIN/$t" ] || [ "$HERE/$t.c" -nt "$BIN/$t" ]; then
 		cc -O2 -Wall -o "$BIN/$t" "$HERE/$t.c" || { echo "cc $t.c failed" >&2; exit 1; }
@@ -199,7 +204,7 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 		"$UM_BIN" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	unionmount-alt)
-		"$UM_ALT" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" >>"$LOG" 2>&1 &
+		"$UM_ALT" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work${UM_ALT_OPTS:+,$UM_ALT_OPTS}" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	unionmount-noft)
 		"$UM_BIN" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work,fallthru=off" >>"$LOG" 2>&1 &

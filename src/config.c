@@ -178,6 +178,7 @@ enum opt_kind {
 	OPT_LOWERDIR_ADD, /* overlayfs's lowerdir+=DIR: one more layer, taken literally */
 	OPT_OVL,  /* an overlayfs option: the values in ovl_accepts are what we do */
 	OPT_REFUSE_BLKSIZE,
+	OPT_READDIRPLUS,
 };
 
 enum opt_arg {
@@ -206,6 +207,8 @@ static const struct opt_def opt_defs[] = {
 	  "kernel entry/attribute cache lifetime (default 86400)" },
 	{ "fallthru", OPT_FALLTHRU, ARG_STRING, "fallthru=on|off",
 	  "list a merged directory once into upper (default on)" },
+	{ "readdirplus", OPT_READDIRPLUS, ARG_STRING, "readdirplus=auto|always|never",
+	  "listings also look entries up (default auto)" },
 	{ "ro", OPT_RO, ARG_NONE, "ro", "read-only union, even with an upperdir" },
 	{ "rw", OPT_RW, ARG_NONE, "rw", "writable when there is an upperdir (default)" },
 
@@ -500,6 +503,17 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 				    value);
 		cfg->fallthru = !strcmp(value, "on");
 		return 0;
+	case OPT_READDIRPLUS:
+		if (!strcmp(value, "auto"))
+			cfg->readdirplus = UM_RDPLUS_AUTO;
+		else if (!strcmp(value, "always"))
+			cfg->readdirplus = UM_RDPLUS_ALWAYS;
+		else if (!strcmp(value, "never"))
+			cfg->readdirplus = UM_RDPLUS_NEVER;
+		else
+			return fail(err, errlen, -EINVAL,
+				    "readdirplus: '%s' is none of auto, always, never; e.g. -o readdirplus=never", value);
+		return 0;
 	case OPT_RO:
 	case OPT_RW:
 		ps->ro = def->kind == OPT_RO;
@@ -702,6 +716,7 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 		err[0] = '\0';
 	cfg->cache_timeout = DEFAULT_CACHE_TIMEOUT;
 	cfg->fallthru = true;
+	cfg->readdirplus = UM_RDPLUS_DEFAULT;
 	if (scan_help_version(cfg, argc, argv))
 		return 0;
 

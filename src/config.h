@@ -24,6 +24,8 @@
 
 #include <fuse_lowlevel.h>
 
+#include "unionmount.h"
+
 /* At least 64 lower branches; the layer number must fit st_ino encoding (ino.h). */
 #define UM_MAX_LOWER 500
 
@@ -37,6 +39,7 @@ struct um_config {
 	double cache_timeout;     /* seconds */
 	bool readonly;            /* -o ro, or no upperdir */
 	bool fallthru;            /* fallthru=on (the default) */
+	enum um_rdplus readdirplus;
 	bool foreground;          /* -f, or -d */
 	bool debug;               /* -d */
 	bool single_thread;       /* -s */

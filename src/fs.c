@@ -105,6 +105,7 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	fs->has_upper = cfg->upperdir != NULL;
 	fs->readonly = cfg->readonly || !fs->has_upper;
 	fs->fallthru = cfg->fallthru && !fs->readonly;
+	fs->readdirplus = cfg->readdirplus;
 
 	if (fs->has_upper) {
 		r = um_branch_open(cfg->upperdir, "upperdir", &fs->layers[UM_UPPER], err, errlen);

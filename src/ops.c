@@ -60,13 +60,13 @@ static void um_op_init(void *userdata, struct fuse_conn_info *conn)
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	um_readahead_raise(fs->mountpoint, conn);
-	/* readdirplus stays (libfuse's "auto"), though a walk that only
-	 * descends pays a lookup per entry for it (without: walk-cold 2.3 s
-	 * against 4.5 s; bench/README.md, "Levers"): the entries' d_ino then
-	 * comes from those lookups, and a listing's own numbers are not yet
-	 * always the lookup's (a directory overlayfs moved, fallthrus after
-	 * the lower list changed: t_difftest and t_fallthru catch it without
-	 * readdirplus).
+	/* readdirplus: libfuse asks for it in "auto" mode (the kernel uses it
+	 * for a directory's first chunk and where entries were looked up). */
+	if (fs->readdirplus == UM_RDPLUS_ALWAYS)
+		conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	else if (fs->readdirplus == UM_RDPLUS_NEVER)
+		conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+	/*
 	 * Measured and left off: splicing READ replies costs more daemon CPU
 	 * than copying them; the writeback cache was slower on every writing
 	 * workload, and would leave setuid bits on files written back without

@@ -15,6 +15,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* How listings answer the kernel (-o readdirplus=). */
+enum um_rdplus { UM_RDPLUS_AUTO, UM_RDPLUS_ALWAYS, UM_RDPLUS_NEVER };
+#define UM_RDPLUS_DEFAULT UM_RDPLUS_AUTO
+
 struct um_ftstore;
 struct um_inode;
 struct um_itable;
@@ -39,6 +43,7 @@ struct um_fs {
 	/* fallthru=on: the first listing of a merged directory writes its
 	 * fallthrus (readdir/fill.c). Off, or read-only: merged in memory. */
 	bool fallthru;
+	enum um_rdplus readdirplus; /* -o readdirplus=, applied at INIT (ops.c) */
 	/* Which lower stack complete marks hold for: a hash of the lowerdir
 	 * paths (fs.c), so a changed stack reads as "not complete". */
 	uint64_t stackid;

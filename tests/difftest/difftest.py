@@ -960,6 +960,8 @@ class Side:
         else:
             opts = "lowerdir=%s,upperdir=%s,workdir=%s,fallthru=%s" % (
                 self.lowers(), up, wk, self.fallthru)
+            if self.cfg.union_opts:
+                opts += "," + self.cfg.union_opts
             logf = open(self.log, "a")
             logf.write("=== mount %d\n" % self.nmount)
             logf.flush()
@@ -1369,6 +1371,7 @@ class Config:
         self.op_timeout = args.op_timeout
         self.selftest = args.selftest
         self.inject = args.inject
+        self.union_opts = args.union_opts
         self.pre_weights = {}
 
 
@@ -1986,9 +1989,10 @@ def report_failure(cfg, args, case, failure, out, shrink_it=True):
     for line in text.splitlines():
         out("  | " + line)
     out("# replay with:")
+    more = " --union-opts %s" % shlex.quote(cfg.union_opts) if cfg.union_opts else ""
     if path:
-        out("  %s --replay %s" % (os.path.relpath(os.path.abspath(__file__)), path))
-    out("  " + cmdline(case))
+        out("  %s --replay %s%s" % (os.path.relpath(os.path.abspath(__file__)), path, more))
+    out("  " + cmdline(case) + more)
     return text
 
 
@@ -2016,6 +2020,8 @@ def main():
     ap.add_argument("--ops", help="operations, ';'-separated")
     ap.add_argument("--emit-shell", metavar="FILE", help="print FILE (a replay file) as a shell script")
     ap.add_argument("--unionmount", default=os.environ.get("UNIONMOUNT"))
+    ap.add_argument("--union-opts", default=os.environ.get("UM_DIFFTEST_OPTS", ""),
+                    help="more -o options for the union (or $UM_DIFFTEST_OPTS), e.g. readdirplus=never")
     ap.add_argument("--tmp", default=os.environ.get("TMPDIR", "/tmp"))
     # t_difftest.sh: --tmp is its own temp dir, removed here at the end
     # as well, in case the shell was killed before its trap could.

@@ -7,6 +7,8 @@
 #   UM_TIMEOUT   seconds any single command touching a mount may take (20)
 #   MOUNT_WAIT   seconds to wait for a mount to appear (10)
 #   KEEP=1       keep the temp root (mounts are still undone)
+#   UM_EXTRA_OPTS more -o options for every union um_mount starts, e.g.
+#                readdirplus=never (the suite under another configuration)
 #
 # UNIONMOUNT=kernel-overlay runs a script against kernel overlayfs instead
 # of the daemon (um_mount translates the options): the self-test that the
@@ -302,7 +304,7 @@ um_mount() {
 	fi
 	_nlog=$((_nlog + 1))
 	local logf=$T/daemon.$_nlog.log
-	"$UNIONMOUNT" "${src[@]}" "$mnt" -o "$opts" -f "$@" >"$logf" 2>&1 &
+	"$UNIONMOUNT" "${src[@]}" "$mnt" -o "$opts${UM_EXTRA_OPTS:+,$UM_EXTRA_OPTS}" -f "$@" >"$logf" 2>&1 &
 	local pid=$!
 	_pids+=("$pid")
 	_pid_of[$mnt]=$pid

@@ -393,6 +393,34 @@ START_TEST(parse_fallthru)
 }
 END_TEST
 
+START_TEST(parse_readdirplus)
+{
+	static const struct {
+		const char *opt;
+		enum um_rdplus want;
+	} ok[] = { { "readdirplus=auto", UM_RDPLUS_AUTO },
+		   { "readdirplus=always", UM_RDPLUS_ALWAYS },
+		   { "readdirplus=never", UM_RDPLUS_NEVER },
+		   { "readdirplus=never,readdirplus=always", UM_RDPLUS_ALWAYS } };
+	char opts[128];
+
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
+	ck_assert_int_eq(cfg.readdirplus, UM_RDPLUS_DEFAULT);
+	um_config_release(&cfg);
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(opts, sizeof(opts), "lowerdir=/l,%s", ok[i].opt);
+		ck_assert_int_eq(PARSE("/mnt", "-o", opts), 0);
+		ck_assert_msg(cfg.readdirplus == ok[i].want, "%s gave %d", ok[i].opt, cfg.readdirplus);
+		ck_assert_msg(!strstr(fuse_opts(), "readdirplus"), "ours, not fuse's: %s", fuse_opts());
+		um_config_release(&cfg);
+	}
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,readdirplus=off"), -EINVAL);
+	ck_assert_err("readdirplus:", "off");
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,readdirplus"), -EINVAL);
+	ck_assert_err("readdirplus", "");
+}
+END_TEST
+
 START_TEST(parse_passthrough)
 {
 	static char *pass[] = { "allow_other", "default_permissions", "fsname=f", "subtype=s",
@@ -984,6 +1012,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_lowerdir_last_wins);
 	tcase_add_test(tc, parse_cache_timeout);
 	tcase_add_test(tc, parse_fallthru);
+	tcase_add_test(tc, parse_readdirplus);
 	tcase_add_test(tc, parse_passthrough);
 	tcase_add_test(tc, parse_dropped);
 	tcase_add_test(tc, parse_fstab_only);
