@@ -240,6 +240,28 @@ static int found_upper_dir(const struct um_fs *fs, const struct um_inode *dir, c
 	return r;
 }
 
+int um_resolve_redirected_ino(const struct um_fs *fs, const struct um_inode *dir, const char *name, uint64_t *ret)
+{
+	struct um_found f = { 0 };
+	char buf[PATH_MAX];
+	int r;
+
+	if (!(dir->flags & (UM_INO_IMPURE | UM_INO_OVL_IMPURE)) || dir->nparts == 0 || dir->parts[0].layer != UM_UPPER)
+		return 0;
+	r = um_marker_get_redirect(dir->parts[0].fd, name, buf, sizeof(buf));
+	if (r <= 0)
+		return r == -EIO ? 0 : r; /* damaged: its lookup says so (found_upper_dir) */
+	r = um_resolve(fs, dir, name, &f);
+	if (r == 0)
+		*ret = f.st_ino;
+	um_found_release(&f);
+	/* A redirect that leads nowhere: listed with its upper number, its
+	 * lookup says what is wrong, and the rest of the listing stands. */
+	if (r < 0 && r != -ENOMEM && r != -ENOENT)
+		return 0;
+	return r < 0 ? r : 1;
+}
+
 int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret)
 {
 	/* A complete directory answers from upper: absent there is absent,

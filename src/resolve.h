@@ -33,6 +33,11 @@ struct um_found {
 
 /* Caller holds dir->lock for reading. */
 int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret);
+/* A listed upper directory `name` of dir that carries a redirect (moved
+ * by kernel overlayfs, which writes no origin of ours) is numbered from
+ * where it came from, as lookup numbers it: 1 with *ret set, 0 when it
+ * has no redirect, or -errno. Caller holds dir->lock for reading. */
+int um_resolve_redirected_ino(const struct um_fs *fs, const struct um_inode *dir, const char *name, uint64_t *ret);
 /* Open the parts of a directory found in dir (same lock held): returns
  * a new array of f->nparts parts (taking over f->rparts). */
 int um_found_open_parts(const struct um_inode *dir, const char *name, struct um_found *f,

@@ -113,6 +113,41 @@ static int drop_stale(struct um_fs *fs, int upfd, struct um_nameset *seen, const
 	return 0;
 }
 
+/* An upper directory's origin, which numbers it in a listing of upper
+ * alone (stream.c) as lookup does: the number merge.c found from its lower
+ * parts or its redirect, or no origin when lookup takes upper's own (its
+ * lower part went with a change of the lower list). A damaged one is
+ * logged and left for unionctl check. Caller holds dir->lock for writing. */
+static int number_dir(struct um_inode *dir, int upfd, const char *name, const struct um_dirent *e)
+{
+	bool below = e->flags & UM_DIRENT_NUMBERED_BELOW;
+	uint64_t have;
+	int r;
+
+	if (dir->flags & UM_INO_IMPURE) {
+		r = um_marker_get_origin(upfd, name, &have);
+		if (r == -EIO)
+			um_marker_log_bad(name, UM_XATTR_ORIGIN);
+		if (r == -EIO || (r > 0 && below && have == e->ino))
+			return 0;
+		if (r < 0)
+			return r;
+		if (r > 0 && !below) {
+			r = um_sys_lremovexattrat(upfd, name, UM_XATTR_ORIGIN);
+			return r == -ENODATA ? 0 : r;
+		}
+	}
+	if (!below)
+		return 0;
+	if (!(dir->flags & UM_INO_IMPURE)) {
+		r = um_marker_set_impure(upfd, "");
+		if (r < 0)
+			return r;
+		dir->flags |= UM_INO_IMPURE;
+	}
+	return um_marker_set_origin(upfd, name, e->ino);
+}
+
 /* Caller holds dir->lock for writing. */
 static int fill_locked(struct um_fs *fs, struct um_inode *dir, int upfd)
 {
@@ -131,17 +166,8 @@ static int fill_locked(struct um_fs *fs, struct um_inode *dir, int upfd)
 				r = fix_existing(fs, upfd, name, e->layer);
 				matched += r > 0;
 			}
-		} else if (e->flags & UM_DIRENT_NUMBERED_BELOW) {
-			/* An upper directory merging with a lower one it was not
-			 * copied up from: say where its number comes from, so that
-			 * a single pass over upper numbers it as lookup does. */
-			if (!(dir->flags & UM_INO_IMPURE)) {
-				r = um_marker_set_impure(upfd, "");
-				if (r == 0)
-					dir->flags |= UM_INO_IMPURE;
-			}
-			if (r >= 0)
-				r = um_marker_set_origin(upfd, name, e->ino);
+		} else if (e->type == DT_DIR) {
+			r = number_dir(dir, upfd, name, e);
 		}
 	}
 	/* Fallthrus left by an earlier filling that nothing matched. */

@@ -7,6 +7,7 @@
 #include "cleanup.h"
 #include "ino.h"
 #include "inode.h"
+#include "resolve.h"
 #include "fallthru.h"
 #include "marker.h"
 #include "nameset.h"
@@ -111,9 +112,10 @@ static int merge_again(struct um_dirsnap *snap, uint32_t idx, const struct um_pa
 }
 
 static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um_nameset *seen,
-		      const struct um_part *parts, uint16_t i, uint16_t nparts, bool impure, char *buf)
+		      const struct um_inode *dir, uint16_t i, char *buf)
 {
-	const struct um_part *p = &parts[i];
+	const struct um_part *p = &dir->parts[i];
+	bool impure = dir->flags & UM_INO_IMPURE;
 	_cleanup_close_ int fd = um_sys_openat(p->fd, ".", O_RDONLY | O_DIRECTORY);
 	struct listing ls = { .part = p, .fd = fd, .layer_dev = fs->layers[p->layer].dev,
 			      .submounts = fs->layers[p->layer].submounts,
@@ -162,7 +164,7 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 				return r;
 			if (r == 0) {
 				if (idx != HIDDEN) {
-					r = merge_again(snap, idx, &parts[0], &ls, d);
+					r = merge_again(snap, idx, &dir->parts[0], &ls, d);
 					if (r < 0)
 						return r;
 				}
@@ -174,8 +176,8 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 			if (r < 0)
 				return r;
 			origin = 0;
-			if (ls.impure) {
-				/* Copied up or moved: numbered as lookup numbers it. */
+			if (ls.impure && type != DT_DIR) {
+				/* Copied up: numbered as lookup numbers it. */
 				origin = um_marker_get_origin(fd, d->d_name, &ino);
 				/* Damaged: list the name with its upper number (its
 				 * lookup fails, resolve.c) rather than fail the whole
@@ -186,11 +188,23 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 				}
 				if (origin < 0)
 					return origin;
+			} else if (type == DT_DIR && p->layer == UM_UPPER) {
+				/* Lookup numbers a directory from its lower parts, not
+				 * from an origin, which names the layer it had when it
+				 * was written: the lower list may have changed since.
+				 * A moved one (redirect) from where it came from. */
+				origin = um_resolve_redirected_ino(fs, dir, d->d_name, &ino);
+				if (origin == -ENOENT)
+					continue; /* gone meanwhile */
+				if (origin < 0)
+					return origin;
 			}
 			r = snap_add(snap, d->d_name, len, ino, type, p->layer);
 			if (r < 0)
 				return r;
-			if (type == DT_DIR && p->layer == UM_UPPER && i + 1 < nparts && !origin)
+			if (type == DT_DIR && p->layer == UM_UPPER && origin)
+				snap->ents[r].flags |= UM_DIRENT_NUMBERED_BELOW;
+			else if (type == DT_DIR && p->layer == UM_UPPER && i + 1 < dir->nparts)
 				snap->ents[r].flags |= F_CHAIN_OPEN;
 			r = um_nameset_set(seen, d->d_name, len, (uint32_t)r);
 			if (r < 0)
@@ -227,7 +241,7 @@ int um_dir_merge_locked(struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_
 		goto fail;
 
 	for (uint16_t i = 0; i < dir->nparts && r >= 0; i++)
-		r = merge_part(fs, &snap, seen, dir->parts, i, dir->nparts, dir->flags & UM_INO_IMPURE, buf);
+		r = merge_part(fs, &snap, seen, dir, i, buf);
 	if (r < 0)
 		goto fail;
 

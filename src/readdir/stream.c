@@ -12,6 +12,7 @@
 #include "fallthru.h"
 #include "ino.h"
 #include "inode.h"
+#include "resolve.h"
 #include "marker.h"
 #include "nameset.h"
 #include "readdir.h"
@@ -234,11 +235,11 @@ static void fallthru_entry(const struct um_fs *fs, struct um_inode *dir, struct 
 }
 
 /* A real upper entry's number, as lookup gives it. */
-static int upper_entry(const struct um_fs *fs, const struct um_dirstream *s, bool impure, const struct dirent64 *d,
-		       struct um_listent *e)
+static int upper_entry(const struct um_fs *fs, struct um_inode *dir, const struct um_dirstream *s, uint16_t flags,
+		       const struct dirent64 *d, struct um_listent *e)
 {
 	uint64_t origin;
-	int r;
+	int r = 0;
 
 	e->ino = um_ino_encode(UM_UPPER, d->d_ino, s->dev, fs->layers[UM_UPPER].dev);
 	if (fs->layers[UM_UPPER].submounts && d->d_type == DT_DIR) {
@@ -250,24 +251,31 @@ static int upper_entry(const struct um_fs *fs, const struct um_dirstream *s, boo
 			return r;
 		e->ino = um_ino_encode(UM_UPPER, st.st_ino, st.st_dev, fs->layers[UM_UPPER].dev);
 	}
-	if (impure) {
+	if (flags & UM_INO_IMPURE) {
 		r = um_marker_get_origin(s->fd, d->d_name, &origin);
 		if (r == -EIO) {
 			/* Damaged: listed with its upper number, as merge.c does. */
 			um_marker_log_bad(d->d_name, UM_XATTR_ORIGIN);
-			r = 0;
+			return 0;
 		}
 		if (r < 0)
 			return r;
 		if (r)
 			e->ino = origin;
 	}
-	return 0;
+	if (r == 0 && d->d_type == DT_DIR && (flags & (UM_INO_IMPURE | UM_INO_OVL_IMPURE))) {
+		/* Moved here by kernel overlayfs after this directory was
+		 * filled: a redirect and no origin of ours. */
+		pthread_rwlock_rdlock(&dir->lock);
+		r = um_resolve_redirected_ino(fs, dir, d->d_name, &e->ino);
+		pthread_rwlock_unlock(&dir->lock);
+	}
+	return r < 0 ? r : 0;
 }
 
 int um_dirstream_peek(struct um_fs *fs, struct um_inode *dir, struct um_dirstream *s, struct um_listent *e)
 {
-	bool impure = um_inode_flags(dir) & UM_INO_IMPURE;
+	uint16_t flags = um_inode_flags(dir);
 
 	for (;;) {
 		struct dirent64 *d;
@@ -291,7 +299,7 @@ int um_dirstream_peek(struct um_fs *fs, struct um_inode *dir, struct um_dirstrea
 		r = um_ft_classify(fs->ft, s->fd, s->dev, d, &layer);
 		if (r == UM_ENT_PLAIN) {
 			e->type = d->d_type;
-			r = upper_entry(fs, s, impure, d, e);
+			r = upper_entry(fs, dir, s, flags, d, e);
 			if (r != -ENOENT)
 				return r < 0 ? r : 1;
 			/* Removed since getdents saw it: as if it had not been. */
