@@ -317,6 +317,16 @@ static int make_indexed(struct um_fs *fs, struct um_inode *ino)
 	return r;
 }
 
+/* Does indexed ino carry an origin marker (1), none (0), or -errno? */
+static int has_origin(struct um_fs *fs, struct um_inode *ino)
+{
+	char key[17];
+	uint64_t origin;
+
+	um_inode_index_name(ino->st_ino, key);
+	return um_marker_get_origin(fs->index_fd, key, &origin);
+}
+
 void um_op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const char *newname)
 {
 	struct um_fs *fs = um_req_fs(req);
@@ -341,9 +351,11 @@ void um_op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const c
 	if (r == 0)
 		r = make_indexed(fs, ino);
 	/* The new name carries the object's origin: its directory must say
-	 * so for lookups to read it. */
+	 * so for lookups to read it. An object made in upper has no origin
+	 * and its directory needs no mark (nor the trusted.* attribute a
+	 * daemon not run as root cannot write); when in doubt, mark. */
 	if (r == 0)
-		r = um_copyup_mark_impure(dir);
+		r = has_origin(fs, ino) == 0 ? 0 : um_copyup_mark_impure(dir);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
