@@ -133,8 +133,10 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		r = fs->readonly ? 0 : um_marker_set_format(fs->layers[UM_UPPER].fd);
 		if (r == -EPERM || r == -ENOTSUP) {
 			/* Not root (trusted.* needs CAP_SYS_ADMIN): such a daemon
-			 * can write no marker of ours either, fallthrus included. */
-			um_log(UM_LOG_WARN, "upperdir: cannot write trusted.* attributes (%s): fallthru=off", strerror(-r));
+			 * can write no marker of ours either, fallthrus included,
+			 * nor the origin every copy-up records. */
+			um_log(UM_LOG_WARN, "upperdir: cannot write trusted.* attributes (%s): fallthru=off; copy-ups fail",
+			       strerror(-r));
 			fs->fallthru = false;
 			r = 0;
 		}
