@@ -1,0 +1,493 @@
+#!/usr/bin/env bash
+# t_nonroot: the daemon started by an unprivileged user, as users of such
+# a union see it.
+#
+# How it runs here: /dev/fuse is 0600 root and libfuse 3.14 gives up when
+# it cannot open it (no fallback to fusermount3 on EACCES), and
+# fusermount3 wants a passwd entry for the caller and user_allow_other in
+# /etc/fuse.conf for allow_other. The whole test therefore re-executes
+# itself in a private mount namespace (unshare -m) where a tmpfs of its
+# own provides a 0666 copy of the fuse device node (c 10 229) bound over
+# /dev/fuse, and copies of /etc/passwd, /etc/group and /etc/fuse.conf
+# (with two test users, a group and user_allow_other) bound over the
+# real ones: nothing outside the namespace changes, and every mount dies
+# with it. The daemon then opens /dev/fuse, mount(2) refuses it (EPERM)
+# and libfuse mounts through the set-user-ID fusermount3, as on a machine
+# whose /dev/fuse is 0666.
+#
+# Users: D = 61101 (runs the daemon), O = 61102 (another user), group
+# G = 61110 (O's supplementary group when asked; D is not in it).
+#
+# 1. The daemon runs as D: every uid and gid of the process is D's, no
+#    capabilities; /proc/mounts shows fuse.unionmount with user_id=D and
+#    default_permissions (the kernel turns it on: the daemon asks for
+#    POSIX ACLs), neither allow_other nor default_permissions asked. It
+#    logs at mount that it cannot write trusted.* attributes (fallthru
+#    off, copy-ups fail). Without allow_other, O and root are refused
+#    (EACCES).
+# 2. What D can do, compared with kernel overlayfs in a user namespace
+#    of D's (unshare -U -m as D, userxattr: the kernel's non-root union),
+#    on identical branches owned by D: create, write, read; unlink of a
+#    lower file and of an upper file over a lower one, rmdir of an empty
+#    lower dir, in the root and in a merged dir (both leave whiteouts); a
+#    file created over a whiteout; mkdir, symlink, fifo, socket, hard
+#    link, renames of upper files and dirs (also over a lower name,
+#    across dirs, RENAME_EXCHANGE, RENAME_NOREPLACE);
+#    chmod/utimens/truncate/user.* xattrs on upper files; readdir of
+#    merged, lower-only and upper-only dirs; rmdir of an emptied merged
+#    dir; refused: rmdir of a non-empty dir (ENOTEMPTY), device nodes and
+#    trusted.* xattrs (EPERM). Each answer must equal the kernel's and a
+#    hard-coded one; the visible trees must be equal.
+#    On disk: whiteouts are character devices 0:0 owned by D (the kernel
+#    lets anyone make those since Linux 5.8; kernel overlayfs makes the
+#    same), upper holds no marker xattr (no trusted.*, no user.overlay.* /
+#    user.unionmount.*), no format marker, no fallthru although fallthru
+#    is on by default, and a remount shows the same tree.
+# 3. What the daemon cannot do as non-root, refused with EPERM (the man
+#    page's CURRENT LIMITS: its markers are trusted.* attributes, and
+#    every copy-up writes one): a write, append, truncate, chmod, utimens,
+#    setxattr, link or rename of a lower file, a creation or an unlink
+#    inside a lower-only dir, the rename of a lower dir, a mkdir over the whiteout
+#    of a removed dir (opaque marker). Kernel overlayfs (user.* markers)
+#    does them all. Each refusal changes nothing: the union's tree is the
+#    same before and after, upper and the work dir hold nothing new.
+# 4. allow_other (D mounts with it; user_allow_other in the private
+#    fuse.conf): O gets exactly what the modes give (read 0644 yes, 0600
+#    no, write 0644 no, 0666 yes and the owner stays D, group-readable
+#    only with G, unlink in D's 0755 dir no, in a sticky dir no), and
+#    never more than D: a root-only lower file or dir is refused to O, to
+#    D and to root alike (the daemon has D's rights, not root's), while
+#    root reads D's 0600 file. A new object by O or root would have to be
+#    chowned to them: refused with EPERM, nothing left on upper. chown to
+#    another uid (by D or root), chgrp to a group D is not in, mknod of a
+#    device: EPERM.
+# Lowers are byte-for-byte unchanged at the end; the daemons exit 0.
+#
+# UNIONMOUNT=kernel-overlay (the self-test) runs part 2 with kernel
+# overlayfs in a user namespace on both sides (the hard-coded answers
+# and the scenario); parts 1, 3 and 4 are about the daemon and are left
+# out.
+. "$(dirname "$0")/lib.sh"
+
+if [ "${UM_NONROOT_NS:-}" != 1 ]; then
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	command -v unshare >/dev/null || skip "no unshare"
+	UM_NONROOT_NS=1 exec unshare -m --propagation private bash "$0" "$@"
+	die "cannot exec unshare"
+fi
+
+setup_test
+require_overlay
+require_daemon
+command -v setpriv >/dev/null || skip "no setpriv"
+command -v getfattr >/dev/null || skip "no getfattr"
+
+D=61101 O=61102 G=61110
+umask 022
+for id in $D $O; do
+	getent passwd "$id" >/dev/null && skip "uid $id is taken on this machine"
+done
+getent group "$G" >/dev/null && skip "gid $G is taken on this machine"
+
+# ---------------------------------------------------------------- the namespace
+
+NS=$T/ns
+kmount tmpfs "$NS" mode=0755
+mknod -m 0666 "$NS/fuse" c 10 229 || die "mknod fuse"
+{
+	cat /etc/passwd
+	printf 'umnr-d:x:%d:%d::/nonexistent:/usr/sbin/nologin\n' $D $D
+	printf 'umnr-o:x:%d:%d::/nonexistent:/usr/sbin/nologin\n' $O $O
+} >"$NS/passwd"
+{
+	cat /etc/group
+	printf 'umnr-d:x:%d:\numnr-o:x:%d:\numnr-g:x:%d:umnr-o\n' $D $O $G
+} >"$NS/group"
+printf 'user_allow_other\n' >"$NS/fuse.conf"
+chmod 0644 "$NS/passwd" "$NS/group" "$NS/fuse.conf"
+nsbind() {
+	[ -e "$2" ] || : >"$2" 2>/dev/null || die "cannot create $2 to bind over"
+	timeout 20 mount --bind "$1" "$2" || die "mount --bind $1 $2"
+	_mounts+=("k:$2")
+}
+nsbind "$NS/fuse" /dev/fuse
+nsbind "$NS/passwd" /etc/passwd
+nsbind "$NS/group" /etc/group
+nsbind "$NS/fuse.conf" /etc/fuse.conf
+[ "$(stat -c '%a %t:%T' /dev/fuse)" == "666 a:e5" ] || die "the private /dev/fuse is not in place"
+
+# The programs the users run.
+mkdir -p "$T/bin"
+for h in fsop probe treedump; do
+	cp "$HELPERS/$h" "$T/bin/$h" || die "cannot copy helper $h"
+done
+selftest || cp "$UNIONMOUNT" "$T/bin/unionmount" || die "cannot copy the daemon"
+chmod 0755 "$T/bin" "$T/bin"/*
+
+as_d() { t setpriv --reuid=$D --regid=$D --clear-groups "$@"; }
+as_o() { t setpriv --reuid=$O --regid=$O --clear-groups "$@"; }
+as_og() { t setpriv --reuid=$O --regid=$O --groups=$G "$@"; }
+# fsop as WHO (d, o, og, root) in DIR: its one-line answer.
+fsop_as() {
+	local who=$1 dir=$2 got
+	shift 2
+	case $who in
+	d) got=$(as_d env -C "$dir" "$T/bin/fsop" "$@" 2>&1) ;;
+	o) got=$(as_o env -C "$dir" "$T/bin/fsop" "$@" 2>&1) ;;
+	og) got=$(as_og env -C "$dir" "$T/bin/fsop" "$@" 2>&1) ;;
+	root) got=$(tin "$dir" "$T/bin/fsop" "$@" 2>&1) ;;
+	esac
+	[ $? -eq 124 ] && got="TIMEOUT after ${UM_TIMEOUT}s"
+	printf '%s' "$got"
+}
+# expect_op LABEL WANT WHO DIR OP ARGS...
+expect_op() {
+	local label=$1 want=$2 who=$3 dir=$4
+	shift 4
+	expect_eq "$label [$who: $*]" "$want" "$(fsop_as "$who" "$dir" "$@")"
+}
+
+# nr_mount MNT OPTS: the daemon as D (setpriv execs it: the PID is the
+# daemon's), registered with lib.sh so that cleanup unmounts it and ends
+# only this PID. um_umount undoes it.
+nr_mount() {
+	local mnt=$1 opts=$2
+	_nlog=$((_nlog + 1))
+	local logf=$T/daemon.$_nlog.log
+	setpriv --reuid=$D --regid=$D --clear-groups "$T/bin/unionmount" "$mnt" -o "$opts" -f >"$logf" 2>&1 &
+	local pid=$!
+	_pids+=("$pid")
+	_pid_of[$mnt]=$pid
+	_log_of[$mnt]=$logf
+	_mounts+=("f:$mnt")
+	local waited=0
+	while ! is_union_mounted "$mnt"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			local rc=$?
+			unset '_pid_of[$mnt]'
+			_forget_mount "$mnt"
+			fail "mount $mnt as uid $D ($opts): daemon exited with status $rc; its output:"
+			sed 's/^/     | /' "$logf"
+			return 1
+		fi
+		if [ "$waited" -ge $((MOUNT_WAIT * 20)) ]; then
+			fail "mount $mnt as uid $D: not mounted after ${MOUNT_WAIT}s; daemon output:"
+			sed 's/^/     | /' "$logf"
+			return 1
+		fi
+		sleep 0.05
+		waited=$((waited + 1))
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- part 2: D's own union against the kernel's
+
+DIFF_T0=$(date +%s)
+
+build() {
+	local L=$1/l U=$1/u
+	mkdir -p "$1"/{l,u,w,mnt}
+	mkf "$L" f1
+	mkf "$L" f2
+	mkf "$L" f3
+	mkf "$L" both
+	mkf "$L" m/a
+	mkf "$L" m/b
+	mkd "$L" emp
+	mkf "$L" sub/x
+	mkf "$L" dd/keep
+	mkln "$L" link f1
+	mkf "$U" both
+	mkf "$U" m/c
+	mkf "$U" up/y
+	find "$L" "$U" -exec touch -h -d "@$DIFF_OLD" {} + || die "touch"
+	chown -R -h $D:$D "$1"
+}
+
+# The operations of part 2: LABEL, the answer both must give, fsop args.
+cat >"$T/ops" <<'EOF'
+create new	OK	create new 0644
+write new	OK	write new 0 hello
+read new	OK hello	read new
+unlink lower f1	OK	unlink f1
+f1 gone	ENOENT	stat f1
+create over whiteout	OK	create f1 0600
+write it	OK	write f1 0 again
+read it	OK again	read f1
+unlink lower f2	OK	unlink f2
+unlink upper over lower	OK	unlink both
+both gone	ENOENT	stat both
+unlink in merged dir	OK	unlink m/a
+create in merged dir	OK	create m/new 0644
+rmdir empty lower dir	OK	rmdir emp
+emp gone	ENOENT	stat emp
+rmdir non-empty	ENOTEMPTY	rmdir dd
+mkdir	OK	mkdir newd 0755
+create in new dir	OK	create newd/z 0644
+rename in new dir	OK	rename newd/z newd/z2
+rename upper over lower	OK	rename new f3
+read renamed	OK hello	read f3
+rename in upper dir	OK	rename up/y up/y2
+rename upper dir	OK	rename up up2
+rename across dirs	OK	rename f3 newd/f3m
+rename upper dir across dirs	OK	rename up2 newd/up3
+exchange upper files	OK	rename f1 newd/f3m exchange
+rename noreplace onto a name	EEXIST	rename f1 newd/z2 noreplace
+read exchanged	OK hello	read f1
+symlink	OK	symlink target sl
+fifo	OK	mknod fi fifo 0644
+socket	OK	mknod so sock 0644
+hard link	OK	link newd/z2 hl
+char device	EPERM	mknod cdev chr 1 3 0644
+block device	EPERM	mknod bdev blk 7 0 0644
+user xattr	OK	setxattr newd/z2 user.k v
+get it	OK v	getxattr newd/z2 user.k
+trusted xattr	EPERM	setxattr newd/z2 trusted.k v
+chmod upper	OK	chmod newd/z2 0600
+utimens upper	OK	utimens newd/z2 1000 2000
+truncate upper	OK	truncate newd/z2 3
+readdir root	-	readdir .
+readdir merged	OK b/f,c/f,new/f	readdir m
+readdir lower-only	OK x/f	readdir sub
+read lower	-	read sub/x
+readlink lower	OK f1	readlink link
+empty merged dir	OK	unlink m/b
+empty merged dir 2	OK	unlink m/c
+empty merged dir 3	OK	unlink m/new
+rmdir emptied merged dir	OK	rmdir m
+m gone	ENOENT	stat m
+stat hl	OK f 0600 61101:61101 3 2	stat hl
+EOF
+
+# run_ops: run $T/ops with the cwd given, one answer a line, then dump
+# the tree. The kernel side runs it in a user namespace of D's, after
+# mounting, with no capabilities left (the user's own rights).
+cat >"$T/run_ops.sh" <<'EOF'
+mnt=$1 out=$2 bin=$3 drop=$4
+: >"$out"
+while IFS=$'\t' read -r label want args; do
+	read -ra a <<<"$args"
+	got=$(cd "$mnt" && $drop "$bin/fsop" "${a[@]}" 2>&1)
+	printf '%s\t%s\n' "$label" "$got" >>"$out"
+done <"${out%.*}.list"
+$drop "$bin/treedump" "$mnt" >"$out.dump" 2>&1
+EOF
+
+# kernel_side ROOT OUT: overlayfs with userxattr in a user and mount
+# namespace of D's (D mapped to itself), the ops run, the tree dumped;
+# the mount dies with the namespace.
+kernel_side() {
+	local r=$1 out=$2
+	cp "$T/ops" "${out%.*}.list"
+	tl 60 setpriv --reuid=$D --regid=$D --clear-groups \
+		unshare -U -m --map-user=$D --map-group=$D --keep-caps \
+		bash -c 'mount -t overlay overlay -o userxattr,lowerdir=$1/l,upperdir=$1/u,workdir=$1/w $1/mnt &&
+			bash "$2" "$1/mnt" "$3" "$4" "setpriv --ambient-caps=-all --inh-caps=-all"' \
+		- "$r" "$T/run_ops.sh" "$out" "$T/bin" || return 1
+}
+union_side() {
+	local r=$1 out=$2
+	cp "$T/ops" "${out%.*}.list"
+	tl 60 setpriv --reuid=$D --regid=$D --clear-groups bash "$T/run_ops.sh" "$r/mnt" "$out" "$T/bin" ""
+}
+
+# part2_compare REF UN: one check per operation, then the trees.
+part2_compare() {
+	local ref=$1 un=$2 label want args r u n=0
+	while IFS=$'\t' read -r label want args; do
+		n=$((n + 1))
+		r=$(sed -n "${n}p" "$ref" | cut -f2-)
+		u=$(sed -n "${n}p" "$un" | cut -f2-)
+		dcheck "$label" "$want" "$r" "$u" "$args"
+	done <"$T/ops"
+	_dnorm <"$ref.dump" >"$ref.dump.n"
+	_dnorm <"$un.dump" >"$un.dump.n"
+	expect_same_file "union tree equals kernel overlayfs (userxattr, user namespace)" "$ref.dump.n" "$un.dump.n"
+}
+: >"$T/ref.answers"
+# The users write their answers here.
+OUT=$T/out
+mkdir -p "$OUT"
+chown $D:$D "$OUT"
+: >"$T/un.answers"
+
+log "part 2: D's union against kernel overlayfs in D's user namespace"
+build "$T/ref"
+build "$T/un"
+snapshot "$T/un/l" "$T/un.l.before"
+kernel_side "$T/ref" "$OUT/ref.out" || die "kernel overlayfs in a user namespace of uid $D failed (needs Linux >= 5.11)"
+grep -q . "$OUT/ref.out" || die "the kernel side ran no operation"
+if selftest; then
+	kernel_side "$T/un" "$OUT/un.out" || die "kernel side (self-test) failed"
+	part2_compare "$OUT/ref.out" "$OUT/un.out"
+	up_whiteout "whiteout of a lower file" f2
+	up_whiteout "whiteout of an upper file over a lower one" both
+	up_whiteout "whiteout of an empty lower dir" emp
+	up_whiteout "whiteout of an emptied merged dir" m
+	finish
+fi
+
+M=$T/un/mnt
+OPTS="lowerdir=$T/un/l,upperdir=$T/un/u,workdir=$T/un/w"
+
+# ---------------------------------------------------------------- part 1: the daemon's identity
+
+log "part 1: the daemon runs as uid $D"
+nr_mount "$M" "$OPTS" || {
+	fail "the daemon cannot be mounted by uid $D; stopping"
+	finish
+}
+pid=${_pid_of[$M]}
+st=$(awk '/^(Uid|Gid|Groups|CapEff|CapPrm):/ { $1 = $1; print }' "/proc/$pid/status" | tr '\n' ';')
+expect_eq "daemon's credentials" "Uid: $D $D $D $D;Gid: $D $D $D $D;Groups:;CapPrm: 0000000000000000;CapEff: 0000000000000000;" "$st"
+ml=$(mount_line "$M")
+expect_match "mounted as fuse.unionmount by uid $D" "^[^ ]+ $M fuse\.unionmount [^ ]*user_id=$D,group_id=$D" "$ml"
+expect_match "default_permissions is on (POSIX ACLs)" "[ ,]default_permissions[, ]" "$ml"
+if [[ $ml == *allow_other* ]]; then
+	fail "allow_other not asked for, but on: $ml"
+else
+	pass "no allow_other unless asked"
+fi
+expect_match "mount log: no trusted.* markers, fallthru off" \
+	"upperdir: cannot write trusted\.\* attributes \(Operation not permitted\): fallthru=off; copy-ups fail" "$(cat "${_log_of[$M]}")"
+expect_op "without allow_other another user is refused" EACCES o "$T/un" stat mnt/f3
+expect_op "without allow_other root is refused" EACCES root "$T" stat un/mnt/f3
+
+union_side "$T/un" "$OUT/un.out" || fail "the union side of part 2 did not finish"
+part2_compare "$OUT/ref.out" "$OUT/un.out"
+
+# On disk. The kernel's upper proves the whiteout expectation.
+up_whiteout "whiteout of a lower file" f2
+up_whiteout "whiteout of an upper file over a lower one" both
+up_whiteout "whiteout of an empty lower dir" emp
+up_whiteout "whiteout of an emptied merged dir" m
+owners=$(find "$T/un/u" -type c -printf '%U:%G %t:%T\n' 2>/dev/null | sort -u | awk '{ print $1 }' | sort -u | tr '\n' ' ')
+expect_eq "union's whiteouts are D's" "$D:$D " "$owners"
+majmin=$(find "$T/un/u" -type c -exec stat -c '%t:%T' {} + | sort -u | tr '\n' ' ')
+expect_eq "every device node on the union's upper is a whiteout (0:0): no fallthru" "0:0 " "$majmin"
+markers=$(getfattr -R -h --absolute-names -d -m - "$T/un/u" "$T/un/w" 2>/dev/null |
+	grep -E '^(trusted\.|user\.overlay\.|user\.unionmount\.|security\.)' | sort -u | tr '\n' ' ')
+expect_eq "no marker xattr on the union's upper or workdir (as root: trusted.* shown)" "" "$markers"
+expect_eq "the user's own xattr is there" "user.k=\"v\"" \
+	"$(getfattr -h --absolute-names -d -m 'user\.' "$T/un/u/newd/z2" 2>/dev/null | grep '^user')"
+
+# ---------------------------------------------------------------- part 3: refusals
+
+log "part 3: what a daemon without trusted.* attributes refuses"
+tree_dump "$M" "$T/p3.before"
+snapshot "$T/un/u" "$T/un.u.p3before"
+while IFS=$'\t' read -r label args; do
+	read -ra a <<<"$args"
+	expect_op "$label (a copy-up: needs a trusted.* marker)" EPERM d "$M" "${a[@]}"
+done <<'EOF'
+write lower	write sub/x 0 z
+append lower	append sub/x z
+truncate lower	truncate sub/x 1
+chmod lower	chmod sub/x 0600
+utimens lower	utimens sub/x 5 5
+user xattr on lower	setxattr sub/x user.k v
+link lower	link sub/x sub/xl
+rename lower file	rename sub/x sub/x2
+rename lower file out	rename sub/x x2
+create in lower-only dir	create sub/new 0644
+unlink in lower-only dir	unlink dd/keep
+mkdir in lower-only dir	mkdir sub/nd 0755
+rename lower dir	rename sub sub2
+rename lower dir 2	rename dd dd2
+mkdir over a removed dir	mkdir emp 0755
+EOF
+tree_dump "$M" "$T/p3.after"
+expect_same_file "part 3: the union shows what it showed before" "$T/p3.before" "$T/p3.after"
+snapshot "$T/un/u" "$T/un.u.p3after"
+expect_same_file "part 3: upper unchanged" "$T/un.u.p3before" "$T/un.u.p3after"
+left=$(find "$T/un/w/unionmount/work" -mindepth 1 2>/dev/null | head -5)
+expect_eq "part 3: the work dir holds nothing" "" "$left"
+tree_dump "$M" "$T/p2.final"
+um_umount "$M"
+nr_mount "$M" "$OPTS" || finish
+tree_dump "$M" "$T/p2.remount"
+expect_same_file "after a remount the union shows the same tree" "$T/p2.final" "$T/p2.remount"
+um_umount "$M"
+
+# ---------------------------------------------------------------- part 4: allow_other
+
+log "part 4: allow_other"
+A=$T/ao
+mkdir -p "$A"/{l,u,w,mnt}
+mkf "$A/l" pub pub
+mkf "$A/l" rootsecret rootsecret
+chmod 0600 "$A/l/rootsecret"
+mkf "$A/l" rootdir/inner inner
+chmod 0700 "$A/l/rootdir"
+mkf "$A/l" dfile dlower
+chown $D:$D "$A/l/dfile"
+mkf "$A/u" d600 dsecret
+chmod 0600 "$A/u/d600"
+mkf "$A/u" d644 d644
+mkf "$A/u" d666 d666
+chmod 0666 "$A/u/d666"
+mkf "$A/u" g640 group
+chmod 0640 "$A/u/g640"
+mkf "$A/u" priv/file priv
+mkd "$A/u" shared
+chmod 0777 "$A/u/shared"
+mkf "$A/u" sticky/dfile sticky
+chmod 1777 "$A/u/sticky"
+chown -R $D:$D "$A/u" "$A/w" "$A/mnt"
+chgrp $G "$A/u/g640"
+snapshot "$A/l" "$T/ao.l.before"
+AM=$A/mnt
+nr_mount "$AM" "lowerdir=$A/l,upperdir=$A/u,workdir=$A/w,allow_other" || finish
+expect_match "allow_other is on" "[ ,]allow_other[, ]" "$(mount_line "$AM")"
+
+r=$(fsop_as o "$AM" stat .)
+if [[ $r == "OK d "* ]]; then pass "O: stat the root -> $r"; else fail "O: stat the root: expected 'OK d ...', got '$r'"; fi
+expect_op "O: read D's 0644" "OK d644" o "$AM" read d644
+expect_op "O: read D's 0600" EACCES o "$AM" read d600
+expect_op "O: write D's 0644" EACCES o "$AM" write d644 0 x
+expect_op "O: write D's 0666" OK o "$AM" write d666 0 O
+expect_op "O: it stays D's" "OK f 0666 $D:$D 4 1" o "$AM" stat d666
+expect_op "O: read a 0640 file of group G, not in G" EACCES o "$AM" read g640
+expect_op "O: read it in G" "OK group" og "$AM" read g640
+expect_op "O: unlink in D's 0755 dir" EACCES o "$AM" unlink priv/file
+expect_op "O: unlink D's file in a sticky dir" EPERM o "$AM" unlink sticky/dfile
+expect_op "O: chmod D's file" EPERM o "$AM" chmod d644 0666
+expect_op "O: read root's 0644 lower file" "OK pub" o "$AM" read pub
+expect_op "O: read root's 0600 lower file" EACCES o "$AM" read rootsecret
+expect_op "O: create in D's 0777 dir (the daemon cannot chown it to O)" EPERM o "$AM" create shared/o 0644
+expect_op "O: mkdir there" EPERM o "$AM" mkdir shared/od 0755
+expect_op "O: symlink there" EPERM o "$AM" symlink t shared/ol
+expect_op "O: nothing of those shows" "OK " o "$AM" readdir shared
+
+expect_op "D: read root's 0600 lower file" EACCES d "$AM" read rootsecret
+expect_op "D: list root's 0700 lower dir" EACCES d "$AM" readdir rootdir
+expect_op "D: chown its file to O" EPERM d "$AM" chown d644 $O -1
+expect_op "D: chgrp to a group it is not in" EPERM d "$AM" chown d644 -1 $G
+expect_op "D: chown to itself" OK d "$AM" chown d644 $D $D
+expect_op "D: device node" EPERM d "$AM" mknod shared/dev chr 1 3 0644
+
+expect_op "root: read D's 0600 file" "OK dsecret" root "$AM" read d600
+expect_op "root: read root's 0600 lower file (the daemon has D's rights)" EACCES root "$AM" read rootsecret
+expect_op "root: list root's 0700 lower dir" EACCES root "$AM" readdir rootdir
+expect_op "root: read in it" EACCES root "$AM" read rootdir/inner
+expect_op "root: chmod D's file" OK root "$AM" chmod d644 0640
+expect_op "root: chown D's file to root" EPERM root "$AM" chown d644 0 0
+expect_op "root: create (the daemon cannot chown it to root)" EPERM root "$AM" create shared/r 0644
+expect_op "root: mkdir" EPERM root "$AM" mkdir shared/rd 0755
+expect_op "root: device node" EPERM root "$AM" mknod shared/rdev chr 1 3 0644
+expect_op "root: stat D's file" "OK f 0640 $D:$D 4 1" root "$AM" stat d644
+
+left=$(find "$A/u/shared" "$A/w/unionmount/work" -mindepth 1 2>/dev/null | head -5)
+expect_eq "nothing left on upper or in the work dir by the refused creations" "" "$left"
+expect_eq "D's files on upper keep their contents" "O666|dsecret|priv|sticky" "$(cat "$A/u/d666"; printf '|'; cat "$A/u/d600"; printf '|'; cat "$A/u/priv/file"; printf '|'; cat "$A/u/sticky/dfile")"
+um_umount "$AM"
+
+# ---------------------------------------------------------------- the end
+
+snapshot "$T/un/l" "$T/un.l.after"
+expect_same_file "part 2/3 lower byte-for-byte unchanged" "$T/un.l.before" "$T/un.l.after"
+snapshot "$A/l" "$T/ao.l.after"
+expect_same_file "part 4 lower byte-for-byte unchanged" "$T/ao.l.before" "$T/ao.l.after"
+finish
