@@ -419,6 +419,12 @@ free_ino:
 int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, struct um_inode **ret_ino,
 		    struct stat *ret_st)
 {
+	return um_inode_lookup_from(fs, dir, name, 0, ret_ino, ret_st);
+}
+
+int um_inode_lookup_from(struct um_fs *fs, struct um_inode *dir, const char *name, unsigned from_layer,
+			 struct um_inode **ret_ino, struct stat *ret_st)
+{
 	struct um_found f;
 	struct um_inode *ino = NULL, *old;
 	bool fresh = false;
@@ -430,7 +436,7 @@ int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, st
 		return -ENOTDIR;
 
 	pthread_rwlock_rdlock(&dir->lock);
-	r = um_resolve(fs, dir, name, &f);
+	r = um_resolve_from(fs, dir, name, from_layer, &f);
 	if (r < 0)
 		goto unlock;
 	/* Known already (another name of it, an earlier lookup): reuse it

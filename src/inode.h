@@ -119,6 +119,9 @@ int um_inode_new_root(struct um_fs *fs, struct um_part *parts, uint16_t nparts, 
  * and its attributes as the union shows them. -ENOENT when not visible. */
 int um_inode_lookup(struct um_fs *fs, struct um_inode *dir, const char *name, struct um_inode **ret_ino,
 		    struct stat *ret_st);
+/* The same with a listing's hint: see um_resolve_from(). */
+int um_inode_lookup_from(struct um_fs *fs, struct um_inode *dir, const char *name, unsigned from_layer,
+			 struct um_inode **ret_ino, struct stat *ret_st);
 
 /* Attributes as the union shows them (st_ino replaced, see ino.h). */
 int um_inode_stat(struct um_fs *fs, struct um_inode *ino, struct stat *ret_st);

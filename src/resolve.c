@@ -264,6 +264,12 @@ int um_resolve_redirected_ino(const struct um_fs *fs, const struct um_inode *dir
 
 int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret)
 {
+	return um_resolve_from(fs, dir, name, 0, ret);
+}
+
+int um_resolve_from(const struct um_fs *fs, const struct um_inode *dir, const char *name, unsigned from_layer,
+		    struct um_found *ret)
+{
 	/* A complete directory answers from upper: absent there is absent,
 	 * and a fallthru says in which part to look. */
 	bool complete = (dir->flags & UM_INO_COMPLETE) && dir->nparts > 0 && dir->parts[0].layer == UM_UPPER;
@@ -272,10 +278,15 @@ int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *n
 	const char *lname = name; /* the name in lower parts: a redirect may change it */
 	uint64_t lower_ino = 0;
 	dev_t lower_dev = 0;
-	uint16_t lower_layer = 0;
+	uint16_t lower_layer = 0, first = 0;
 	int r;
 
-	for (uint16_t i = 0; i < dir->nparts; i++) {
+	if (from_layer != 0 && dir->nparts > 0 && dir->parts[0].layer != UM_UPPER) {
+		const struct um_part *k = um_inode_part_in(dir, from_layer);
+
+		first = k ? (uint16_t)(k - dir->parts) : 0;
+	}
+	for (uint16_t i = first; i < dir->nparts; i++) {
 		const struct um_part *p = &dir->parts[i];
 		const char *pname = p->layer == UM_UPPER ? name : lname;
 		dev_t ldev = fs->layers[p->layer].dev;

@@ -33,6 +33,13 @@ struct um_found {
 
 /* Caller holds dir->lock for reading. */
 int um_resolve(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *ret);
+/* The same, told by a listing that name's top-most part is in lower layer
+ * from_layer (0: nothing known). Only a directory without an upper part
+ * takes the hint: nothing can have changed in it since it was listed
+ * (lower branches do not change), so the probes of the parts above,
+ * which found nothing for the listing, are skipped. */
+int um_resolve_from(const struct um_fs *fs, const struct um_inode *dir, const char *name, unsigned from_layer,
+		    struct um_found *ret);
 /* A listed upper directory `name` of dir that carries a redirect (moved
  * by kernel overlayfs, which writes no origin of ours) is numbered from
  * where it came from, as lookup numbers it: 1 with *ret set, 0 when it

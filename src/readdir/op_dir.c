@@ -193,7 +193,7 @@ static int peek(struct um_fs *fs, struct um_inode *dir, struct dirhandle *h, siz
 	/* An entry's cookie is its own key: "continue after this name". */
 	d = &h->snap.ents[h->order[i].idx];
 	*e = (struct um_listent){ .name = um_dirent_name(&h->snap, d), .ino = d->ino, .next = (off_t)h->order[i].key,
-				  .type = d->type };
+				  .type = d->type, .layer = d->layer };
 	return 1;
 }
 
@@ -234,7 +234,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	while (r >= 0) {
 		struct fuse_entry_param e = { 0 };
 		struct um_inode *child = NULL;
-		struct um_listent le;
+		struct um_listent le = { 0 };
 		size_t len;
 
 		r = peek(fs, dir, h, i, &le);
@@ -248,7 +248,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 			/* A failed lookup (e.g. the name went away) still lists
 			 * the name, without attributes: nodeid 0 tells the
 			 * kernel to look it up itself later. */
-			if (um_inode_lookup(fs, dir, le.name, &child, &st) == 0)
+			if (um_inode_lookup_from(fs, dir, le.name, le.layer, &child, &st) == 0)
 				um_fill_entry(fs, child, &st, &e);
 		}
 		if (plus)

@@ -66,6 +66,7 @@ struct um_listent {
 	uint64_t ino;
 	off_t next;       /* the cookie that continues after this entry */
 	uint8_t type;
+	uint16_t layer;   /* snapshots: the layer of its top-most part; else 0 */
 };
 
 int um_dirstream_open(struct um_inode *dir, uint64_t dotdot_ino, struct um_dirstream **ret);

@@ -160,6 +160,43 @@ START_TEST(resolve_dirs)
 }
 END_TEST
 
+/* A listing's hint (the layer each name was listed from) changes no
+ * answer: taken in a directory without an upper part, ignored in one
+ * with (whose upper may have changed since the listing). */
+START_TEST(resolve_from_listing_hint)
+{
+	struct um_inode lo = { .type = S_IFDIR, .nparts = 3 };
+	struct um_dirsnap s;
+	struct um_found f, g;
+
+	NEED_ROOT();
+	ck_assert_int_eq(um_resolve_from(&fs, &root, "a", 3, &f), 0);
+	ck_assert_uint_eq(f.layer, 1);
+	ck_assert_uint_eq(f.st_ino, enc(1, "a"));
+	ck_assert_int_eq(um_resolve_from(&fs, &root, "b", 2, &f), -ENOENT);
+
+	lo.parts = &root.parts[1];
+	pthread_rwlock_init(&lo.lock, NULL);
+	ck_assert_int_eq(um_dir_merge(&fs, &lo, 1, &s), 0);
+	ck_assert_uint_ge(s.n, 7); /* . .. a b d o f g (c whited out in L2) */
+	for (size_t i = 2; i < s.n; i++) {
+		const char *name = um_dirent_name(&s, &s.ents[i]);
+
+		ck_assert_int_eq(um_resolve(&fs, &lo, name, &f), 0);
+		ck_assert_int_eq(um_resolve_from(&fs, &lo, name, s.ents[i].layer, &g), 0);
+		ck_assert_msg(f.layer == g.layer && f.st_ino == g.st_ino && f.nparts == g.nparts,
+			      "%s: layer %u/%u st_ino %llx/%llx nparts %u/%u", name, f.layer, g.layer,
+			      (unsigned long long)f.st_ino, (unsigned long long)g.st_ino, f.nparts, g.nparts);
+		for (uint16_t k = 0; k < f.nfrom; k++)
+			ck_assert_uint_eq(f.from[k], g.from[k]);
+		um_found_release(&f);
+		um_found_release(&g);
+	}
+	um_dirsnap_release(&s);
+	pthread_rwlock_destroy(&lo.lock);
+}
+END_TEST
+
 static const struct um_dirent *find(const struct um_dirsnap *s, const char *name)
 {
 	const struct um_dirent *hit = NULL;
@@ -247,6 +284,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, resolve_files);
 	tcase_add_test(tc, resolve_dirs);
+	tcase_add_test(tc, resolve_from_listing_hint);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("um_dir_merge()");
 	tcase_add_checked_fixture(tc, setup, teardown);
