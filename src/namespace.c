@@ -237,39 +237,29 @@ int um_ns_remove(struct um_fs *fs, int upfd, const char *name, bool is_dir)
 	return r;
 }
 
+static int drop_marker(void *ctx, int fd, struct dirent64 *e)
+{
+	struct stat st;
+	int r = um_sys_lstatat(fd, e->d_name, &st);
+
+	(void)ctx;
+	if (r < 0)
+		return r;
+	/* Anything else would be shown: never remove it. */
+	if (!um_marker_is_whiteout(&st) && !um_marker_fallthru_layer(&st))
+		return -ENOTEMPTY;
+	r = um_sys_unlinkat(fd, e->d_name, 0);
+	return r < 0 ? r : 1;
+}
+
 int um_ns_drop_markers(int upfd, const char *name)
 {
-	char buf[8192];
 	int fd = um_sys_openat(upfd, name, O_RDONLY | O_DIRECTORY);
-	int n = 0, r = 0;
+	int r;
 
 	if (fd < 0)
 		return fd;
-	/* Unlinking while reading may make getdents skip names: read again
-	 * until a pass removes nothing. */
-	for (bool again = true; again && r == 0;) {
-		again = false;
-		r = um_sys_lseek(fd, 0, SEEK_SET, &(off_t){ 0 });
-		while (r == 0 && (n = um_sys_getdents(fd, buf, sizeof(buf))) > 0) {
-			for (int off = 0; off < n && r == 0;) {
-				struct dirent64 *e = (struct dirent64 *)(buf + off);
-				struct stat st;
-
-				off += e->d_reclen;
-				if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-					continue;
-				r = um_sys_lstatat(fd, e->d_name, &st);
-				/* Anything else would be shown: never remove it. */
-				if (r == 0 && !um_marker_is_whiteout(&st) && !um_marker_fallthru_layer(&st))
-					r = -ENOTEMPTY;
-				if (r == 0)
-					r = um_sys_unlinkat(fd, e->d_name, 0);
-				again |= r == 0;
-			}
-		}
-		if (r == 0 && n < 0)
-			r = n;
-	}
+	r = um_sys_sweep(fd, drop_marker, NULL);
 	(void)close(fd);
 	return r;
 }

@@ -80,6 +80,35 @@ int um_sys_getdents(int fd, void *buf, size_t size)
 	return ret_trace(getdents64(fd, buf, size), "getdents64", fd, NULL);
 }
 
+int um_sys_sweep(int fd, int (*visit)(void *ctx, int fd, struct dirent64 *d), void *ctx)
+{
+	char buf[8192];
+	bool removed = true;
+	int r = 0;
+
+	while (removed && r >= 0) {
+		removed = false;
+		r = um_sys_lseek(fd, 0, SEEK_SET, &(off_t){ 0 });
+		while (r >= 0 && (r = um_sys_getdents(fd, buf, sizeof(buf))) > 0) {
+			int n = r;
+
+			r = 0;
+			for (int off = 0; off < n && r >= 0;) {
+				struct dirent64 *d = (struct dirent64 *)(buf + off);
+
+				off += d->d_reclen;
+				if (d->d_name[0] == '.' && (!d->d_name[1] || (d->d_name[1] == '.' && !d->d_name[2])))
+					continue;
+				r = visit(ctx, fd, d);
+				if (r == -ENOENT)
+					r = 0;
+				removed |= r > 0;
+			}
+		}
+	}
+	return r < 0 ? r : 0;
+}
+
 int um_sys_fstatvfs(int fd, struct statvfs *ret_st)
 {
 	return ret_trace(fstatvfs(fd, ret_st), "fstatvfs", fd, NULL);

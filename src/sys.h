@@ -30,6 +30,13 @@ int um_sys_open_dir(int dirfd, const char *name);
 int um_sys_readlinkat(int dirfd, const char *name, char *buf, size_t size);
 /* getdents64 into buf; returns bytes read, 0 at the end. */
 int um_sys_getdents(int fd, void *buf, size_t size);
+/* Call visit for every entry of the directory open at fd but "." and "..",
+ * in passes from its start, until a pass removes nothing: removing names
+ * while reading may make getdents skip others. visit returns 1 when it
+ * removed the entry, 0 when it kept it, -errno to stop the sweep (which
+ * then returns it); ENOENT from the visit means the name went meanwhile. */
+struct dirent64;
+int um_sys_sweep(int fd, int (*visit)(void *ctx, int fd, struct dirent64 *d), void *ctx);
 int um_sys_fstatvfs(int fd, struct statvfs *ret_st);
 int um_sys_fsync(int fd, int datasync);
 /* lseek; the offset through *ret_off. */

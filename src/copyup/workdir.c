@@ -46,57 +46,46 @@ static int check_only_ours(int fd, const char *path, char *err, size_t errlen)
 }
 
 /* Caller passes a directory fd it owns: the tree below dfd is emptied. */
+struct remove_ctx {
+	dev_t dev;
+	unsigned depth;
+};
+
+static int remove_contents(int dfd, dev_t dev, unsigned depth);
+
+static int remove_entry(void *ctx, int dfd, struct dirent64 *e)
+{
+	const struct remove_ctx *c = ctx;
+	struct stat st;
+	int sub, r = um_sys_lstatat(dfd, e->d_name, &st);
+
+	if (r < 0)
+		return r;
+	if (!S_ISDIR(st.st_mode)) {
+		r = um_sys_unlinkat(dfd, e->d_name, 0);
+		return r < 0 ? r : 1;
+	}
+	if (st.st_dev != c->dev)
+		return -EXDEV; /* something is mounted there: leave it */
+	sub = um_sys_openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY);
+	if (sub < 0)
+		return sub;
+	r = remove_contents(sub, c->dev, c->depth + 1);
+	(void)close(sub);
+	if (r == 0)
+		r = um_sys_unlinkat(dfd, e->d_name, AT_REMOVEDIR);
+	return r < 0 ? r : 1;
+}
+
 static int remove_contents(int dfd, dev_t dev, unsigned depth)
 {
-	char buf[8192];
-	int n, r = 0;
+	struct remove_ctx c = { .dev = dev, .depth = depth };
 
 	/* Leftovers are whiteouts, files and directory trees we built; a tree
 	 * deeper than this was not built by us. */
 	if (depth > 4096)
 		return -ELOOP;
-	while ((n = um_sys_getdents(dfd, buf, sizeof(buf))) > 0) {
-		bool removed = false;
-
-		for (int off = 0; off < n && r == 0;) {
-			struct dirent64 *e = (struct dirent64 *)(buf + off);
-			struct stat st;
-
-			off += e->d_reclen;
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			r = um_sys_lstatat(dfd, e->d_name, &st);
-			if (r == -ENOENT) {
-				r = 0;
-				continue;
-			}
-			if (r == 0 && S_ISDIR(st.st_mode)) {
-				int sub;
-
-				if (st.st_dev != dev)
-					return -EXDEV; /* something is mounted there: leave it */
-				sub = um_sys_openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY);
-				if (sub < 0)
-					return sub;
-				r = remove_contents(sub, dev, depth + 1);
-				(void)close(sub);
-				if (r == 0)
-					r = um_sys_unlinkat(dfd, e->d_name, AT_REMOVEDIR);
-			} else if (r == 0) {
-				r = um_sys_unlinkat(dfd, e->d_name, 0);
-			}
-			if (r == -ENOENT)
-				r = 0;
-			removed = true;
-		}
-		if (r < 0)
-			return r;
-		/* Removing entries while reading may make getdents skip some:
-		 * start over until a pass finds nothing left. */
-		if (removed && um_sys_lseek(dfd, 0, SEEK_SET, &(off_t){ 0 }) < 0)
-			return -EIO;
-	}
-	return n;
+	return um_sys_sweep(dfd, remove_entry, &c);
 }
 
 int um_workdir_remove_tree(int dirfd, const char *name)

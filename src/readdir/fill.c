@@ -58,59 +58,46 @@ static int fix_existing(struct um_fs *fs, int upfd, const char *name, unsigned l
 	return r < 0 ? r : 1;
 }
 
+struct stale_ctx {
+	struct um_fs *fs;
+	dev_t dev;
+	struct um_nameset *seen;
+	const struct um_dirsnap *snap;
+};
+
+static int drop_if_stale(void *ctx, int fd, struct dirent64 *d)
+{
+	const struct stale_ctx *c = ctx;
+	unsigned layer;
+	uint32_t idx;
+	int r = um_ft_classify(c->fs->ft, fd, c->dev, d, &layer);
+
+	if (r != UM_ENT_FALLTHRU)
+		return r < 0 ? r : 0;
+	r = um_nameset_insert(c->seen, d->d_name, strlen(d->d_name), UM_DIRENT_HIDDEN, &idx);
+	if (r < 0)
+		return r;
+	if (r == 0 && idx != UM_DIRENT_HIDDEN && c->snap->ents[idx].layer == layer)
+		return 0;
+	r = um_sys_unlinkat(fd, d->d_name, 0);
+	return r < 0 ? r : 1;
+}
+
 /* Remove the fallthrus of names nothing below shows any more. */
 static int drop_stale(struct um_fs *fs, int upfd, struct um_nameset *seen, const struct um_dirsnap *snap)
 {
 	_cleanup_close_ int fd = um_sys_openat(upfd, ".", O_RDONLY | O_DIRECTORY);
-	_cleanup_free_ char *buf = malloc(DENTS_BUF);
+	struct stale_ctx c = { .fs = fs, .seen = seen, .snap = snap };
 	struct stat dst;
-	bool removed = true;
 	int r;
 
 	if (fd < 0)
 		return fd;
-	if (!buf)
-		return -ENOMEM;
 	r = um_sys_fstat(fd, &dst);
 	if (r < 0)
 		return r;
-	/* Removing while reading may make getdents skip entries: repeat
-	 * until a pass removes nothing. */
-	while (removed) {
-		removed = false;
-		r = um_sys_lseek(fd, 0, SEEK_SET, &(off_t){ 0 });
-		while (r == 0 && (r = um_sys_getdents(fd, buf, DENTS_BUF)) > 0) {
-			int n = r;
-
-			r = 0;
-			for (int off = 0; off < n && r == 0;) {
-				struct dirent64 *d = (struct dirent64 *)(buf + off);
-				unsigned layer;
-				uint32_t idx;
-
-				off += d->d_reclen;
-				r = um_ft_classify(fs->ft, fd, dst.st_dev, d, &layer);
-				if (r != UM_ENT_FALLTHRU) {
-					r = r == -ENOENT ? 0 : r < 0 ? r : 0;
-					continue;
-				}
-				r = um_nameset_insert(seen, d->d_name, strlen(d->d_name), UM_DIRENT_HIDDEN, &idx);
-				if (r < 0)
-					break;
-				if (r == 0 && idx != UM_DIRENT_HIDDEN && snap->ents[idx].layer == layer) {
-					r = 0;
-					continue;
-				}
-				r = um_sys_unlinkat(upfd, d->d_name, 0);
-				if (r == -ENOENT)
-					r = 0;
-				removed = true;
-			}
-		}
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	c.dev = dst.st_dev;
+	return um_sys_sweep(fd, drop_if_stale, &c);
 }
 
 /* An upper directory's origin, which numbers it in a listing of upper
