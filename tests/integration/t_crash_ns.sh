@@ -848,7 +848,11 @@ else
 			attach_strace "$pid" -o /dev/null -e trace="${step%:*}" \
 				-e inject="${step%:*}:signal=SIGKILL:when=${step#*:}"
 			ans=$(fsop_line "${SWEEP_OP[@]}")
-			for ((i = 0; i < 1000; i++)); do
+			# An answer of a dead connection says the kill landed: give
+			# the daemon's exit the time a loaded machine takes.
+			n=1000
+			[[ $ans == *ECONNABORTED* || $ans == *ENOTCONN* ]] && n=6000
+			for ((i = 0; i < n; i++)); do
 				pid_running "$pid" || break
 				sleep 0.01
 			done
