@@ -179,6 +179,7 @@ enum opt_kind {
 	OPT_OVL,  /* an overlayfs option: the values in ovl_accepts are what we do */
 	OPT_REFUSE_BLKSIZE,
 	OPT_READDIRPLUS,
+	OPT_USERXATTR,
 };
 
 enum opt_arg {
@@ -209,6 +210,8 @@ static const struct opt_def opt_defs[] = {
 	  "list a merged directory once into upper (default on)" },
 	{ "readdirplus", OPT_READDIRPLUS, ARG_STRING, "readdirplus=auto|always|never",
 	  "listings also look entries up (default auto)" },
+	{ "userxattr", OPT_USERXATTR, ARG_NONE, "userxattr",
+	  "markers in user.* xattrs (default when trusted.* cannot be written)" },
 	{ "ro", OPT_RO, ARG_NONE, "ro", "read-only union, even with an upperdir" },
 	{ "rw", OPT_RW, ARG_NONE, "rw", "writable when there is an upperdir (default)" },
 
@@ -256,7 +259,6 @@ static const struct opt_def opt_defs[] = {
 	{ "metacopy", OPT_OVL, ARG_STRING, "metacopy=on|off", "overlayfs compatibility: copy-up always copies data" },
 	{ "uuid", OPT_OVL, ARG_STRING, "uuid=on|off|null|auto", "overlayfs compatibility: ignored" },
 	{ "nfs_export", OPT_OVL, ARG_STRING, "nfs_export=off", "overlayfs compatibility: no NFS export" },
-	{ "userxattr", OPT_OVL, ARG_NONE, "userxattr", "refused: markers are trusted.* xattrs" },
 	{ "volatile", OPT_OVL, ARG_NONE, "volatile", "refused: copy-ups are always synced" },
 
 	/* mount(8)'s own options, for fstab: mount(8) and mount.fuse3 strip
@@ -306,7 +308,6 @@ static const struct {
 	{ "metacopy", { "on", "off" }, NULL },
 	{ "uuid", { "on", "off", "null", "auto" }, NULL },
 	{ "nfs_export", { "off" }, "a FUSE union cannot be exported over NFS" },
-	{ "userxattr", { NULL }, "unionmount runs as root and keeps its markers in trusted.* xattrs" },
 	{ "volatile", { NULL }, "every copy-up is synced; there is no option to skip that" },
 };
 
@@ -513,6 +514,9 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 		else
 			return fail(err, errlen, -EINVAL,
 				    "readdirplus: '%s' is none of auto, always, never; e.g. -o readdirplus=never", value);
+		return 0;
+	case OPT_USERXATTR:
+		cfg->userxattr = true;
 		return 0;
 	case OPT_RO:
 	case OPT_RW:

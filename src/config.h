@@ -10,6 +10,7 @@
  *         cache_timeout=SECONDS       kernel entry/attr cache lifetime (default 86400)
  *         ro, rw                      read-only mount even with an upperdir / the default
  *         fallthru=on|off             write fallthrus on first listing (default on)
+ *         userxattr                   markers in user.* xattrs (marker.h)
  *         allow_other, default_permissions, fsname=, subtype=, and the
  *         other mount options fuse and mount(8) accept: passed through
  *         anything else                an error naming the option
@@ -39,6 +40,7 @@ struct um_config {
 	double cache_timeout;     /* seconds */
 	bool readonly;            /* -o ro, or no upperdir */
 	bool fallthru;            /* fallthru=on (the default) */
+	bool userxattr;           /* -o userxattr: markers in user.* (marker.h) */
 	enum um_rdplus readdirplus;
 	bool foreground;          /* -f, or -d */
 	bool debug;               /* -d */

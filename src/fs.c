@@ -85,6 +85,57 @@ fail:
 	return r;
 }
 
+/* The xattr namespace of every marker (marker.h), chosen here once, before
+ * the session starts any thread. Without an upper, only lower markers
+ * (kernel overlayfs's opaque directories) are read: the option decides,
+ * or whether trusted.* can be read at all. */
+static int choose_markers(struct um_fs *fs, const struct um_config *cfg, char *err, size_t errlen)
+{
+	enum um_marker_ns ns = UM_MARKER_NS_USER;
+	int r;
+
+	if (fs->has_upper) {
+		r = um_marker_choose(fs->layers[UM_UPPER].fd, cfg->userxattr, &ns, err, errlen);
+		if (r < 0)
+			return r;
+	} else if (!cfg->userxattr) {
+		/* Nothing is written here: an odd answer of the lower
+		 * filesystem falls back to "root reads trusted.*". */
+		r = um_marker_can_trusted(fs->layers[1].fd);
+		ns = r > 0 || (r < 0 && geteuid() == 0) ? UM_MARKER_NS_TRUSTED : UM_MARKER_NS_USER;
+	}
+	um_marker_use(ns);
+	if (ns == UM_MARKER_NS_USER && fs->fallthru) {
+		/* mknod of any device but a whiteout needs CAP_MKNOD */
+		um_log(UM_LOG_INFO, "markers are user.* attributes%s: fallthru=off",
+		       cfg->userxattr ? "" : " (trusted.* cannot be written)");
+		fs->fallthru = false;
+	} else if (ns == UM_MARKER_NS_USER) {
+		um_log(UM_LOG_INFO, "markers are user.* attributes%s", cfg->userxattr ? "" : " (trusted.* cannot be written)");
+	}
+	return 0;
+}
+
+/* Whiteouts (character devices 0:0) need no privilege since Linux 5.8;
+ * where one cannot be made (an older kernel, a seccomp filter, an LSM)
+ * the union could delete nothing a lower branch shows: refused at mount
+ * rather than with EPERM at every unlink. */
+static int probe_whiteout(struct um_fs *fs, char *err, size_t errlen)
+{
+	char tmp[UM_TMPNAME_MAX];
+	int r;
+
+	um_workdir_tmpname(tmp);
+	r = um_marker_make_whiteout(fs->work_fd, tmp);
+	if (r == 0)
+		r = um_sys_unlinkat(fs->work_fd, tmp, 0);
+	if (r < 0)
+		snprintf(err, errlen,
+			 "workdir: cannot make a whiteout (character device 0:0): %s; unprivileged whiteouts need Linux 5.8 or later: mount it read-only (-o ro) or as root",
+			 strerror(-r));
+	return r;
+}
+
 int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t errlen)
 {
 	struct um_fs *fs = calloc(1, sizeof(*fs));
@@ -114,6 +165,9 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		r = lock_upper(fs, cfg->upperdir, err, errlen);
 		if (r < 0)
 			goto out;
+		r = choose_markers(fs, cfg, err, errlen);
+		if (r < 0)
+			goto out;
 		r = um_marker_check_format(fs->layers[UM_UPPER].fd, err, errlen);
 		if (r < 0)
 			goto out;
@@ -131,19 +185,14 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 			goto out;
 		}
 		r = fs->readonly ? 0 : um_marker_set_format(fs->layers[UM_UPPER].fd);
-		if (r == -EPERM || r == -ENOTSUP) {
-			/* Not root (trusted.* needs CAP_SYS_ADMIN): such a daemon
-			 * can write no marker of ours either, fallthrus included,
-			 * nor the origin every copy-up records. */
-			um_log(UM_LOG_WARN, "upperdir: cannot write trusted.* attributes (%s): fallthru=off; copy-ups fail",
-			       strerror(-r));
-			fs->fallthru = false;
-			r = 0;
-		}
 		if (r < 0) {
-			snprintf(err, errlen, "upperdir: cannot record the on-disk format version: %s", strerror(-r));
+			snprintf(err, errlen, "upperdir: cannot record the on-disk format version (%s): %s",
+				 UM_XATTR_FORMAT, strerror(-r));
 			goto out;
 		}
+		r = fs->readonly || um_marker_keys->ns == UM_MARKER_NS_TRUSTED ? 0 : probe_whiteout(fs, err, errlen);
+		if (r < 0)
+			goto out;
 	}
 	for (size_t i = 0; i < cfg->n_lower; i++) {
 		r = um_branch_open(cfg->lowerdirs[i], "lowerdir", &fs->layers[1 + i], err, errlen);
@@ -157,6 +206,11 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		snprintf(err, errlen,
 			 "/proc is not mounted (or belongs to another PID namespace): unionmount reads branch xattrs through /proc/self/fd; mount proc first");
 		goto out;
+	}
+	if (!fs->has_upper) {
+		r = choose_markers(fs, cfg, err, errlen);
+		if (r < 0)
+			goto out;
 	}
 	r = stack_id(fs, &fs->stackid);
 	if (r < 0) {

@@ -92,10 +92,121 @@ int um_marker_decode_redirect(const char *buf, size_t len)
 
 /* ---- reading and writing ------------------------------------------------ */
 
+static const struct um_marker_keys keys_trusted = {
+	.ns = UM_MARKER_NS_TRUSTED,
+	.prefix = "trusted.",
+	.opaque = "trusted.overlay.opaque",
+	.format = UM_XATTR_FORMAT_TRUSTED,
+	.redirect = "trusted.overlay.redirect",
+	.origin = "trusted.unionmount.origin",
+	.impure = "trusted.unionmount.impure",
+	.ovl_impure = "trusted.overlay.impure",
+	.lowerlinks = "trusted.unionmount.lowerlinks",
+	.complete = "trusted.unionmount.complete",
+};
+
+/* Kernel overlayfs's userxattr names for its own markers. */
+static const struct um_marker_keys keys_user = {
+	.ns = UM_MARKER_NS_USER,
+	.prefix = "user.",
+	.opaque = "user.overlay.opaque",
+	.format = UM_XATTR_FORMAT_USER,
+	.redirect = "user.overlay.redirect",
+	.origin = "user.unionmount.origin",
+	.impure = "user.unionmount.impure",
+	.ovl_impure = "user.overlay.impure",
+	.lowerlinks = "user.unionmount.lowerlinks",
+	.complete = "user.unionmount.complete",
+};
+
+const struct um_marker_keys *um_marker_keys = &keys_trusted;
+
+void um_marker_use(enum um_marker_ns ns)
+{
+	um_marker_keys = ns == UM_MARKER_NS_USER ? &keys_user : &keys_trusted;
+}
+
+/* Both namespaces whichever is in use: no user can plant a marker that a
+ * mount in the other namespace would obey, and one answer for unionctl. */
 bool um_marker_is_internal_xattr(const char *name)
 {
-	return strncmp(name, "trusted.overlay.", 16) == 0 ||
-	       strncmp(name, "trusted.unionmount.", 19) == 0;
+	return strncmp(name, "trusted.overlay.", 16) == 0 || strncmp(name, "trusted.unionmount.", 19) == 0 ||
+	       strncmp(name, "user.overlay.", 13) == 0 || strncmp(name, "user.unionmount.", 16) == 0;
+}
+
+enum um_marker_user_stamp um_marker_decode_user_stamp(const char *buf, size_t len)
+{
+	size_t n = strlen(UM_FORMAT_USER_STAMP_TRUSTED);
+
+	return len == n && !memcmp(buf, UM_FORMAT_USER_STAMP_TRUSTED, n) ? UM_STAMP_TRUSTED : UM_STAMP_USER;
+}
+
+/* The user stamp of the upper root, or -errno. */
+static int read_user_stamp(int fd)
+{
+	char v[16];
+	int r = um_sys_lgetxattrat(fd, "", UM_XATTR_FORMAT_USER, v, sizeof(v));
+
+	if (r == -ENODATA || r == -ENOTSUP)
+		return UM_STAMP_ABSENT;
+	if (r == -ERANGE)
+		return UM_STAMP_USER; /* not "trusted": a damaged user mark, which check_format reports */
+	if (r < 0)
+		return r;
+	return (int)um_marker_decode_user_stamp(v, (size_t)r);
+}
+
+/* Removing a name never
+ * written changes nothing either way: the kernel refuses trusted.* to a
+ * process without CAP_SYS_ADMIN (in the initial user namespace) with
+ * EPERM before looking for it, and a filesystem without trusted.* says
+ * ENOTSUP. A read-only filesystem answers EROFS first: then root (euid
+ * 0, in the initial namespace) is taken to have it. 1, 0 or -errno. */
+int um_marker_can_trusted(int fd)
+{
+	int r = um_sys_lremovexattrat(fd, "", "trusted.unionmount.probe");
+
+	if (r == -ENODATA || r == 0)
+		return 1;
+	if (r == -EPERM || r == -ENOTSUP)
+		return 0;
+	if (r == -EROFS)
+		return geteuid() == 0;
+	return r;
+}
+
+int um_marker_choose(int fd, bool userxattr, enum um_marker_ns *ret, char *err, size_t errlen)
+{
+	int stamp = read_user_stamp(fd), can = stamp < 0 ? stamp : um_marker_can_trusted(fd), r;
+
+	if (stamp < 0 || can < 0) {
+		r = stamp < 0 ? stamp : can;
+		snprintf(err, errlen, "upperdir: cannot read its format marks: %s", strerror(-r));
+		return r;
+	}
+	if (userxattr) {
+		r = um_sys_lgetxattrat(fd, "", UM_XATTR_FORMAT_TRUSTED, NULL, 0);
+		if (r >= 0 || r == -ERANGE || stamp == UM_STAMP_TRUSTED) {
+			snprintf(err, errlen,
+				 "upperdir: its markers are trusted.* attributes (written by unionmount run as root); remove -o userxattr and mount it as root");
+			return -EPROTO;
+		}
+		*ret = UM_MARKER_NS_USER;
+		return 0;
+	}
+	if (stamp == UM_STAMP_USER && can) {
+		snprintf(err, errlen,
+			 "upperdir: its markers are user.* attributes (%s: written by unionmount not run as root, or with -o userxattr); mount it with -o userxattr",
+			 UM_XATTR_FORMAT_USER);
+		return -EPROTO;
+	}
+	if (!can && stamp == UM_STAMP_TRUSTED) {
+		snprintf(err, errlen,
+			 "upperdir: its markers are trusted.* attributes (written by unionmount run as root), which only root can read; mount it as root");
+		return -EPROTO;
+	}
+	*ret = can && stamp != UM_STAMP_USER ? UM_MARKER_NS_TRUSTED : UM_MARKER_NS_USER;
+	return 0;
 }
 
 int um_marker_check_format(int upper_root_fd, char *err, size_t errlen)
@@ -130,16 +241,35 @@ int um_marker_check_format(int upper_root_fd, char *err, size_t errlen)
 	return 0;
 }
 
+/* key = val on the root unless it is so already: no write, so no ctime
+ * change, on every mount. */
+static int set_root_mark(int fd, const char *key, const char *val)
+{
+	size_t n = strlen(val);
+	char cur[16];
+	int r = um_sys_lgetxattrat(fd, "", key, cur, sizeof(cur));
+
+	if (r >= 0 && (size_t)r == n && memcmp(cur, val, n) == 0)
+		return 0;
+	return um_sys_lsetxattrat(fd, "", key, val, n, 0);
+}
+
 int um_marker_set_format(int upper_root_fd)
 {
 	char v[16];
-	int n = snprintf(v, sizeof(v), "%d", UM_FORMAT_VERSION);
-	char cur[16];
-	int r = um_sys_lgetxattrat(upper_root_fd, "", UM_XATTR_FORMAT, cur, sizeof(cur));
+	int r;
 
-	if (r == n && memcmp(cur, v, (size_t)n) == 0)
-		return 0; /* no write, so no ctime change, on every mount */
-	return um_sys_lsetxattrat(upper_root_fd, "", UM_XATTR_FORMAT, v, (size_t)n, 0);
+	(void)snprintf(v, sizeof(v), "%d", UM_FORMAT_VERSION);
+	r = set_root_mark(upper_root_fd, UM_XATTR_FORMAT, v);
+	/* Best effort: a filesystem without user.* (tmpfs before Linux 6.6)
+	 * has no user upper to confuse this one with either. */
+	if (r == 0 && um_marker_keys->ns == UM_MARKER_NS_TRUSTED) {
+		int e = set_root_mark(upper_root_fd, UM_XATTR_FORMAT_USER, UM_FORMAT_USER_STAMP_TRUSTED);
+
+		if (e < 0 && e != -ENOTSUP && e != -EPERM)
+			r = e;
+	}
+	return r;
 }
 
 int um_marker_make_whiteout(int dirfd, const char *name)

@@ -2,38 +2,50 @@
  *
  * Format version 2 (man/unionmount.8, ON-DISK FORMAT; version 1 had no
  * fallthrus and complete directories, and is read as a version 2 upper
- * none of whose directories was listed yet):
+ * none of whose directories was listed yet), in one of two xattr
+ * namespaces chosen per mount (um_marker_choose): NS below is "trusted"
+ * (a daemon run as root, the default) or "user" (-o userxattr, or a
+ * daemon that cannot write trusted.*: kernel overlayfs's userxattr):
  *   whiteout   character device 0:0 (as kernel overlayfs)
- *   opaque dir xattr trusted.overlay.opaque = "y" (as kernel overlayfs)
- *   version    xattr trusted.unionmount.format on the upper root, decimal;
- *              a newer version than UM_FORMAT_VERSION is refused at mount
- *   redirect   xattr trusted.overlay.redirect on an upper directory that
+ *   opaque dir xattr NS.overlay.opaque = "y" (as kernel overlayfs)
+ *   version    xattr NS.unionmount.format on the upper root, decimal;
+ *              a newer version than UM_FORMAT_VERSION is refused at mount.
+ *              A trusted upper also carries user.unionmount.format =
+ *              "trusted" (best effort), so that a daemon not run as root,
+ *              which cannot read trusted.*, refuses it rather than
+ *              reading it as an upper without markers
+ *   redirect   xattr NS.overlay.redirect on an upper directory that
  *              was moved: where its lower parts are, as kernel overlayfs
  *              writes it ("/a/b" from the branch roots, or a plain name
  *              relative to the parent's lower parts)
- *   origin     xattr trusted.unionmount.origin on an upper object copied
+ *   origin     xattr NS.unionmount.origin on an upper object copied
  *              up (or moved) from below: its union st_ino, 16 hex digits,
- *              so st_ino survives copy-up and remount
- *   impure     xattr trusted.unionmount.impure = "y" on an upper directory
+ *              so st_ino survives copy-up and remount. user.* xattrs exist
+ *              only on regular files and directories: in the user
+ *              namespace other objects get none (um_marker_can_hold)
+ *   impure     xattr NS.unionmount.impure = "y" on an upper directory
  *              holding entries with an origin: readdir reads their origin
  *              only there
  *   index      WORKDIR/unionmount/index/<origin as 16 hex digits>: a hard
  *              link to the upper copy of a hard-linked object, reached by
  *              st_ino rather than by any one of its names
- *   lowerlinks xattr trusted.unionmount.lowerlinks on an index entry,
+ *   lowerlinks xattr NS.unionmount.lowerlinks on an index entry,
  *              decimal: the names the object still has only in lower
  *              branches (visible st_nlink = index nlink - 1 + lowerlinks)
  *   fallthru   character device 0:(0x80000 + L) where L is the layer the
  *              name is visible from (1 = top-most lowerdir); usually a hard
  *              link to a shared marker in WORKDIR/unionmount/fallthru/, so
- *              it costs a directory entry and no inode (readdir/fallthru.h)
- *   complete   xattr trusted.unionmount.complete on an upper directory,
+ *              it costs a directory entry and no inode (readdir/fallthru.h).
+ *              Never written in the user namespace (mknod of any device
+ *              but 0:0 needs CAP_MKNOD): fallthru=off there
+ *   complete   xattr NS.unionmount.complete on an upper directory,
  *              16 hex digits: every name visible in it is in upper (real,
  *              fallthru or whiteout), for the lower stack with that id
  *              (fs.h: a hash of the lowerdir list); another id reads as
  *              not complete
- * Internal xattrs (trusted.overlay.*, trusted.unionmount.*) are hidden
- * from getxattr/listxattr and refused by setxattr.
+ * Internal xattrs (trusted.overlay.*, trusted.unionmount.*, user.overlay.*,
+ * user.unionmount.*: both namespaces, whichever this mount uses) are
+ * hidden from getxattr/listxattr, refused by setxattr and never copied up.
  */
 #ifndef UM_MARKER_H
 #define UM_MARKER_H
@@ -45,16 +57,58 @@
 
 #define UM_FORMAT_VERSION 2
 
-#define UM_XATTR_OPAQUE "trusted.overlay.opaque"
-#define UM_XATTR_FORMAT "trusted.unionmount.format"
-#define UM_XATTR_REDIRECT "trusted.overlay.redirect"
-#define UM_XATTR_ORIGIN "trusted.unionmount.origin"
-#define UM_XATTR_IMPURE "trusted.unionmount.impure"
-/* Kernel overlayfs's own mark for a directory holding copied-up or moved
- * entries: read, never written, so that its redirects are followed. */
-#define UM_XATTR_OVL_IMPURE "trusted.overlay.impure"
-#define UM_XATTR_LOWERLINKS "trusted.unionmount.lowerlinks"
-#define UM_XATTR_COMPLETE "trusted.unionmount.complete"
+/* The two namespaces markers can live in. */
+enum um_marker_ns {
+	UM_MARKER_NS_TRUSTED,
+	UM_MARKER_NS_USER,
+};
+
+/* The marker keys of one namespace. */
+struct um_marker_keys {
+	enum um_marker_ns ns;
+	const char *prefix; /* "trusted." or "user." */
+	const char *opaque;
+	const char *format;
+	const char *redirect;
+	const char *origin;
+	const char *impure;
+	/* Kernel overlayfs's own mark for a directory holding copied-up or
+	 * moved entries: read, never written, so that its redirects are
+	 * followed. */
+	const char *ovl_impure;
+	const char *lowerlinks;
+	const char *complete;
+};
+
+/* The keys this process uses. Set once by um_marker_use() before any
+ * thread starts (fs.c at mount, unionctl when it opens a set) and only
+ * read afterwards, without a lock: the hot paths pay one load for the
+ * choice. The trusted namespace until then. */
+extern const struct um_marker_keys *um_marker_keys;
+void um_marker_use(enum um_marker_ns ns);
+
+#define UM_XATTR_OPAQUE (um_marker_keys->opaque)
+#define UM_XATTR_FORMAT (um_marker_keys->format)
+#define UM_XATTR_REDIRECT (um_marker_keys->redirect)
+#define UM_XATTR_ORIGIN (um_marker_keys->origin)
+#define UM_XATTR_IMPURE (um_marker_keys->impure)
+#define UM_XATTR_OVL_IMPURE (um_marker_keys->ovl_impure)
+#define UM_XATTR_LOWERLINKS (um_marker_keys->lowerlinks)
+#define UM_XATTR_COMPLETE (um_marker_keys->complete)
+
+/* The format marks of both namespaces, and the value a trusted upper
+ * puts into the user one. */
+#define UM_XATTR_FORMAT_TRUSTED "trusted.unionmount.format"
+#define UM_XATTR_FORMAT_USER "user.unionmount.format"
+#define UM_FORMAT_USER_STAMP_TRUSTED "trusted"
+
+/* Can an object of this type carry marker xattrs in the namespace in
+ * use? Always for trusted.*; user.* only on regular files and
+ * directories (the kernel refuses them elsewhere). */
+static inline bool um_marker_can_hold(mode_t mode)
+{
+	return um_marker_keys->ns == UM_MARKER_NS_TRUSTED || S_ISREG(mode) || S_ISDIR(mode);
+}
 
 /* Fallthru device numbers: major 0 like a whiteout (no driver has it),
  * minors from here up; the layer fits in UM_MAX_LOWER (config.h). */
@@ -152,11 +206,41 @@ int um_marker_decode_redirect(const char *buf, size_t len);
 /* Would a user see this xattr name? */
 bool um_marker_is_internal_xattr(const char *name);
 
-/* Check the upper root's format version: 0 if absent or known, -EPROTO
- * with a message in err if newer than this daemon, other -errno on I/O. */
+/* What user.unionmount.format says: absent, "trusted" (a trusted upper),
+ * or anything else (a user upper: its version, damaged or not). Pure. */
+enum um_marker_user_stamp {
+	UM_STAMP_ABSENT,
+	UM_STAMP_TRUSTED,
+	UM_STAMP_USER,
+};
+enum um_marker_user_stamp um_marker_decode_user_stamp(const char *buf, size_t len);
+
+/* Which namespace an upper's markers are in, decided once per mount
+ * (man/unionmount.8, -o userxattr):
+ *   - userxattr (the option): user; refused (-EPROTO) if the root carries
+ *     trusted.unionmount.format (visible to root only) or the user stamp
+ *     "trusted";
+ *   - else if the root carries a user format mark: refused if this
+ *     process can use trusted.* (root must not read a user upper as one
+ *     without markers, nor pick user.* unasked), user otherwise;
+ *   - else trusted if this process can use trusted.* on the upper
+ *     (a removexattr of a name never written: EPERM unprivileged, no
+ *     change when privileged), user otherwise, refused when the user
+ *     stamp says the markers are trusted.* ones.
+ * 0 and *ret, or -errno with one line in err. Changes nothing on disk. */
+int um_marker_choose(int upper_root_fd, bool userxattr, enum um_marker_ns *ret, char *err, size_t errlen);
+
+/* Can this process use trusted.* xattrs on the filesystem of fd? 1, 0 or
+ * -errno (um_marker_choose). */
+int um_marker_can_trusted(int fd);
+
+/* Check the upper root's format version (in the namespace in use): 0 if
+ * absent or known, -EPROTO with a message in err if newer than this
+ * daemon, other -errno on I/O. */
 int um_marker_check_format(int upper_root_fd, char *err, size_t errlen);
 /* Record this daemon's format version on the upper root (before it
- * writes anything an older daemon would misread). */
+ * writes anything an older daemon would misread); in the trusted
+ * namespace the user stamp too, where the filesystem takes user.*. */
 int um_marker_set_format(int upper_root_fd);
 
 #endif

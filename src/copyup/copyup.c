@@ -104,10 +104,15 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 	r = build_object(fs, srcdir, srcname, &st, tmp, flags);
 	if (r == 0)
 		r = um_copy_attrs(srcdir, srcname, fs->work_fd, tmp, &st);
-	indexed = !S_ISDIR(st.st_mode) && st.st_nlink > 1;
+	/* An object that can carry no marker (user.* markers on a symlink,
+	 * a fifo, a device) gets no origin: its number changes to its upper
+	 * inode's at copy-up, as kernel overlayfs's does with userxattr; and
+	 * no index entry, which would need lowerlinks: its lower names stay
+	 * separate objects, as with overlayfs's index=off. */
+	indexed = !S_ISDIR(st.st_mode) && st.st_nlink > 1 && um_marker_can_hold(st.st_mode);
 	/* Directories too: a listing of upper alone (readdir/stream.c) must
 	 * number it as lookup does, from below. */
-	if (r == 0)
+	if (r == 0 && um_marker_can_hold(st.st_mode))
 		r = um_marker_set_origin(fs->work_fd, tmp, ino->st_ino);
 	if (r < 0)
 		goto discard;
@@ -218,9 +223,9 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		}
 		upfd = um_inode_upper_fd(parent);
 		r = srcdir < 0 ? -EIO : upfd;
-		/* The copy carries an origin: its new parent must say so
-		 * before it lands there. */
-		if (r >= 0)
+		/* The copy carries an origin (if it can hold one): its new
+		 * parent must say so before it lands there. */
+		if (r >= 0 && um_marker_can_hold(ino->type))
 			r = um_copyup_mark_impure(parent);
 		if (r < 0) {
 			um_inode_unref(fs, parent, 1);

@@ -272,6 +272,7 @@ int um_ctl_set_open(const struct um_config *cfg, bool need_workdir, enum um_ctl_
 		    struct um_ctl_set *ret, char *err, size_t errlen)
 {
 	struct um_ctl_set set = { .workdir_fd = -1, .um_fd = -1, .work_fd = -1, .index_fd = -1, .ft_fd = -1 };
+	enum um_marker_ns ns;
 	struct stat ust;
 	int r;
 
@@ -302,8 +303,15 @@ int um_ctl_set_open(const struct um_config *cfg, bool need_workdir, enum um_ctl_
 	r = um_branch_open(cfg->upperdir, "upperdir", &set.layers[UM_UPPER], err, errlen);
 	if (r == 0)
 		r = lock_upper(&set, lock, err, errlen);
+	/* The daemon's choice of marker namespace (fs.c), and its refusals:
+	 * read as the other namespace, an upper looks marker-free. Before
+	 * anything is read, while unionctl has one thread. */
 	if (r == 0)
+		r = um_marker_choose(set.layers[UM_UPPER].fd, cfg->userxattr, &ns, err, errlen);
+	if (r == 0) {
+		um_marker_use(ns);
 		r = check_format(&set, err, errlen);
+	}
 	if (r == 0)
 		r = um_sys_fstat(set.layers[UM_UPPER].fd, &ust);
 	for (size_t i = 0; r == 0 && i < cfg->n_lower; i++) {

@@ -473,6 +473,21 @@ START_TEST(parse_fstab_only)
 }
 END_TEST
 
+/* userxattr is ours too (marker.h): set, never passed to fuse. */
+START_TEST(parse_userxattr)
+{
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
+	ck_assert(!cfg.userxattr);
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,userxattr"), 0);
+	ck_assert(cfg.userxattr);
+	ck_assert_msg(!strstr(fuse_opts(), "userxattr"), "passed on: %s", fuse_opts());
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,userxattr=1"), -EINVAL);
+	um_config_release(&cfg);
+}
+END_TEST
+
 /* An overlayfs line needs only its type changed: its options are taken
  * where they ask for what we do, refused by name where not. */
 START_TEST(parse_overlay_options)
@@ -484,7 +499,6 @@ START_TEST(parse_overlay_options)
 					{ "redirect_dir=nofollow", "redirect_dir=nofollow: not supported" },
 					{ "index=maybe", "index=maybe: not supported" },
 					{ "nfs_export=on", "nfs_export=on: not supported" },
-					{ "userxattr", "userxattr: not supported" },
 					{ "volatile", "volatile: not supported" },
 					{ "xino", "xino: needs a value" } };
 
@@ -1017,6 +1031,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_dropped);
 	tcase_add_test(tc, parse_fstab_only);
 	tcase_add_test(tc, parse_overlay_options);
+	tcase_add_test(tc, parse_userxattr);
 	tcase_add_test(tc, parse_lowerdir_add);
 	tcase_add_test(tc, parse_fuse_accepts_args);
 	tcase_add_test(tc, parse_root_defaults);

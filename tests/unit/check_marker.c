@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -128,7 +129,16 @@ START_TEST(internal_xattrs)
 	ck_assert(um_marker_is_internal_xattr("trusted.overlay.opaque"));
 	ck_assert(um_marker_is_internal_xattr("trusted.overlay.origin"));
 	ck_assert(um_marker_is_internal_xattr("trusted.unionmount.format"));
-	ck_assert(!um_marker_is_internal_xattr("user.overlay.opaque"));
+	/* Both namespaces, whichever one the mount uses. */
+	ck_assert(um_marker_is_internal_xattr("user.overlay.opaque"));
+	ck_assert(um_marker_is_internal_xattr("user.unionmount.format"));
+	um_marker_use(UM_MARKER_NS_USER);
+	ck_assert(um_marker_is_internal_xattr("trusted.unionmount.origin"));
+	um_marker_use(UM_MARKER_NS_TRUSTED);
+	ck_assert(!um_marker_is_internal_xattr("user.k"));
+	ck_assert(!um_marker_is_internal_xattr("user.overlayfoo"));
+	ck_assert(!um_marker_is_internal_xattr("user.unionmountx"));
+	ck_assert(!um_marker_is_internal_xattr("user.unionmount"));
 	ck_assert(!um_marker_is_internal_xattr("trusted.overlayfoo"));
 	ck_assert(!um_marker_is_internal_xattr("security.capability"));
 	ck_assert(!um_marker_is_internal_xattr("system.posix_acl_access"));
@@ -158,6 +168,153 @@ START_TEST(format_version)
 	ck_assert_ptr_nonnull(strstr(err, "99"));
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "junk", 4, 0), 0);
 	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+}
+END_TEST
+
+/* Each key of the user namespace, and what can hold one. */
+START_TEST(user_keys)
+{
+	ck_assert_str_eq(UM_XATTR_OPAQUE, "trusted.overlay.opaque");
+	ck_assert(um_marker_can_hold(S_IFLNK));
+	um_marker_use(UM_MARKER_NS_USER);
+	ck_assert_str_eq(UM_XATTR_OPAQUE, "user.overlay.opaque");
+	ck_assert_str_eq(UM_XATTR_REDIRECT, "user.overlay.redirect");
+	ck_assert_str_eq(UM_XATTR_OVL_IMPURE, "user.overlay.impure");
+	ck_assert_str_eq(UM_XATTR_FORMAT, "user.unionmount.format");
+	ck_assert_str_eq(UM_XATTR_ORIGIN, "user.unionmount.origin");
+	ck_assert_str_eq(UM_XATTR_IMPURE, "user.unionmount.impure");
+	ck_assert_str_eq(UM_XATTR_LOWERLINKS, "user.unionmount.lowerlinks");
+	ck_assert_str_eq(UM_XATTR_COMPLETE, "user.unionmount.complete");
+	ck_assert(um_marker_can_hold(S_IFREG));
+	ck_assert(um_marker_can_hold(S_IFDIR));
+	ck_assert(!um_marker_can_hold(S_IFLNK));
+	ck_assert(!um_marker_can_hold(S_IFIFO));
+	ck_assert(!um_marker_can_hold(S_IFCHR));
+	ck_assert(!um_marker_can_hold(S_IFSOCK));
+	um_marker_use(UM_MARKER_NS_TRUSTED);
+	ck_assert_str_eq(UM_XATTR_ORIGIN, "trusted.unionmount.origin");
+}
+END_TEST
+
+#define STAMP(lit) um_marker_decode_user_stamp(lit, sizeof(lit) - 1)
+
+START_TEST(decode_user_stamp)
+{
+	ck_assert_int_eq(STAMP("trusted"), UM_STAMP_TRUSTED);
+	ck_assert_int_eq(STAMP("2"), UM_STAMP_USER);
+	ck_assert_int_eq(STAMP("trusted\0"), UM_STAMP_USER); /* a NUL inside: not the stamp */
+	ck_assert_int_eq(STAMP("truste"), UM_STAMP_USER);
+	ck_assert_int_eq(STAMP("TRUSTED"), UM_STAMP_USER);
+	ck_assert_int_eq(STAMP(""), UM_STAMP_USER);
+}
+END_TEST
+
+/* choose(userxattr) as root on dfd: the return, *ns on success. */
+static int choose(bool userxattr, enum um_marker_ns *ns, char *err, size_t errlen)
+{
+	*ns = (enum um_marker_ns)-1;
+	return um_marker_choose(dfd, userxattr, ns, err, errlen);
+}
+
+START_TEST(choose_namespace)
+{
+	char err[512] = "", v[16];
+	enum um_marker_ns ns;
+
+	if (geteuid() != 0) {
+		fputs("skip: trusted xattrs need root\n", stderr);
+		return;
+	}
+	/* A new upper: root takes trusted.*, the option user.*. */
+	ck_assert_int_eq(um_marker_can_trusted(dfd), 1);
+	ck_assert_int_eq(choose(false, &ns, err, sizeof(err)), 0);
+	ck_assert_int_eq(ns, UM_MARKER_NS_TRUSTED);
+	ck_assert_int_eq(choose(true, &ns, err, sizeof(err)), 0);
+	ck_assert_int_eq(ns, UM_MARKER_NS_USER);
+	/* The probe left nothing behind. */
+	ck_assert_int_eq(flistxattr(dfd, v, sizeof(v)), 0);
+
+	/* Written in the user namespace: root needs the option. */
+	um_marker_use(UM_MARKER_NS_USER);
+	ck_assert_int_eq(um_marker_set_format(dfd), 0);
+	ck_assert_int_eq(fgetxattr(dfd, "user.unionmount.format", v, sizeof(v)), 1);
+	ck_assert_int_eq(v[0], '0' + UM_FORMAT_VERSION);
+	ck_assert_int_eq(fgetxattr(dfd, "trusted.unionmount.format", v, sizeof(v)), -1);
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0);
+	ck_assert_int_eq(choose(false, &ns, err, sizeof(err)), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "user.* attributes"));
+	ck_assert_ptr_nonnull(strstr(err, "with -o userxattr"));
+	ck_assert_int_eq(choose(true, &ns, err, sizeof(err)), 0);
+	ck_assert_int_eq(ns, UM_MARKER_NS_USER);
+	/* A damaged user mark is a user upper too (check_format says so). */
+	ck_assert_int_eq(fsetxattr(dfd, "user.unionmount.format", "junk", 4, 0), 0);
+	ck_assert_int_eq(choose(false, &ns, err, sizeof(err)), -EPROTO);
+	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+	ck_assert_int_eq(fremovexattr(dfd, "user.unionmount.format"), 0);
+
+	/* Written in the trusted namespace: both marks, and the option is
+	 * refused by either. */
+	um_marker_use(UM_MARKER_NS_TRUSTED);
+	ck_assert_int_eq(um_marker_set_format(dfd), 0);
+	ck_assert_int_eq(fgetxattr(dfd, "user.unionmount.format", v, sizeof(v)), 7);
+	ck_assert(!memcmp(v, "trusted", 7));
+	ck_assert_int_eq(choose(false, &ns, err, sizeof(err)), 0);
+	ck_assert_int_eq(ns, UM_MARKER_NS_TRUSTED);
+	ck_assert_int_eq(choose(true, &ns, err, sizeof(err)), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "trusted.* attributes"));
+	ck_assert_ptr_nonnull(strstr(err, "remove -o userxattr"));
+	ck_assert_int_eq(fremovexattr(dfd, "user.unionmount.format"), 0);
+	ck_assert_int_eq(choose(true, &ns, err, sizeof(err)), -EPROTO); /* the trusted mark alone */
+	ck_assert_int_eq(fremovexattr(dfd, "trusted.unionmount.format"), 0);
+	ck_assert_int_eq(fsetxattr(dfd, "user.unionmount.format", "trusted", 7, 0), 0);
+	ck_assert_int_eq(choose(true, &ns, err, sizeof(err)), -EPROTO); /* the stamp alone */
+}
+END_TEST
+
+/* A process without CAP_SYS_ADMIN: user.* without asking, and a trusted
+ * upper (its stamp: it cannot read the trusted mark) refused. In a child,
+ * which gives up root for good. */
+START_TEST(choose_unprivileged)
+{
+	char err[512] = "";
+	enum um_marker_ns ns;
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0) {
+		fputs("skip: needs root to become another user\n", stderr);
+		return;
+	}
+	ck_assert_int_eq(fchmod(dfd, 0777), 0);
+	ck_assert_int_eq(fsetxattr(dfd, "trusted.unionmount.format", "2", 1, 0), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int r;
+
+		if (setresgid(61101, 61101, 61101) || setresuid(61101, 61101, 61101))
+			_exit(10);
+		if (um_marker_can_trusted(dfd) != 0)
+			_exit(11);
+		if (choose(false, &ns, err, sizeof(err)) != 0 || ns != UM_MARKER_NS_USER)
+			_exit(12); /* the trusted mark alone cannot be seen */
+		if (fsetxattr(dfd, "user.unionmount.format", "trusted", 7, 0))
+			_exit(13);
+		r = choose(false, &ns, err, sizeof(err));
+		if (r != -EPROTO || !strstr(err, "only root can read"))
+			_exit(14);
+		r = choose(true, &ns, err, sizeof(err));
+		if (r != -EPROTO || !strstr(err, "remove -o userxattr"))
+			_exit(15);
+		if (fsetxattr(dfd, "user.unionmount.format", "2", 1, 0))
+			_exit(16);
+		if (choose(false, &ns, err, sizeof(err)) != 0 || ns != UM_MARKER_NS_USER)
+			_exit(17);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child step %d failed",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 END_TEST
 
@@ -360,6 +517,17 @@ int main(void)
 	tc = tcase_create("um_marker_check_format()");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, format_version);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_use()");
+	tcase_add_test(tc, user_keys);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_decode_user_stamp()");
+	tcase_add_test(tc, decode_user_stamp);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("um_marker_choose()");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, choose_namespace);
+	tcase_add_test(tc, choose_unprivileged);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("um_marker_decode_flag()");
 	tcase_add_test(tc, decode_flag);
