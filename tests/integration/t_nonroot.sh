@@ -22,9 +22,9 @@
 #    capabilities; /proc/mounts shows fuse.unionmount with user_id=D and
 #    default_permissions (the kernel turns it on: the daemon asks for
 #    POSIX ACLs), neither allow_other nor default_permissions asked. It
-#    logs at mount that it cannot write trusted.* attributes (fallthru
-#    off, copy-ups fail). Without allow_other, O and root are refused
-#    (EACCES).
+#    logs at mount that its markers are user.* attributes (it cannot
+#    write trusted.*: rootless format, fallthru off). Without
+#    allow_other, O and root are refused (EACCES).
 # 2. What D can do, compared with kernel overlayfs in a user namespace
 #    of D's (unshare -U -m as D, userxattr: the kernel's non-root union),
 #    on identical branches owned by D: create, write, read; unlink of a
@@ -40,17 +40,27 @@
 #    hard-coded one; the visible trees must be equal.
 #    On disk: whiteouts are character devices 0:0 owned by D (the kernel
 #    lets anyone make those since Linux 5.8; kernel overlayfs makes the
-#    same), upper holds no marker xattr (no trusted.*, no user.overlay.* /
-#    user.unionmount.*), no format marker, no fallthru although fallthru
-#    is on by default, and a remount shows the same tree.
-# 3. What the daemon cannot do as non-root, refused with EPERM (the man
-#    page's CURRENT LIMITS: its markers are trusted.* attributes, and
-#    every copy-up writes one): a write, append, truncate, chmod, utimens,
-#    setxattr, link or rename of a lower file, a creation or an unlink
-#    inside a lower-only dir, the rename of a lower dir, a mkdir over the whiteout
-#    of a removed dir (opaque marker). Kernel overlayfs (user.* markers)
-#    does them all. Each refusal changes nothing: the union's tree is the
-#    same before and after, upper and the work dir hold nothing new.
+#    same), upper holds no marker but user.unionmount.format = 2 on its
+#    root (nothing here needed a copy-up), no trusted.* at all, no
+#    fallthru although fallthru is on by default.
+# 3. Copy-ups with the rootless format (user.overlay.* and
+#    user.unionmount.* xattrs, man page ON-DISK FORMAT), against the
+#    kernel on fresh branches: write, append, truncate, chmod (the lower
+#    file's own user.* xattr comes along), utimens, setxattr, link,
+#    rename of a lower file, symlink and fifo, create/mkdir/unlink in a
+#    lower-only dir, chmod of a lower dir, a mkdir over a removed lower
+#    dir (opaque: shows nothing of below). Then, the union alone (kernel
+#    overlayfs with userxattr has no redirects and no index, so it
+#    answers EXDEV and breaks the link): rename of a lower dir (a
+#    redirect), a link to a file hard-linked below (one object under
+#    every name, st_nlink counting the lower names). Through the union D
+#    can neither see (getxattr ENODATA, not listed) nor set or remove
+#    (EPERM) any user.overlay.* / user.unionmount.* name, while other
+#    user.* names work. On disk: exactly the keys the man page lists, on
+#    the objects that need them (origin on copied-up files and dirs,
+#    none on a symlink, opaque as the kernel writes it, redirect "/mv",
+#    lowerlinks on the index entry), no trusted.*; a remount shows the
+#    same tree.
 # 4. allow_other (D mounts with it; user_allow_other in the private
 #    fuse.conf): O gets exactly what the modes give (read 0644 yes, 0600
 #    no, write 0644 no, 0666 yes and the owner stays D, group-readable
@@ -61,12 +71,19 @@
 #    chowned to them: refused with EPERM, nothing left on upper. chown to
 #    another uid (by D or root), chgrp to a group D is not in, mknod of a
 #    device: EPERM.
+# 5. Each format refused where it would be misread, with one line: root
+#    mounting part 3's user upper without -o userxattr (it would read it
+#    as an upper without markers and show what D removed), root's
+#    unionctl likewise; with -o userxattr root shows D's tree. An upper
+#    written by a root daemon (trusted.*, stamped
+#    user.unionmount.format=trusted) refused to D (who cannot read
+#    trusted.*) and to root with -o userxattr.
 # Lowers are byte-for-byte unchanged at the end; the daemons exit 0.
 #
 # UNIONMOUNT=kernel-overlay (the self-test) runs part 2 with kernel
 # overlayfs in a user namespace on both sides (the hard-coded answers
-# and the scenario); parts 1, 3 and 4 are about the daemon and are left
-# out.
+# and the scenario) and the compared half of part 3; parts 1, 4 and 5
+# and the rest of part 3 are about the daemon and are left out.
 . "$(dirname "$0")/lib.sh"
 
 if [ "${UM_NONROOT_NS:-}" != 1 ]; then
@@ -122,6 +139,8 @@ for h in fsop probe treedump; do
 	cp "$HELPERS/$h" "$T/bin/$h" || die "cannot copy helper $h"
 done
 selftest || cp "$UNIONMOUNT" "$T/bin/unionmount" || die "cannot copy the daemon"
+UNIONCTL=${UNIONCTL:-$(dirname "$UNIONMOUNT")/ctl/unionctl}
+selftest || cp "$UNIONCTL" "$T/bin/unionctl" || die "cannot copy unionctl ($UNIONCTL)"
 chmod 0755 "$T/bin" "$T/bin"/*
 
 as_d() { t setpriv --reuid=$D --regid=$D --clear-groups "$@"; }
@@ -275,12 +294,12 @@ done <"${out%.*}.list"
 $drop "$bin/treedump" "$mnt" >"$out.dump" 2>&1
 EOF
 
-# kernel_side ROOT OUT: overlayfs with userxattr in a user and mount
+# kernel_side ROOT OUT [OPS]: overlayfs with userxattr in a user and mount
 # namespace of D's (D mapped to itself), the ops run, the tree dumped;
 # the mount dies with the namespace.
 kernel_side() {
-	local r=$1 out=$2
-	cp "$T/ops" "${out%.*}.list"
+	local r=$1 out=$2 ops=${3:-$T/ops}
+	cp "$ops" "${out%.*}.list"
 	tl 60 setpriv --reuid=$D --regid=$D --clear-groups \
 		unshare -U -m --map-user=$D --map-group=$D --keep-caps \
 		bash -c 'mount -t overlay overlay -o userxattr,lowerdir=$1/l,upperdir=$1/u,workdir=$1/w $1/mnt &&
@@ -288,20 +307,20 @@ kernel_side() {
 		- "$r" "$T/run_ops.sh" "$out" "$T/bin" || return 1
 }
 union_side() {
-	local r=$1 out=$2
-	cp "$T/ops" "${out%.*}.list"
+	local r=$1 out=$2 ops=${3:-$T/ops}
+	cp "$ops" "${out%.*}.list"
 	tl 60 setpriv --reuid=$D --regid=$D --clear-groups bash "$T/run_ops.sh" "$r/mnt" "$out" "$T/bin" ""
 }
 
-# part2_compare REF UN: one check per operation, then the trees.
+# part2_compare REF UN [OPS]: one check per operation, then the trees.
 part2_compare() {
-	local ref=$1 un=$2 label want args r u n=0
+	local ref=$1 un=$2 ops=${3:-$T/ops} label want args r u n=0
 	while IFS=$'\t' read -r label want args; do
 		n=$((n + 1))
 		r=$(sed -n "${n}p" "$ref" | cut -f2-)
 		u=$(sed -n "${n}p" "$un" | cut -f2-)
 		dcheck "$label" "$want" "$r" "$u" "$args"
-	done <"$T/ops"
+	done <"$ops"
 	_dnorm <"$ref.dump" >"$ref.dump.n"
 	_dnorm <"$un.dump" >"$un.dump.n"
 	expect_same_file "union tree equals kernel overlayfs (userxattr, user namespace)" "$ref.dump.n" "$un.dump.n"
@@ -313,12 +332,81 @@ mkdir -p "$OUT"
 chown $D:$D "$OUT"
 : >"$T/un.answers"
 
+# Part 3's branches: every object a copy-up trigger meets once, still
+# lower when it does.
+build3() {
+	local L=$1/l
+	mkdir -p "$1"/{l,u,w,mnt}
+	mkf "$L" f ffff
+	mkf "$L" g gggg
+	setfattr -n user.k -v v0 "$L/g" || die "setfattr user.k on a lower file"
+	mkf "$L" t tttt
+	mkf "$L" u1 uuuu
+	mkf "$L" xa xaxa
+	mkf "$L" ln1 llll
+	mkf "$L" r rrrr
+	mkln "$L" s f
+	mkfifo_at "$L" p
+	mkf "$L" sub/x xxxx
+	mkf "$L" dd/keep kkkk
+	mkf "$L" emp2/inner iiii
+	mkf "$L" cd/in cccc
+	mkf "$L" mv/a aaaa
+	mkf "$L" h1 hhhh
+	ln "$L/h1" "$L/h2" || die "ln h1 h2"
+	find "$1" -exec touch -h -d "@$DIFF_OLD" {} + || die "touch"
+	chown -R -h $D:$D "$1"
+}
+# Part 3's operations, the same on both sides (each a copy-up of
+# something still lower, or a marker).
+cat >"$T/ops3" <<'EOF'
+write lower	OK	write sub/x 0 z
+read written	OK zxxx	read sub/x
+append lower	OK	append f z
+read appended	OK ffffz	read f
+truncate lower	OK	truncate t 1
+read truncated	OK t	read t
+chmod lower	OK	chmod g 0600
+stat chmodded	OK f 0600 61101:61101 4 1	stat g
+its lower user xattr came along	OK v0	getxattr g user.k
+utimens lower	OK	utimens u1 5 6
+times	-	times u1
+user xattr on lower	OK	setxattr xa user.k2 v2
+get it	OK v2	getxattr xa user.k2
+list it	OK user.k2	listxattr xa
+link lower	OK	link ln1 ln2
+stat link	OK f 0644 61101:61101 4 2	stat ln2
+rename lower file	OK	rename r r2
+read renamed	OK rrrr	read r2
+old name gone	ENOENT	stat r
+rename lower symlink	OK	rename s s2
+readlink it	OK f	readlink s2
+rename lower fifo	OK	rename p p2
+stat fifo	OK p 0644 61101:61101 0 1	stat p2
+create in lower-only dir	OK	create sub/new 0644
+mkdir in lower-only dir	OK	mkdir sub/nd 0755
+readdir it	-	readdir sub
+unlink in lower-only dir	OK	unlink dd/keep
+readdir emptied	OK 	readdir dd
+chmod lower dir	OK	chmod cd 0700
+stat dir	-	stat cd
+empty a lower dir	OK	unlink emp2/inner
+rmdir it	OK	rmdir emp2
+mkdir over it	OK	mkdir emp2 0755
+new dir is empty (opaque)	OK 	readdir emp2
+readdir root	-	readdir .
+EOF
+
 log "part 2: D's union against kernel overlayfs in D's user namespace"
 build "$T/ref"
 build "$T/un"
 snapshot "$T/un/l" "$T/un.l.before"
 kernel_side "$T/ref" "$OUT/ref.out" || die "kernel overlayfs in a user namespace of uid $D failed (needs Linux >= 5.11)"
 grep -q . "$OUT/ref.out" || die "the kernel side ran no operation"
+build3 "$T/ref3"
+build3 "$T/un3"
+snapshot "$T/un3/l" "$T/un3.l.before"
+kernel_side "$T/ref3" "$OUT/ref3.out" "$T/ops3" || die "kernel overlayfs in a user namespace (part 3) failed"
 if selftest; then
 	kernel_side "$T/un" "$OUT/un.out" || die "kernel side (self-test) failed"
 	part2_compare "$OUT/ref.out" "$OUT/un.out"
@@ -326,6 +414,8 @@ if selftest; then
 	up_whiteout "whiteout of an upper file over a lower one" both
 	up_whiteout "whiteout of an empty lower dir" emp
 	up_whiteout "whiteout of an emptied merged dir" m
+	kernel_side "$T/un3" "$OUT/un3.out" "$T/ops3" || die "kernel side of part 3 (self-test) failed"
+	part2_compare "$OUT/ref3.out" "$OUT/un3.out" "$T/ops3"
 	finish
 fi
 
@@ -350,8 +440,8 @@ if [[ $ml == *allow_other* ]]; then
 else
 	pass "no allow_other unless asked"
 fi
-expect_match "mount log: no trusted.* markers, fallthru off" \
-	"upperdir: cannot write trusted\.\* attributes \(Operation not permitted\): fallthru=off; copy-ups fail" "$(cat "${_log_of[$M]}")"
+expect_match "mount log: user.* markers, fallthru off" \
+	"markers are user\.\* attributes \(trusted\.\* cannot be written\): fallthru=off" "$(cat "${_log_of[$M]}")"
 expect_op "without allow_other another user is refused" EACCES o "$T/un" stat mnt/f3
 expect_op "without allow_other root is refused" EACCES root "$T" stat un/mnt/f3
 
@@ -369,47 +459,94 @@ majmin=$(find "$T/un/u" -type c -exec stat -c '%t:%T' {} + | sort -u | tr '\n' '
 expect_eq "every device node on the union's upper is a whiteout (0:0): no fallthru" "0:0 " "$majmin"
 markers=$(getfattr -R -h --absolute-names -d -m - "$T/un/u" "$T/un/w" 2>/dev/null |
 	grep -E '^(trusted\.|user\.overlay\.|user\.unionmount\.|security\.)' | sort -u | tr '\n' ' ')
-expect_eq "no marker xattr on the union's upper or workdir (as root: trusted.* shown)" "" "$markers"
+expect_eq "no marker xattr on the union's upper or workdir but the format (as root: trusted.* shown)" \
+	'user.unionmount.format="2" ' "$markers"
+expect_eq "the format marker is on the upper root" "2" \
+	"$(getfattr -h --absolute-names --only-values -n user.unionmount.format "$T/un/u" 2>/dev/null)"
 expect_eq "the user's own xattr is there" "user.k=\"v\"" \
 	"$(getfattr -h --absolute-names -d -m 'user\.' "$T/un/u/newd/z2" 2>/dev/null | grep '^user')"
 
-# ---------------------------------------------------------------- part 3: refusals
-
-log "part 3: what a daemon without trusted.* attributes refuses"
-tree_dump "$M" "$T/p3.before"
-snapshot "$T/un/u" "$T/un.u.p3before"
-while IFS=$'\t' read -r label args; do
-	read -ra a <<<"$args"
-	expect_op "$label (a copy-up: needs a trusted.* marker)" EPERM d "$M" "${a[@]}"
-done <<'EOF'
-write lower	write sub/x 0 z
-append lower	append sub/x z
-truncate lower	truncate sub/x 1
-chmod lower	chmod sub/x 0600
-utimens lower	utimens sub/x 5 5
-user xattr on lower	setxattr sub/x user.k v
-link lower	link sub/x sub/xl
-rename lower file	rename sub/x sub/x2
-rename lower file out	rename sub/x x2
-create in lower-only dir	create sub/new 0644
-unlink in lower-only dir	unlink dd/keep
-mkdir in lower-only dir	mkdir sub/nd 0755
-rename lower dir	rename sub sub2
-rename lower dir 2	rename dd dd2
-mkdir over a removed dir	mkdir emp 0755
-EOF
-tree_dump "$M" "$T/p3.after"
-expect_same_file "part 3: the union shows what it showed before" "$T/p3.before" "$T/p3.after"
-snapshot "$T/un/u" "$T/un.u.p3after"
-expect_same_file "part 3: upper unchanged" "$T/un.u.p3before" "$T/un.u.p3after"
-left=$(find "$T/un/w/unionmount/work" -mindepth 1 2>/dev/null | head -5)
-expect_eq "part 3: the work dir holds nothing" "" "$left"
-tree_dump "$M" "$T/p2.final"
+# d_dump MNT OUT: the union's tree as D sees it (root is refused
+# without allow_other).
+d_dump() {
+	as_d "$T/bin/treedump" "$1" >"$2" 2>&1 || fail "treedump of $1 as uid $D failed: $(head -c 300 "$2")"
+}
+d_dump "$M" "$T/p2.final"
 um_umount "$M"
 nr_mount "$M" "$OPTS" || finish
-tree_dump "$M" "$T/p2.remount"
+d_dump "$M" "$T/p2.remount"
 expect_same_file "after a remount the union shows the same tree" "$T/p2.final" "$T/p2.remount"
 um_umount "$M"
+
+# ---------------------------------------------------------------- part 3: copy-ups, rootless format
+
+log "part 3: copy-ups with user.* markers"
+M3=$T/un3/mnt
+OPTS3="lowerdir=$T/un3/l,upperdir=$T/un3/u,workdir=$T/un3/w"
+nr_mount "$M3" "$OPTS3" || finish
+union_side "$T/un3" "$OUT/un3.out" "$T/ops3" || fail "the union side of part 3 did not finish"
+part2_compare "$OUT/ref3.out" "$OUT/un3.out" "$T/ops3"
+
+# Kernel overlayfs with userxattr keeps no redirects (EXDEV) and no
+# index (the link breaks at copy-up): the union alone, hard-coded.
+expect_op "rename a lower dir (a redirect)" OK d "$M3" rename mv mv2
+expect_op "read in it" "OK aaaa" d "$M3" read mv2/a
+expect_op "its old name is gone" ENOENT d "$M3" stat mv
+expect_op "link a file hard-linked below" OK d "$M3" link h1 h3
+expect_op "st_nlink counts its lower names" "OK f 0644 $D:$D 4 3" d "$M3" stat h3
+expect_op "write through the new name" OK d "$M3" write h3 0 Z
+expect_op "its other lower name is the same object" "OK Zhhh" d "$M3" read h2
+
+# The markers are the union's: unseen, and neither set nor removed.
+expect_op "an origin does not show" ENODATA d "$M3" getxattr sub/x user.unionmount.origin
+expect_op "nor is it listed" "OK " d "$M3" listxattr sub/x
+expect_op "the opaque marker does not show" ENODATA d "$M3" getxattr emp2 user.overlay.opaque
+expect_op "nor the redirect" ENODATA d "$M3" getxattr mv2 user.overlay.redirect
+expect_op "nor the root's format" ENODATA d "$M3" getxattr . user.unionmount.format
+expect_op "the root lists none" "OK " d "$M3" listxattr .
+expect_op "setxattr user.overlay.opaque" EPERM d "$M3" setxattr cd user.overlay.opaque y
+expect_op "setxattr user.unionmount.origin" EPERM d "$M3" setxattr f user.unionmount.origin 0000000000000001
+expect_op "setxattr of the root's format" EPERM d "$M3" setxattr . user.unionmount.format 3
+expect_op "removexattr of the opaque marker" EPERM d "$M3" removexattr emp2 user.overlay.opaque
+expect_op "removexattr of the user's own xattr" OK d "$M3" removexattr xa user.k2
+expect_op "another user.* name on a dir" OK d "$M3" setxattr cd user.note hi
+expect_op "reads back" "OK hi" d "$M3" getxattr cd user.note
+expect_op "and is listed" "OK user.note" d "$M3" listxattr cd
+
+# On disk, as root: the keys of the man page's ON-DISK FORMAT, where
+# they belong.
+x_of() { getfattr -h --absolute-names --only-values -n "$2" "$1" 2>/dev/null; }
+U3=$T/un3/u
+all3=$(getfattr -R -h --absolute-names -d -m - "$U3" "$T/un3/w" 2>/dev/null)
+expect_eq "no trusted.* xattr on upper or workdir" "" "$(grep -E '^trusted\.' <<<"$all3" | sort -u | tr '\n' ' ')"
+expect_eq "the marker keys on disk" \
+	"user.overlay.opaque user.overlay.redirect user.unionmount.format user.unionmount.impure user.unionmount.lowerlinks user.unionmount.origin " \
+	"$(grep -oE '^user\.(overlay|unionmount)\.[^=]*' <<<"$all3" | sort -u | tr '\n' ' ')"
+expect_eq "format on the upper root" 2 "$(x_of "$U3" user.unionmount.format)"
+expect_eq "the root is impure (copied-up entries)" y "$(x_of "$U3" user.unionmount.impure)"
+expect_match "origin of a copied-up file" '^[0-9a-f]{16}$' "$(x_of "$U3/sub/x" user.unionmount.origin)"
+expect_match "origin of a copied-up dir" '^[0-9a-f]{16}$' "$(x_of "$U3/cd" user.unionmount.origin)"
+expect_eq "opaque dir, as the kernel writes it" "y|y" \
+	"$(x_of "$U3/emp2" user.overlay.opaque)|$(x_of "$T/ref3/u/emp2" user.overlay.opaque)"
+expect_eq "redirect of the moved dir" /mv "$(x_of "$U3/mv2" user.overlay.redirect)"
+expect_match "and its origin" '^[0-9a-f]{16}$' "$(x_of "$U3/mv2" user.unionmount.origin)"
+expect_eq "no xattr on the copied-up symlink and fifo (user.* cannot be there)" "" \
+	"$(getfattr -h --absolute-names -d -m - "$U3/s2" "$U3/p2" 2>/dev/null)"
+expect_eq "the lower file's own user.k was copied, no other user.* name" "user.k=\"v0\"" \
+	"$(getfattr -h --absolute-names -d -m '^user\.' "$U3/g" 2>/dev/null | grep -v -e '^#' -e '^$' -e '^user\.unionmount\.')"
+ll=$(for e in "$T/un3/w/unionmount/index"/*; do x_of "$e" user.unionmount.lowerlinks; echo; done | sort | tr '\n' ' ')
+expect_match "lowerlinks 2 on the hard-linked object's index entry" '(^| )2 ' "$ll"
+owners3=$(find "$U3" "$T/un3/w/unionmount" -printf '%U:%G\n' | sort -u | tr '\n' ' ')
+expect_eq "everything on upper and in the workdir is D's" "$D:$D " "$owners3"
+
+d_dump "$M3" "$T/p3.final"
+um_umount "$M3"
+nr_mount "$M3" "$OPTS3" || finish
+d_dump "$M3" "$T/p3.remount"
+expect_same_file "part 3: after a remount the union shows the same tree" "$T/p3.final" "$T/p3.remount"
+um_umount "$M3"
+left=$(find "$T/un3/w/unionmount/work" -mindepth 1 2>/dev/null | head -5)
+expect_eq "part 3: the work dir holds nothing" "" "$left"
 
 # ---------------------------------------------------------------- part 4: allow_other
 
@@ -484,10 +621,71 @@ expect_eq "nothing left on upper or in the work dir by the refused creations" ""
 expect_eq "D's files on upper keep their contents" "O666|dsecret|priv|sticky" "$(cat "$A/u/d666"; printf '|'; cat "$A/u/d600"; printf '|'; cat "$A/u/priv/file"; printf '|'; cat "$A/u/sticky/dfile")"
 um_umount "$AM"
 
+# ---------------------------------------------------------------- part 5: mismatched formats
+
+log "part 5: each format refused where it would be misread"
+# nr_refused LABEL ERE MNT OPTS: the daemon as D must exit non-zero with
+# one line on stderr matching ERE, and mount nothing.
+nr_refused() {
+	local label=$1 re=$2 mnt=$3 opts=$4 err=$T/nr_refused.err rc
+	t setpriv --reuid=$D --regid=$D --clear-groups "$T/bin/unionmount" "$mnt" -o "$opts" >/dev/null 2>"$err"
+	rc=$?
+	if is_union_mounted "$mnt"; then
+		fail "$label: mounted (status $rc)"
+		timeout 10 fusermount3 -u "$mnt" || timeout 10 fusermount3 -uz "$mnt"
+		return
+	fi
+	if [ "$rc" -eq 0 ] || [ "$(grep -c '' "$err")" -ne 1 ] || ! unquoted "$err" | grep -qE -- "$re"; then
+		fail "$label: status $rc, want non-zero and one line matching /$re/: '$(head -c 400 "$err")'"
+	else
+		pass "$label: status $rc, '$(cat "$err")'"
+	fi
+}
+M5=$T/m5
+mkdir -p "$M5"
+M_SAVED=$M
+M=$M5 # expect_refused watches $M
+expect_refused "root, D's user upper, no -o userxattr" "user\.\* attributes.*mount it with -o userxattr" \
+	"$M5" -o "$OPTS3"
+t "$UNIONCTL" check -o "$OPTS3" >"$T/ctl.out" 2>"$T/ctl.err"
+rc=$?
+expect_match "root's unionctl refuses it too" "^[1-9][0-9]*:.*user\.\* attributes.*-o userxattr" "$rc:$(head -c 400 "$T/ctl.err")"
+t "$UNIONCTL" check -o "$OPTS3,userxattr" >"$T/ctl.out" 2>"$T/ctl.err"
+expect_eq "root's unionctl check with userxattr" "0:no problems found" "$?:$(head -c 400 "$T/ctl.err")"
+as_d "$T/bin/unionctl" check -o "$OPTS3" >"$T/ctl.out" 2>"$T/ctl.err"
+expect_eq "D's unionctl check (user.* without asking)" "0:no problems found" "$?:$(head -c 400 "$T/ctl.err")"
+if um_mount "$M5" "$OPTS3,userxattr"; then
+	tree_dump "$M5" "$T/p5.root"
+	expect_same_file "root with -o userxattr shows D's tree" "$T/p3.final" "$T/p5.root"
+	um_umount "$M5"
+fi
+expect_eq "root's mount wrote no trusted.* marker into D's upper" "" \
+	"$(getfattr -R -h --absolute-names -d -m '^trusted\.' "$U3" "$T/un3/w" 2>/dev/null | grep -v -e '^#' -e '^$')"
+
+# An upper written by root.
+R=$T/rt
+mkdir -p "$R"/{l,u,w,mnt}
+mkf "$R/l" dir/sub/x xxxx
+chown -R $D:$D "$R"
+ROPTS="lowerdir=$R/l,upperdir=$R/u,workdir=$R/w"
+if um_mount "$R/mnt" "$ROPTS"; then
+	t rm "$R/mnt/dir/sub/x" && t rmdir "$R/mnt/dir/sub" && t mkdir "$R/mnt/dir/sub" || fail "root's union: rm/rmdir/mkdir"
+	um_umount "$R/mnt"
+fi
+expect_eq "root's upper: trusted format, user stamp, trusted opaque" "2|trusted|y|" \
+	"$(x_of "$R/u" trusted.unionmount.format)|$(x_of "$R/u" user.unionmount.format)|$(x_of "$R/u/dir/sub" trusted.overlay.opaque)|$(x_of "$R/u/dir/sub" user.overlay.opaque)"
+nr_refused "D, root's upper" "trusted\.\* attributes.*only root can read.*mount it as root" "$R/mnt" "$ROPTS"
+nr_refused "D with -o userxattr, root's upper" "trusted\.\* attributes.*remove -o userxattr" "$R/mnt" "$ROPTS,userxattr"
+expect_refused "root with -o userxattr, root's upper" "trusted\.\* attributes.*remove -o userxattr" \
+	"$R/mnt" -o "$ROPTS,userxattr"
+M=$M_SAVED
+
 # ---------------------------------------------------------------- the end
 
 snapshot "$T/un/l" "$T/un.l.after"
-expect_same_file "part 2/3 lower byte-for-byte unchanged" "$T/un.l.before" "$T/un.l.after"
+expect_same_file "part 2 lower byte-for-byte unchanged" "$T/un.l.before" "$T/un.l.after"
+snapshot "$T/un3/l" "$T/un3.l.after"
+expect_same_file "part 3 lower byte-for-byte unchanged" "$T/un3.l.before" "$T/un3.l.after"
 snapshot "$A/l" "$T/ao.l.after"
 expect_same_file "part 4 lower byte-for-byte unchanged" "$T/ao.l.before" "$T/ao.l.after"
 finish
