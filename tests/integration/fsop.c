@@ -309,6 +309,15 @@ static int op_read(const char *p, long long off, long long len)
 	return 0;
 }
 
+/* The names collected so far, when a listing fails half-way: an ASan
+ * build's leak check would otherwise turn the errno answer into a report. */
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static int op_readdir(const char *p)
 {
 	DIR *d = opendir(p);
@@ -327,6 +336,7 @@ static int op_readdir(const char *p)
 			if (errno) {
 				int e = errno;
 				closedir(d);
+				free_names(v, n);
 				return report_err(e);
 			}
 			break;
@@ -337,19 +347,26 @@ static int op_readdir(const char *p)
 			cap *= 2;
 			char **nv = realloc(v, cap * sizeof(*v));
 			if (!nv) {
+				int e = errno;
 				closedir(d);
-				return report(-1);
+				free_names(v, n);
+				return report_err(e);
 			}
 			v = nv;
 		}
 		if (asprintf(&v[n], "%s/%c", de->d_name, dtype_char(de->d_type)) < 0) {
+			int e = errno;
 			closedir(d);
-			return report(-1);
+			free_names(v, n);
+			return report_err(e);
 		}
 		n++;
 	}
-	if (closedir(d) < 0)
-		return report(-1);
+	if (closedir(d) < 0) {
+		int e = errno;
+		free_names(v, n);
+		return report_err(e);
+	}
 	qsort(v, n, sizeof(*v), cmp_str);
 	fputs("OK ", stdout);
 	for (size_t i = 0; i < n; i++) {
