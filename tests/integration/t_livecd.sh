@@ -14,7 +14,8 @@
 #   (c) the tmpfs holds exactly the expected entries: every object of upper
 #       with its type, mode, device numbers (whiteouts 0:0, fallthrus
 #       0:0x80001), content and every xattr (redirect, origin as the lower
-#       path it names, impure, complete, format), the index entry of the
+#       path it names, impure, complete, format and the user.* stamp a
+#       trusted upper carries), the index entry of the
 #       hard link pair, and WORKDIR/unionmount/work empty;
 #   (d) mounted again, the union shows the tree it showed before (dumps
 #       before the unmount and after the remount are equal), and that tree
@@ -434,7 +435,7 @@ if ! selftest; then
 	#   several names); its directory is not marked impure (made in upper,
 	#   the pair has no origin for a lookup to read).
 	cat >"$T/upper.want" <<'EOF'
-. d 755 x trusted.unionmount.complete=COMPLETE x trusted.unionmount.format=2 x trusted.unionmount.impure=y
+. d 755 x trusted.unionmount.complete=COMPLETE x trusted.unionmount.format=2 x trusted.unionmount.impure=y x user.unionmount.format=trusted
 ./bin c 0 0:80001 n=14
 ./data d 755 x trusted.unionmount.impure=y x trusted.unionmount.origin=/data
 ./data/movable.txt c 0 0:0 n=1
