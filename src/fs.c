@@ -143,7 +143,7 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 
 	if (!fs)
 		goto fail;
-	fs->work_fd = fs->index_fd = fs->workdir_lock_fd = -1;
+	fs->work_fd = fs->index_fd = fs->wh_fd = fs->workdir_lock_fd = -1;
 	pthread_mutex_init(&fs->rename_lock, NULL);
 	fs->n_layers = 1 + (unsigned)cfg->n_lower;
 	fs->layers = calloc(fs->n_layers, sizeof(*fs->layers));
@@ -178,6 +178,7 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 			goto out;
 		fs->work_fd = w.work_fd;
 		fs->index_fd = w.index_fd;
+		fs->wh_fd = w.wh_fd;
 		fs->workdir_lock_fd = w.lock_fd;
 		r = um_ft_open(w.ft_fd, fs->layers[UM_UPPER].dev, &fs->ft);
 		if (r < 0) {
@@ -252,7 +253,8 @@ struct um_fs *um_fs_free(struct um_fs *fs)
 		um_branch_close(&fs->layers[l]);
 	free(fs->layers);
 	um_workdir_close(&(struct um_workdir){
-		.work_fd = fs->work_fd, .index_fd = fs->index_fd, .ft_fd = -1, .lock_fd = fs->workdir_lock_fd });
+		.work_fd = fs->work_fd, .index_fd = fs->index_fd, .ft_fd = -1, .wh_fd = fs->wh_fd,
+		.lock_fd = fs->workdir_lock_fd });
 	um_ft_free(fs->ft);
 	free(fs);
 	return NULL;

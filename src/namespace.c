@@ -178,11 +178,45 @@ int um_ns_swap_fallthru(struct um_fs *fs, const char *tmp, int upfd, const char 
 	return um_marker_is_whiteout(&st) ? -ENOENT : -EEXIST;
 }
 
+#define SHARED_WHITEOUT "w"
+
+int um_ns_make_whiteout(struct um_fs *fs, int dirfd, const char *name)
+{
+	/* A few rounds: the shared one made (by us or a concurrent call),
+	 * then one more for a shared one retired at the link limit. */
+	for (int round = 0; fs->wh_fd >= 0 && round < 4; round++) {
+		int r = um_sys_linkat(fs->wh_fd, SHARED_WHITEOUT, dirfd, name);
+
+		if (r == -ENOENT) {
+			/* None yet (or retired, or dirfd's directory is gone: then
+			 * the rounds run out and mknod says ENOENT). mknod makes
+			 * it whole or not at all, under its final name. */
+			r = um_marker_make_whiteout(fs->wh_fd, SHARED_WHITEOUT);
+			if (r < 0 && r != -EEXIST)
+				return r;
+			continue;
+		}
+		if (r == -EMLINK) {
+			/* As many links as the filesystem allows: this one
+			 * becomes the whiteout wanted, and the next call makes a
+			 * fresh shared one. -ENOENT: another call retired it. */
+			r = um_sys_renameat(fs->wh_fd, SHARED_WHITEOUT, dirfd, name, RENAME_NOREPLACE);
+			if (r == -ENOENT)
+				continue;
+			return r;
+		}
+		if (r != -EPERM && r != -EOPNOTSUPP)
+			return r;
+		break; /* no hard links on this filesystem: one inode each */
+	}
+	return um_marker_make_whiteout(dirfd, name);
+}
+
 /* Make a whiteout in work/ under a fresh name. */
 static int work_whiteout(struct um_fs *fs, char tmp[UM_TMPNAME_MAX])
 {
 	um_workdir_tmpname(tmp);
-	return um_marker_make_whiteout(fs->work_fd, tmp);
+	return um_ns_make_whiteout(fs, fs->work_fd, tmp);
 }
 
 static void drop_tmp(struct um_fs *fs, const char *tmp)
@@ -201,7 +235,7 @@ int um_ns_whiteout(struct um_fs *fs, int upfd, const char *name, enum um_upper_s
 	if (state == UM_UPPER_WHITEOUT)
 		return 0;
 	if (state == UM_UPPER_ABSENT)
-		return um_marker_make_whiteout(upfd, name);
+		return um_ns_make_whiteout(fs, upfd, name);
 	r = work_whiteout(fs, tmp);
 	if (r < 0)
 		return r;

@@ -61,6 +61,13 @@ int um_ns_swap_fallthru(struct um_fs *fs, const char *tmp, int upfd, const char 
  * -errno. Caller holds dir->lock. */
 int um_ns_lower_probe(const struct um_inode *dir, const char *name);
 
+/* Make a whiteout at dirfd/name, which must not exist (-EEXIST as
+ * mknod(2) says). It is a hard link to the shared whiteout in
+ * WORKDIR/unionmount/whiteout, as kernel overlayfs shares one: a link
+ * costs a directory entry, a mknod a new inode, which ext4 may search
+ * long for after many deletions. Atomic either way. */
+int um_ns_make_whiteout(struct um_fs *fs, int dirfd, const char *name);
+
 /* Turn upfd/name into a whiteout, atomically: state says what is there
  * now (a directory there must be empty of all but whiteouts; is_dir says
  * what the union shows, a fallthru is no directory of upper's). */

@@ -288,7 +288,7 @@ static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 			/* The upper filesystem cannot: two steps. */
 			r = um_sys_renameat(oldup, op->name, newup, op->newname, 0);
 			if (r == 0)
-				r = um_marker_make_whiteout(oldup, op->name);
+				r = um_ns_make_whiteout(fs, oldup, op->name);
 		}
 	} else if (r == 0) {
 		r = um_sys_renameat(oldup, op->name, newup, op->newname, 0);

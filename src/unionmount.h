@@ -37,6 +37,7 @@ struct um_fs {
 	bool readonly;           /* no upper, or -o ro */
 	int work_fd;             /* WORKDIR/unionmount/work; -1 without upper */
 	int index_fd;            /* WORKDIR/unionmount/index; -1 without upper */
+	int wh_fd;               /* WORKDIR/unionmount/whiteout; -1 without upper */
 	int workdir_lock_fd;     /* WORKDIR/unionmount, flock()ed: see copyup/workdir.c */
 	double timeout;          /* kernel entry/attr/negative cache lifetime */
 	const char *mountpoint;  /* absolute (the configuration's string) */

@@ -147,7 +147,7 @@ int um_workdir_open(const char *path, dev_t upper_dev, bool readonly, struct um_
 {
 	_cleanup_close_ int fd = um_sys_open_path(path, O_RDONLY | O_DIRECTORY);
 	_cleanup_close_ int ufd = -1;
-	struct um_workdir w = { .work_fd = -1, .index_fd = -1, .ft_fd = -1, .lock_fd = -1 };
+	struct um_workdir w = { .work_fd = -1, .index_fd = -1, .ft_fd = -1, .wh_fd = -1, .lock_fd = -1 };
 	struct stat st;
 	int r;
 
@@ -200,6 +200,8 @@ int um_workdir_open(const char *path, dev_t upper_dev, bool readonly, struct um_
 		r = open_sub(ufd, path, "index", readonly, &w.index_fd, err, errlen);
 	if (r == 0)
 		r = open_sub(ufd, path, "fallthru", readonly, &w.ft_fd, err, errlen);
+	if (r == 0)
+		r = open_sub(ufd, path, "whiteout", readonly, &w.wh_fd, err, errlen);
 	if (r == 0 && !readonly) {
 		/* A crash can leave half-built copies here; they were never
 		 * visible, and must not pile up. */
@@ -225,7 +227,9 @@ void um_workdir_close(struct um_workdir *w)
 		(void)close(w->index_fd);
 	if (w->ft_fd >= 0)
 		(void)close(w->ft_fd);
+	if (w->wh_fd >= 0)
+		(void)close(w->wh_fd);
 	if (w->lock_fd >= 0)
 		(void)close(w->lock_fd);
-	w->work_fd = w->index_fd = w->ft_fd = w->lock_fd = -1;
+	w->work_fd = w->index_fd = w->ft_fd = w->wh_fd = w->lock_fd = -1;
 }

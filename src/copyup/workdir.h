@@ -15,11 +15,13 @@
  *           being removed); anything here at mount is a leftover of a
  *           crash and is removed before mounting
  *   index/  hard-linked objects by origin (see marker.h)
- *   fallthru/ the shared fallthru markers (readdir/fallthru.h) */
+ *   fallthru/ the shared fallthru markers (readdir/fallthru.h)
+ *   whiteout/ the shared whiteout (namespace.c, um_ns_make_whiteout) */
 struct um_workdir {
 	int work_fd;
 	int index_fd;
 	int ft_fd;
+	int wh_fd;
 	int lock_fd; /* WORKDIR/unionmount, flock()ed while open; -1 if none */
 };
 

@@ -11,7 +11,9 @@
 #   (trusted.overlay.opaque=y) that shows none of the old lower names;
 #   create/symlink/mknod over a whiteout make a plain new object;
 # - upper-only objects just go;
-# - everything deleted stays deleted after unmount + mount.
+# - everything deleted stays deleted after unmount + mount;
+# - (unionmount) whiteouts are hard links to the shared whiteout
+#   WORKDIR/unionmount/whiteout/w.
 . "$(dirname "$0")/lib.sh"
 setup_test
 require_overlay
@@ -152,5 +154,12 @@ dop "after remount: the opaque dir e stays empty" "OK" readdir e
 dop "after remount: fileonly is a dir" "~OK d 0700 0:0 .*" stat fileonly
 dop "after remount: tofile is a file" "OK now-a-file" read tofile
 dop "after remount: over/old2 stays deleted" ENOENT stat over/old2
+if ! selftest; then
+	# The shared whiteout (as kernel overlayfs shares one in its workdir):
+	# a whiteout is one more link to it, not a new inode.
+	expect_eq "whiteouts m and again are links to WORKDIR/unionmount/whiteout/w" \
+		"$(stat -c %i "$T/un/w/unionmount/whiteout/w" 2>&1) $(stat -c %i "$T/un/w/unionmount/whiteout/w" 2>&1)" \
+		"$(stat -c %i "$T/un/u/m" 2>&1) $(stat -c %i "$T/un/u/again" 2>&1)"
+fi
 diff_end
 finish
