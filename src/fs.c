@@ -145,6 +145,7 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		goto fail;
 	fs->work_fd = fs->index_fd = fs->wh_fd = fs->workdir_lock_fd = -1;
 	pthread_mutex_init(&fs->rename_lock, NULL);
+	pthread_mutex_init(&fs->wh_lock, NULL);
 	fs->n_layers = 1 + (unsigned)cfg->n_lower;
 	fs->layers = calloc(fs->n_layers, sizeof(*fs->layers));
 	if (!fs->layers)

@@ -180,27 +180,50 @@ int um_ns_swap_fallthru(struct um_fs *fs, const char *tmp, int upfd, const char 
 
 #define SHARED_WHITEOUT "w"
 
+/* WORKDIR/unionmount/whiteout, made on first use; -errno if it cannot
+ * be (no inode left: the caller makes its whiteout the old way). */
+static int shared_dir(struct um_fs *fs)
+{
+	int fd = fs->wh_fd, r;
+
+	if (fd >= 0 || fs->readonly || fs->workdir_lock_fd < 0)
+		return fd >= 0 ? fd : -EROFS;
+	pthread_mutex_lock(&fs->wh_lock);
+	fd = fs->wh_fd;
+	if (fd < 0) {
+		r = um_sys_mkdirat(fs->workdir_lock_fd, "whiteout", 0700);
+		fd = r < 0 && r != -EEXIST ? r : um_sys_openat(fs->workdir_lock_fd, "whiteout", O_RDONLY | O_DIRECTORY);
+		if (fd >= 0)
+			fs->wh_fd = fd;
+	}
+	pthread_mutex_unlock(&fs->wh_lock);
+	return fd;
+}
+
 int um_ns_make_whiteout(struct um_fs *fs, int dirfd, const char *name)
 {
+	int wfd = shared_dir(fs);
+
 	/* A few rounds: the shared one made (by us or a concurrent call),
 	 * then one more for a shared one retired at the link limit. */
-	for (int round = 0; fs->wh_fd >= 0 && round < 4; round++) {
-		int r = um_sys_linkat(fs->wh_fd, SHARED_WHITEOUT, dirfd, name);
+	for (int round = 0; wfd >= 0 && round < 4; round++) {
+		int r = um_sys_linkat(wfd, SHARED_WHITEOUT, dirfd, name);
 
 		if (r == -ENOENT) {
 			/* None yet (or retired, or dirfd's directory is gone: then
 			 * the rounds run out and mknod says ENOENT). mknod makes
-			 * it whole or not at all, under its final name. */
-			r = um_marker_make_whiteout(fs->wh_fd, SHARED_WHITEOUT);
+			 * it whole or not at all, under its final name. No room
+			 * for it: the whiteout asked for needs one inode too. */
+			r = um_marker_make_whiteout(wfd, SHARED_WHITEOUT);
 			if (r < 0 && r != -EEXIST)
-				return r;
+				break;
 			continue;
 		}
 		if (r == -EMLINK) {
 			/* As many links as the filesystem allows: this one
 			 * becomes the whiteout wanted, and the next call makes a
 			 * fresh shared one. -ENOENT: another call retired it. */
-			r = um_sys_renameat(fs->wh_fd, SHARED_WHITEOUT, dirfd, name, RENAME_NOREPLACE);
+			r = um_sys_renameat(wfd, SHARED_WHITEOUT, dirfd, name, RENAME_NOREPLACE);
 			if (r == -ENOENT)
 				continue;
 			return r;

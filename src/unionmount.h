@@ -37,7 +37,10 @@ struct um_fs {
 	bool readonly;           /* no upper, or -o ro */
 	int work_fd;             /* WORKDIR/unionmount/work; -1 without upper */
 	int index_fd;            /* WORKDIR/unionmount/index; -1 without upper */
-	int wh_fd;               /* WORKDIR/unionmount/whiteout; -1 without upper */
+	/* WORKDIR/unionmount/whiteout; -1 without upper, or until the first
+	 * whiteout makes it (namespace.c, under wh_lock) */
+	_Atomic int wh_fd;
+	pthread_mutex_t wh_lock;
 	int workdir_lock_fd;     /* WORKDIR/unionmount, flock()ed: see copyup/workdir.c */
 	double timeout;          /* kernel entry/attr/negative cache lifetime */
 	const char *mountpoint;  /* absolute (the configuration's string) */

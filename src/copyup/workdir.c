@@ -200,8 +200,10 @@ int um_workdir_open(const char *path, dev_t upper_dev, bool readonly, struct um_
 		r = open_sub(ufd, path, "index", readonly, &w.index_fd, err, errlen);
 	if (r == 0)
 		r = open_sub(ufd, path, "fallthru", readonly, &w.ft_fd, err, errlen);
+	/* Opened if there, never made here: a mount must not fail for want
+	 * of one more inode (namespace.c makes it at the first whiteout). */
 	if (r == 0)
-		r = open_sub(ufd, path, "whiteout", readonly, &w.wh_fd, err, errlen);
+		r = open_sub(ufd, path, "whiteout", true, &w.wh_fd, err, errlen);
 	if (r == 0 && !readonly) {
 		/* A crash can leave half-built copies here; they were never
 		 * visible, and must not pile up. */

@@ -16,7 +16,8 @@
  *           crash and is removed before mounting
  *   index/  hard-linked objects by origin (see marker.h)
  *   fallthru/ the shared fallthru markers (readdir/fallthru.h)
- *   whiteout/ the shared whiteout (namespace.c, um_ns_make_whiteout) */
+ *   whiteout/ the shared whiteout (namespace.c, um_ns_make_whiteout),
+ *           made at the first whiteout: wh_fd may be -1 read-write too */
 struct um_workdir {
 	int work_fd;
 	int index_fd;

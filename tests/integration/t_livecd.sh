@@ -417,8 +417,10 @@ inventory "$RW/work" >"$T/work.inv"
 if ! selftest; then
 	# What the workload leaves, entry by entry (ON-DISK FORMAT, man page):
 	# - whiteouts (c 0:0) for the deleted names: var/log/boot.log (rm),
-	#   usr/share/doc/old (rm -rf: its subtree leaves nothing), and the old
-	#   names of the two renames, data/movable.txt and opt/app;
+	#   usr/share/doc/old (rm -rf: its subtree leaves nothing), both links
+	#   to the shared whiteout WORKDIR/unionmount/whiteout/w (n = 1 + 2),
+	#   and the old names of the two renames, data/movable.txt and opt/app
+	#   (RENAME_WHITEOUT: the upper filesystem makes each its own inode);
 	# - copies of changed lower objects with their origin (shown as the
 	#   lower path it names), their parents copied too (origin; impure when
 	#   they hold entries with an origin); the renamed directory with an
@@ -476,14 +478,14 @@ if ! selftest; then
 ./usr/share/doc/extra/run.sh f 755 n=1 '#!/bin/sh|'
 ./usr/share/doc/extra/sub d 755
 ./usr/share/doc/extra/sub/b.txt f 644 n=1 'b|'
-./usr/share/doc/old c 0 0:0 n=1
+./usr/share/doc/old c 0 0:0 n=3
 ./usr/share/doc/pkg d 755 x trusted.unionmount.origin=/usr/share/doc/pkg
 ./usr/share/doc/pkg/NEWS f 644 n=1 'news|'
 ./var d 755 x trusted.unionmount.impure=y x trusted.unionmount.origin=/var
 ./var/lib d 755 x trusted.unionmount.impure=y x trusted.unionmount.origin=/var/lib
 ./var/lib/state f 644 n=1 'state: XY00|' x trusted.unionmount.origin=/var/lib/state
 ./var/log d 755 x trusted.unionmount.origin=/var/log
-./var/log/boot.log c 0 0:0 n=1
+./var/log/boot.log c 0 0:0 n=3
 EOF
 	cat >"$T/work.want" <<'EOF'
 . d 755
@@ -493,10 +495,12 @@ EOF
 ./unionmount/index d 700
 ./unionmount/index//usr/share/doc/extra/a.txt+/usr/share/doc/extra/hard f 644 n=3 'a|'
 ./unionmount/index//data/hl1+/data/hl2 f 644 n=1 'linked|more|' x trusted.unionmount.lowerlinks=2 x trusted.unionmount.origin=/data/hl1+/data/hl2
+./unionmount/whiteout d 700
+./unionmount/whiteout/w c 0 0:0 n=3
 ./unionmount/work d 700
 EOF
 	expect_same_file "(c) upper holds exactly the workload's changes" "$T/upper.want" "$T/upper.inv"
-	expect_same_file "(c) workdir: the fallthru marker, two index entries, work empty" "$T/work.want" "$T/work.inv"
+	expect_same_file "(c) workdir: the fallthru marker, two index entries, the shared whiteout, work empty" "$T/work.want" "$T/work.inv"
 	expect_eq "(c) one complete mark, for this lowerdir list" 1 "$(complete_marks "$RW/upper" | wc -l)"
 fi
 # The whiteouts must be those kernel overlayfs writes (checked below).
