@@ -42,7 +42,9 @@ static void um_op_init(void *userdata, struct fuse_conn_info *conn)
 	struct um_fs *fs = userdata;
 
 	/* Lookups in one directory may run in parallel: resolution only takes
-	 * the directory's lock for reading. */
+	 * the directory's lock for reading. (libfuse 3.14 does not pass this
+	 * flag on in its INIT reply, flags 0x40d0f069 in the -d log: the
+	 * kernel still serializes them; a newer libfuse will not.) */
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	/* Symlinks never change in place (lower is immutable, upper changes
