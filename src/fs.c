@@ -143,7 +143,8 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 
 	if (!fs)
 		goto fail;
-	fs->work_fd = fs->index_fd = fs->wh_fd = fs->workdir_lock_fd = -1;
+	fs->work_fd = fs->index_fd = fs->workdir_lock_fd = -1;
+	fs->wh_fd = -1;
 	pthread_mutex_init(&fs->rename_lock, NULL);
 	pthread_mutex_init(&fs->wh_lock, NULL);
 	fs->n_layers = 1 + (unsigned)cfg->n_lower;
