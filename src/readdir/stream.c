@@ -263,9 +263,11 @@ static int upper_entry(const struct um_fs *fs, struct um_inode *dir, const struc
 		if (r)
 			e->ino = origin;
 	}
-	if (r == 0 && d->d_type == DT_DIR && (flags & (UM_INO_IMPURE | UM_INO_OVL_IMPURE))) {
+	if (r == 0 && d->d_type == DT_DIR && (flags & UM_INO_OVL_IMPURE)) {
 		/* Moved here by kernel overlayfs after this directory was
-		 * filled: a redirect and no origin of ours. */
+		 * filled: a redirect and no origin of ours. (Our own moves
+		 * write the origin before the redirect; kernel overlayfs
+		 * marks the parent it moves into.) */
 		pthread_rwlock_rdlock(&dir->lock);
 		r = um_resolve_redirected_ino(fs, dir, d->d_name, &e->ino);
 		pthread_rwlock_unlock(&dir->lock);
