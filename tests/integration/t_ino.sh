@@ -9,7 +9,7 @@
 # with the same options when paths are looked up in a different order.
 # Listings give every entry the d_ino its lstat gives: merged, from
 # complete directories, after the lower list changed, and for directories
-# kernel overlayfs moved.
+# kernel overlayfs moved; and that -o readdirplus=never turns READDIRPLUS off.
 . "$(dirname "$0")/lib.sh"
 setup_test
 require_overlay
@@ -153,6 +153,27 @@ for lbl in "with upper" "fallthru=off" "read-only union"; do
 	dino_check "$lbl: after remount"
 	um_umount "$M"
 done
+
+# The option itself: with readdirplus=never the kernel asks plain
+# READDIRs only (and the d_ino checks above saw the listing's numbers);
+# with the default it asks READDIRPLUS. From the daemon's -d log.
+if ! selftest; then
+	for rdp in never auto; do
+		um_mount "$M" "$OPTS,readdirplus=$rdp" -d || finish
+		tin "$M" ls -f d3 >/dev/null
+		nplus=$(grep -c 'opcode: READDIRPLUS ' "${_log_of[$M]}")
+		nplain=$(grep -c 'opcode: READDIR ' "${_log_of[$M]}")
+		um_umount "$M"
+		if [ $rdp == never ]; then
+			expect_eq "readdirplus=never: READDIR requests only (READDIRPLUS count)" 0 "$nplus"
+			[ "$nplain" -gt 0 ] && pass "readdirplus=never: the listing came as READDIR ($nplain)" ||
+				fail "readdirplus=never: no READDIR request in the daemon's log"
+		else
+			[ "$nplus" -gt 0 ] && pass "readdirplus=auto: the first chunk came as READDIRPLUS ($nplus)" ||
+				fail "readdirplus=auto: no READDIRPLUS request in the daemon's log"
+		fi
+	done
+fi
 
 # Another lower list: an empty layer on top moves every lower layer's
 # number by one; the complete directories of the mounts above were
