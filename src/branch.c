@@ -47,6 +47,22 @@ static bool has_submounts(int fd)
 	return found;
 }
 
+void um_mountinfo_unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+		    s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = '\0';
+}
+
 int um_branch_open(const char *path, const char *option, struct um_layer *ret, char *err, size_t errlen)
 {
 	_cleanup_close_ int fd = -1;

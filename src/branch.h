@@ -12,5 +12,8 @@
  * ("lowerdir", "upperdir"). */
 int um_branch_open(const char *path, const char *option, struct um_layer *ret, char *err, size_t errlen);
 void um_branch_close(struct um_layer *layer);
+/* Undo /proc/self/mountinfo's escapes (space, tab, newline and backslash
+ * as \ooo) in place. */
+void um_mountinfo_unescape(char *s);
 
 #endif

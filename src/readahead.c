@@ -9,24 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "branch.h"
 #include "log.h"
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape_mountinfo(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
-		    s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
 
 /* The device ("MAJOR:MINOR") of the FUSE mount on mountpoint, the
  * top-most one if several, from mountinfo: stat() of the mountpoint
@@ -48,7 +32,7 @@ static int fuse_mount_dev(const char *mountpoint, char *dev, size_t devlen)
 		if (!sep || sscanf(line, "%*u %*u %31s %*s %4095s", mdev, mnt) != 2 ||
 		    sscanf(sep, " - %255s", fstype) != 1)
 			continue;
-		unescape_mountinfo(mnt);
+		um_mountinfo_unescape(mnt);
 		if (strcmp(mnt, mountpoint) || strncmp(fstype, "fuse", 4))
 			continue;
 		snprintf(dev, devlen, "%s", mdev);

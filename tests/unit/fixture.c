@@ -15,6 +15,8 @@
 
 #include <check.h>
 
+#include "branch.h"
+
 /* Set by um_fx_base_setup() in Check's parent process; forked test
  * children inherit the values, which is what lets the parent's teardown
  * find what a failed child left behind. */
@@ -168,23 +170,6 @@ int um_fx_rm_rf_at(int dfd, const char *name)
 	return rm_rf(dfd, name, &ref);
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape_octal(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
-		    s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
-
 /* Mounts on dir or below it, in mountinfo order (parents before children). */
 static int mounts_below(const char *dir, char ***ret, size_t *ret_n)
 {
@@ -202,7 +187,7 @@ static int mounts_below(const char *dir, char ***ret, size_t *ret_n)
 		/* id parent major:minor root mountpoint ... */
 		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
 			continue;
-		unescape_octal(mp);
+		um_mountinfo_unescape(mp);
 		if (strncmp(mp, dir, len) || (mp[len] != '\0' && mp[len] != '/'))
 			continue;
 		nv = realloc(v, (n + 1) * sizeof(*v));
