@@ -180,6 +180,7 @@ enum opt_kind {
 	OPT_REFUSE_BLKSIZE,
 	OPT_READDIRPLUS,
 	OPT_USERXATTR,
+	OPT_MAX_DIRFDS,
 };
 
 enum opt_arg {
@@ -210,6 +211,8 @@ static const struct opt_def opt_defs[] = {
 	  "list a merged directory once into upper (default on)" },
 	{ "readdirplus", OPT_READDIRPLUS, ARG_STRING, "readdirplus=auto|always|never",
 	  "listings also look entries up (default auto)" },
+	{ "max_dirfds", OPT_MAX_DIRFDS, ARG_STRING, "max_dirfds=N",
+	  "most directory fds kept open (default half the open-files limit)" },
 	{ "userxattr", OPT_USERXATTR, ARG_NONE, "userxattr",
 	  "markers in user.* xattrs (default when trusted.* cannot be written)" },
 	{ "ro", OPT_RO, ARG_NONE, "ro", "read-only union, even with an upperdir" },
@@ -518,6 +521,18 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 	case OPT_USERXATTR:
 		cfg->userxattr = true;
 		return 0;
+	case OPT_MAX_DIRFDS: {
+		char *end;
+
+		errno = 0;
+		cfg->max_dirfds = strtoul(value, &end, 10);
+		if (value[0] < '0' || value[0] > '9' || *end || errno || cfg->max_dirfds == 0 ||
+		    cfg->max_dirfds > INT_MAX)
+			return fail(err, errlen, -EINVAL,
+				    "max_dirfds: '%s' is not a whole number of descriptors from 1 up; e.g. -o max_dirfds=4096",
+				    value);
+		return 0;
+	}
 	case OPT_RO:
 	case OPT_RW:
 		ps->ro = def->kind == OPT_RO;

@@ -42,6 +42,7 @@ struct um_config {
 	bool fallthru;            /* fallthru=on (the default) */
 	bool userxattr;           /* -o userxattr: markers in user.* (marker.h) */
 	enum um_rdplus readdirplus;
+	unsigned long max_dirfds; /* -o max_dirfds; 0: half the open-files limit (dirfds.h) */
 	bool foreground;          /* -f, or -d */
 	bool debug;               /* -d */
 	bool single_thread;       /* -s */

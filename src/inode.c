@@ -11,6 +11,8 @@
 #include <xxhash.h>
 
 #include "cleanup.h"
+#include "dirfds.h"
+#include "inflight.h"
 #include "ino.h"
 #include "log.h"
 #include "marker.h"
@@ -246,8 +248,16 @@ static struct um_inode *table_intern(struct um_itable *t, struct um_inode *fresh
 
 static void inode_free_one(struct um_inode *ino)
 {
-	for (uint16_t i = 0; i < ino->nparts; i++)
-		(void)close(ino->parts[i].fd);
+	long open = 0;
+
+	for (uint16_t i = 0; i < ino->nparts; i++) {
+		if (ino->parts[i].fd >= 0) {
+			(void)close(ino->parts[i].fd);
+			open++;
+		}
+		um_dirfd_handle_free(ino->parts[i].handle);
+	}
+	um_dirfds_count(-open);
 	free(ino->parts);
 	if (ino->name != ino->iname)
 		free(ino->name);
@@ -273,6 +283,8 @@ static struct um_inode *inode_alloc(uint64_t st_ino, mode_t type, const char *na
 	if (name)
 		ino->name = memcpy(ino->iname, name, len);
 	atomic_init(&ino->refs, 1);
+	/* In use by the request making it, as if locked now. */
+	atomic_init(&ino->used, um_inflight_epoch());
 	ino->keep_fd = -1;
 	pthread_rwlock_init(&ino->lock, NULL);
 	count_alloc();
@@ -346,6 +358,7 @@ int um_inode_new_root(struct um_fs *fs, struct um_part *parts, uint16_t nparts, 
 		return -ENOMEM;
 	ino->parts = parts;
 	ino->nparts = nparts;
+	um_dirfds_count(nparts);
 	ino->layer = parts[0].layer;
 	(void)table_intern(fs->itable, ino); /* the table is empty: always inserted */
 	*ret = ino;
@@ -390,6 +403,7 @@ static int inode_from_found(const struct um_fs *fs, struct um_inode *dir, const 
 		if (r < 0)
 			goto free_ino;
 		ino->nparts = f->nparts;
+		um_dirfds_count(ino->nparts);
 		/* Read once per inode, not on every lookup that finds it known. */
 		if (ino->parts[0].layer == UM_UPPER) {
 			r = um_marker_dir_flags(ino->parts[0].fd, fs->stackid);
@@ -435,7 +449,9 @@ int um_inode_lookup_from(struct um_fs *fs, struct um_inode *dir, const char *nam
 	if (!S_ISDIR(dir->type))
 		return -ENOTDIR;
 
-	pthread_rwlock_rdlock(&dir->lock);
+	r = um_inode_rdlock(fs, dir);
+	if (r < 0)
+		return r;
 	r = um_resolve_from(fs, dir, name, from_layer, &f);
 	if (r < 0)
 		goto unlock;
@@ -510,7 +526,9 @@ int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret)
 
 	ret->locked = false;
 	for (;;) {
-		pthread_rwlock_rdlock(&ino->lock);
+		r = um_inode_rdlock(fs, ino);
+		if (r < 0)
+			goto drop_parent;
 		if ((ino->flags & UM_INO_DEAD) && !S_ISDIR(ino->type)) {
 			if (ino->keep_fd < 0) {
 				r = -ENOENT;
@@ -556,8 +574,13 @@ int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret)
 				pthread_rwlock_unlock(&parent->lock);
 				um_inode_unref(fs, parent, 1);
 			}
+			parent = NULL;
+			r = um_inode_rdlock(fs, next);
+			if (r < 0) {
+				um_inode_unref(fs, next, 1);
+				goto drop_parent;
+			}
 			parent = next;
-			pthread_rwlock_rdlock(&parent->lock);
 		}
 	}
 	pthread_rwlock_unlock(&ino->lock);
@@ -651,13 +674,14 @@ int um_inode_new_upper(struct um_fs *fs, struct um_inode *dir, const char *name,
 		ino->parts = calloc(1, sizeof(*ino->parts));
 		if (!ino->parts)
 			goto fail;
-		r = um_inode_upper_fd(dir);
+		r = um_inode_upper_fd(fs, dir);
 		if (r >= 0)
 			r = um_sys_open_dir(r, name);
 		if (r < 0)
 			goto fail;
 		ino->parts[0] = (struct um_part){ .fd = r, .layer = UM_UPPER };
 		ino->nparts = 1;
+		um_dirfds_count(1);
 	}
 	ino->parent = um_inode_ref(dir);
 	/* A number still in the table belongs to an object upper has since
@@ -684,24 +708,27 @@ int um_inode_add_upper_locked(struct um_inode *dir, int fd)
 	int r = -ENOMEM;
 
 	/* Readers only look at the array under the lock; the fds in it stay
-	 * open until the inode is freed, whatever the array does. */
+	 * open whatever the array does (see parts in inode.h). */
 	parts = realloc(dir->parts, (dir->nparts + 1u) * sizeof(*parts));
 	if (parts) {
 		memmove(&parts[1], &parts[0], dir->nparts * sizeof(*parts));
 		parts[0] = (struct um_part){ .fd = fd, .layer = UM_UPPER };
 		dir->parts = parts;
 		dir->nparts++;
+		um_dirfds_count(1);
 		dir->layer = UM_UPPER;
 		r = 0;
 	}
 	return r;
 }
 
-int um_inode_upper_fd(struct um_inode *dir)
+int um_inode_upper_fd(struct um_fs *fs, struct um_inode *dir)
 {
-	int fd = -EROFS;
+	int fd = um_inode_rdlock(fs, dir);
 
-	pthread_rwlock_rdlock(&dir->lock);
+	if (fd < 0)
+		return fd;
+	fd = -EROFS;
 	if (dir->nparts && dir->parts[0].layer == UM_UPPER)
 		fd = dir->parts[0].fd;
 	pthread_rwlock_unlock(&dir->lock);
@@ -777,4 +804,135 @@ int um_inode_keep_open(struct um_fs *fs, struct um_inode *ino)
 	if (fd >= 0)
 		(void)close(fd);
 	return 0;
+}
+
+/* Directories: remember that a request locked it in this epoch (the
+ * largest epoch wins: two readers may race). */
+static void mark_used(struct um_inode *dir)
+{
+	uint64_t e = um_inflight_epoch(), u = atomic_load(&dir->used);
+
+	while (u < e && !atomic_compare_exchange_weak(&dir->used, &u, e))
+		;
+}
+
+/* Caller holds dir->lock for writing. */
+static int reopen_parts_locked(const struct um_fs *fs, struct um_inode *dir)
+{
+	long opened = 0;
+	int r = 0;
+
+	for (uint16_t i = 0; i < dir->nparts && r == 0; i++) {
+		if (dir->parts[i].fd >= 0)
+			continue;
+		r = um_dirfd_reopen(fs, &dir->parts[i]);
+		if (r == 0)
+			opened++;
+	}
+	um_dirfds_count(opened);
+	/* Parts reopened stay open; the next lock retries the others. */
+	if (r == 0)
+		dir->flags &= (uint16_t)~UM_INO_CLOSED;
+	return r;
+}
+
+int um_inode_wrlock(const struct um_fs *fs, struct um_inode *ino)
+{
+	int r = 0;
+
+	pthread_rwlock_wrlock(&ino->lock);
+	if (S_ISDIR(ino->type)) {
+		mark_used(ino);
+		if (ino->flags & UM_INO_CLOSED)
+			r = reopen_parts_locked(fs, ino);
+		if (r < 0)
+			pthread_rwlock_unlock(&ino->lock);
+	}
+	return r;
+}
+
+int um_inode_rdlock(const struct um_fs *fs, struct um_inode *ino)
+{
+	int r;
+
+	for (;;) {
+		pthread_rwlock_rdlock(&ino->lock);
+		if (!S_ISDIR(ino->type))
+			return 0;
+		/* Before looking at the flag: from here on the closing thread
+		 * leaves it alone (it checks under the write lock). */
+		mark_used(ino);
+		if (!(ino->flags & UM_INO_CLOSED))
+			return 0;
+		pthread_rwlock_unlock(&ino->lock);
+		r = um_inode_wrlock(fs, ino);
+		if (r < 0)
+			return r;
+		pthread_rwlock_unlock(&ino->lock);
+	}
+}
+
+int um_itable_idle_dirs(struct um_fs *fs, uint64_t before, struct um_inode ***ret, size_t *n)
+{
+	struct um_inode **all = NULL;
+	size_t cnt = 0, cap = 0;
+	int r = 0;
+
+	for (unsigned i = 0; i < NSHARDS && r == 0; i++) {
+		struct shard *s = &fs->itable->shards[i];
+
+		pthread_mutex_lock(&s->lock);
+		for (size_t b = 0; b < s->size && r == 0; b++) {
+			for (struct um_inode *ino = s->buckets[b]; ino && r == 0; ino = ino->hnext) {
+				if (!S_ISDIR(ino->type) || ino == fs->root || atomic_load(&ino->used) >= before)
+					continue;
+				if (cnt == cap) {
+					size_t ncap = cap ? cap * 2 : 1024;
+					struct um_inode **na = realloc(all, ncap * sizeof(*na));
+
+					if (!na) {
+						r = -ENOMEM;
+						break;
+					}
+					all = na;
+					cap = ncap;
+				}
+				/* In the table under the shard lock: never at zero. */
+				all[cnt++] = um_inode_ref(ino);
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < cnt; i++)
+			um_inode_unref(fs, all[i], 1);
+		free(all);
+		return r;
+	}
+	*ret = all;
+	*n = cnt;
+	return 0;
+}
+
+int um_inode_close_parts(struct um_fs *fs, struct um_inode *dir, uint64_t before, int *fds)
+{
+	int n = 0;
+
+	/* Held: someone is using it right now. */
+	if (pthread_rwlock_trywrlock(&dir->lock) != 0)
+		return 0;
+	/* A removed directory lives on only through these fds. */
+	if ((dir->flags & (UM_INO_DEAD | UM_INO_CLOSED)) || atomic_load(&dir->used) >= before)
+		goto unlock;
+	for (uint16_t i = 0; i < dir->nparts; i++)
+		if (um_dirfd_save(fs, &dir->parts[i]) < 0)
+			goto unlock;
+	for (uint16_t i = 0; i < dir->nparts; i++) {
+		fds[n++] = dir->parts[i].fd;
+		dir->parts[i].fd = -1;
+	}
+	dir->flags |= UM_INO_CLOSED;
+unlock:
+	pthread_rwlock_unlock(&dir->lock);
+	return n;
 }

@@ -22,9 +22,13 @@
 #include "marker.h"
 #include "unionmount.h"
 
+struct um_dirfd_handle;
+
 struct um_part {
-	int fd;          /* the directory in this layer, see um_sys_open_dir() */
+	int fd;          /* the directory in this layer, see um_sys_open_dir();
+			  * -1 while closed (UM_INO_CLOSED) */
 	uint16_t layer;
+	struct um_dirfd_handle *handle; /* how to reopen it (dirfds.c); NULL until first closed */
 };
 
 /* A non-directory reached through the index (WORKDIR/unionmount/index,
@@ -41,6 +45,7 @@ struct um_part {
 #define UM_INO_SWEPT 32u   /* um_itable_free() has it on its list */
 #define UM_INO_GOING 64u   /* this mount is removing its upper object: the number may be reused before
 			    * the table forgets it */
+#define UM_INO_CLOSED 128u /* directory: dirfds.c closed some of its parts' fds; um_inode_rdlock() reopens them */
 
 /* The kernel can make the daemon hold one of these per file it has seen
  * (bench/MEMORY.md): fields are ordered to leave little padding, and the
@@ -60,10 +65,15 @@ struct um_inode {
 	 * redirect marker's value), NULL if at their own name. */
 	char *redirect;
 	/* Directories: parts, top-down. Parts are only ever added (copy-up
-	 * gives a directory its upper part); their fds close only when the
-	 * inode is freed, so an fd read under the lock stays valid for as
-	 * long as the reader holds a reference. */
+	 * gives a directory its upper part). Their fds are read only under
+	 * the lock taken by um_inode_rdlock() or um_inode_wrlock(), which
+	 * reopen what dirfds.c closed; an fd read so stays open until the
+	 * request that read it returns (inflight.h). */
 	struct um_part *parts;
+	/* Directories: the epoch (inflight.h) in which a request last locked
+	 * it, so that dirfds.c closes the least recently used first and
+	 * never what a running request uses. */
+	_Atomic uint64_t used;
 	uint16_t type;            /* S_IFMT bits; immutable */
 	uint16_t layer;           /* non-directories: the layer holding it, or UM_LAYER_INDEX */
 	uint16_t flags;           /* UM_INO_* */
@@ -106,6 +116,21 @@ struct um_loc {
 	uint16_t layer;
 	char name[NAME_MAX + 1];
 };
+
+/* Lock ino (for reading or writing). A directory whose fds dirfds.c
+ * closed is reopened first: every read of a part's fd happens under a
+ * lock taken so. 0, or the reopen's error (-EIO, -EMFILE, -ENOMEM) with
+ * nothing locked. */
+int um_inode_rdlock(const struct um_fs *fs, struct um_inode *ino);
+int um_inode_wrlock(const struct um_fs *fs, struct um_inode *ino);
+
+/* For dirfds.c: the directories (not the root) last locked before epoch
+ * `before`, each with a reference; and closing one's fds if it still
+ * qualifies and nobody holds its lock. Returns how many fds it took
+ * away, stored in fds (room for a part per layer), for the caller to
+ * close once no request that may have read them runs. */
+int um_itable_idle_dirs(struct um_fs *fs, uint64_t before, struct um_inode ***ret, size_t *n);
+int um_inode_close_parts(struct um_fs *fs, struct um_inode *dir, uint64_t before, int *fds);
 
 int um_itable_new(struct um_itable **ret);
 void um_itable_free(struct um_itable *t);
@@ -151,9 +176,9 @@ void um_inode_kill(struct um_fs *fs, struct um_inode *ino);
 /* Give directory dir its new upper part (fd, owned afterwards on
  * success); caller holds dir->lock for writing. */
 int um_inode_add_upper_locked(struct um_inode *dir, int fd);
-/* The directory's upper part fd (valid while a reference is held), or
- * -EROFS when it has none yet. */
-int um_inode_upper_fd(struct um_inode *dir);
+/* The directory's upper part fd (valid until the request returns), or
+ * -EROFS when it has none yet, or um_inode_rdlock()'s error. */
+int um_inode_upper_fd(struct um_fs *fs, struct um_inode *dir);
 /* A rename moved ino to newparent/name (name: allocated, taken over).
  * Called with both directories write-locked, in the same critical
  * section as the rename in upper, so that um_inode_locate() never pairs

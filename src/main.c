@@ -21,6 +21,7 @@
 #include <fuse_lowlevel.h>
 
 #include "config.h"
+#include "dirfds.h"
 #include "fs.h"
 #include "inode.h"
 #include "log.h"
@@ -30,11 +31,10 @@
 #define EXIT_USAGE 1
 #define EXIT_MOUNT 2
 
-/* Directories the kernel knows about each hold an fd per part, so allow
- * as many fds as the system does (root may raise the hard limit up to
- * fs.nr_open), else as many as the hard limit.
- * NEEDSWORK: a bounded cache of directory fds, reopened through the
- * parent on demand, would make fd use independent of the tree. */
+/* Directories the kernel knows about each hold an fd per part until
+ * dirfds.c closes unused ones past half the limit, and it cannot on every
+ * layer: allow as many fds as the system does (root may raise the hard
+ * limit up to fs.nr_open), else as many as the hard limit. */
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -230,7 +230,10 @@ int main(int argc, char **argv)
 	       cfg.upperdir ? ", upperdir " : "", cfg.upperdir ? cfg.upperdir : "");
 
 	stats_running = stats_start(&stats, &stats_set);
+	/* Also after fuse_daemonize(): its fork would lose the thread. */
+	um_dirfds_start(fs, cfg.max_dirfds);
 	r = run_session(se, &cfg);
+	um_dirfds_stop();
 	if (stats_running)
 		stats_stop_thread(stats);
 	/* libfuse returns the signal number when one ended the loop. */

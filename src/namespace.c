@@ -326,7 +326,7 @@ static int upper_is_empty(struct um_fs *fs, struct um_inode *dir)
 {
 	struct um_dirstream *s = NULL;
 	struct um_listent e;
-	int r = um_dirstream_open(dir, 0, &s);
+	int r = um_dirstream_open(fs, dir, 0, &s);
 
 	/* A fallthru whose object is gone below (DT_UNKNOWN) shows nothing:
 	 * it must not keep the directory from being removed. */

@@ -166,7 +166,7 @@ static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, st
 	r = um_copyup(fs, dir, 0);
 	if (r < 0)
 		return r;
-	upfd = um_inode_upper_fd(dir);
+	upfd = um_inode_upper_fd(fs, dir);
 	if (upfd < 0)
 		return upfd;
 	r = um_ns_owner(req, upfd, is_dir, &o->mode, &uid, &gid);
@@ -179,7 +179,9 @@ static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, st
 	if (acl_len == 0 && !S_ISLNK(o->mode))
 		o->mode &= ~(mode_t)(fuse_req_ctx(req)->umask & 0777);
 
-	pthread_rwlock_wrlock(&dir->lock);
+	r = um_inode_wrlock(fs, dir);
+	if (r < 0)
+		goto out;
 	r = name_free(dir, upfd, name, &over_wh);
 	if (r < 0)
 		goto unlock;
@@ -207,6 +209,7 @@ static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, st
 		r = um_sys_lstatat(upfd, name, ret_st);
 unlock:
 	pthread_rwlock_unlock(&dir->lock);
+out:
 	if (r == 0)
 		r = um_inode_new_upper(fs, dir, name, ret_st, ret);
 	if (r == 0) {
@@ -335,7 +338,7 @@ void um_op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const c
 	char key[17], tmp[UM_TMPNAME_MAX];
 	bool over_wh = false;
 	struct stat st;
-	int upfd, r;
+	int upfd = -EROFS, r;
 
 	if (S_ISDIR(ino->type)) {
 		fuse_reply_err(req, EPERM);
@@ -355,15 +358,16 @@ void um_op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const c
 	 * and its directory needs no mark (nor the trusted.* attribute a
 	 * daemon not run as root cannot write); when in doubt, mark. */
 	if (r == 0)
-		r = has_origin(fs, ino) == 0 ? 0 : um_copyup_mark_impure(dir);
+		r = has_origin(fs, ino) == 0 ? 0 : um_copyup_mark_impure(fs, dir);
+	if (r == 0)
+		r = upfd = um_inode_upper_fd(fs, dir);
+	if (r >= 0)
+		r = um_inode_wrlock(fs, dir);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	upfd = um_inode_upper_fd(dir);
 	um_inode_index_name(ino->st_ino, key);
-
-	pthread_rwlock_wrlock(&dir->lock);
 	r = name_free(dir, upfd, newname, &over_wh);
 	if (r == 0 && !over_wh) {
 		r = um_sys_linkat(fs->index_fd, key, upfd, newname);

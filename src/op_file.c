@@ -354,12 +354,14 @@ void um_op_fsyncdir(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse
 {
 	struct um_fs *fs = um_req_fs(req);
 	struct um_inode *dir = um_req_inode(req, nodeid);
-	int fd = um_inode_upper_fd(dir), r = 0;
+	int fd = um_inode_upper_fd(fs, dir), r = 0;
 
 	(void)fi;
 	/* Only the upper part ever changes. */
 	if (fd >= 0)
 		r = um_sys_fsync(fd, datasync);
+	else if (fd != -EROFS)
+		r = fd;
 	if (r == 0 && fd >= 0)
 		r = um_copyup_sync_parents(fs, dir);
 	fuse_reply_err(req, -r);

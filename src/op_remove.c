@@ -81,10 +81,16 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 		r = um_inode_keep_open(fs, ino);
 	if (r < 0)
 		goto out;
-	upfd = um_inode_upper_fd(dir);
+	r = upfd = um_inode_upper_fd(fs, dir);
+	if (r < 0)
+		goto out;
 
 	um_inode_set_flags(ino, UM_INO_GOING, 0);
-	pthread_rwlock_wrlock(&dir->lock);
+	r = um_inode_wrlock(fs, dir);
+	if (r < 0) {
+		um_inode_set_flags(ino, 0, UM_INO_GOING);
+		goto out;
+	}
 	r = um_ns_upper_state(upfd, name, &st);
 	if (r >= 0) {
 		state = r;

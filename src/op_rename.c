@@ -102,7 +102,7 @@ static int prepare_dir_move(struct um_fs *fs, struct um_inode *src, struct um_in
 			    const char *newname, char **ret_redirect)
 {
 	char path[PATH_MAX];
-	int fd = um_inode_upper_fd(src), r;
+	int fd = um_inode_upper_fd(fs, src), r;
 
 	*ret_redirect = NULL;
 	if (fd < 0)
@@ -112,7 +112,7 @@ static int prepare_dir_move(struct um_fs *fs, struct um_inode *src, struct um_in
 		if (r == -ENAMETOOLONG)
 			r = short_lower_path(src, olddir, newdir, path, sizeof(path));
 		if (r == 0)
-			r = um_copyup_mark_impure(newdir);
+			r = um_copyup_mark_impure(fs, newdir);
 		if (r == 0)
 			r = um_marker_set_origin(fd, "", src->st_ino);
 		if (r == 0)
@@ -121,7 +121,9 @@ static int prepare_dir_move(struct um_fs *fs, struct um_inode *src, struct um_in
 			r = -ENOMEM;
 		return r;
 	}
-	pthread_rwlock_rdlock(&newdir->lock);
+	r = um_inode_rdlock(fs, newdir);
+	if (r < 0)
+		return r;
 	r = um_ns_lower_visible(newdir, newname, -1);
 	pthread_rwlock_unlock(&newdir->lock);
 	/* A directory of upper alone put over a lower name must not start
@@ -137,16 +139,18 @@ static int link_up(struct um_fs *fs, struct um_inode *dir, struct um_inode *ino,
 {
 	char key[17];
 	struct stat st;
-	int upfd = um_inode_upper_fd(dir), r, state;
+	int upfd = um_inode_upper_fd(fs, dir), r, state;
 
 	*linked = false;
-	if (S_ISDIR(ino->type) || um_inode_layer(ino) != UM_LAYER_INDEX || upfd < 0)
+	if (S_ISDIR(ino->type) || um_inode_layer(ino) != UM_LAYER_INDEX || upfd == -EROFS)
 		return 0;
+	if (upfd < 0)
+		return upfd;
 	r = um_ns_upper_state(upfd, name, &st);
 	if (r != UM_UPPER_ABSENT && r != UM_UPPER_FALLTHRU)
 		return r < 0 ? r : 0;
 	state = r;
-	r = um_copyup_mark_impure(dir);
+	r = um_copyup_mark_impure(fs, dir);
 	if (r < 0)
 		return r;
 	um_inode_index_name(ino->st_ino, key);
@@ -176,21 +180,26 @@ static int link_up(struct um_fs *fs, struct um_inode *dir, struct um_inode *ino,
 	return r;
 }
 
-static void lock_two(struct um_inode *a, struct um_inode *b)
+static int lock_two(struct um_fs *fs, struct um_inode *a, struct um_inode *b)
 {
+	int r;
+
 	/* Renames are serialized and every other path takes one directory
 	 * lock at a time, so any fixed order is deadlock-free. */
-	if (a == b) {
-		pthread_rwlock_wrlock(&a->lock);
-		return;
-	}
+	if (a == b)
+		return um_inode_wrlock(fs, a);
 	if ((uintptr_t)a > (uintptr_t)b) {
 		struct um_inode *t = a;
 		a = b;
 		b = t;
 	}
-	pthread_rwlock_wrlock(&a->lock);
-	pthread_rwlock_wrlock(&b->lock);
+	r = um_inode_wrlock(fs, a);
+	if (r == 0) {
+		r = um_inode_wrlock(fs, b);
+		if (r < 0)
+			pthread_rwlock_unlock(&a->lock);
+	}
+	return r;
 }
 
 static void unlock_two(struct um_inode *a, struct um_inode *b)
@@ -223,11 +232,12 @@ struct rename_op {
 	struct um_inode *drop[2];
 };
 
-static int exchange(struct rename_op *op, int oldup, int newup)
+static int exchange(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 {
-	int r;
+	int r = lock_two(fs, op->olddir, op->newdir);
 
-	lock_two(op->olddir, op->newdir);
+	if (r < 0)
+		return r;
 	r = um_sys_renameat(oldup, op->name, newup, op->newname, RENAME_EXCHANGE);
 	if (r == 0) {
 		op->drop[0] = um_inode_move(op->src, op->newdir, TAKE_PTR(op->src_name));
@@ -250,7 +260,12 @@ static int move(struct um_fs *fs, struct rename_op *op, int oldup, int newup)
 
 	if (op->dst)
 		um_inode_set_flags(op->dst, UM_INO_GOING, 0);
-	lock_two(op->olddir, op->newdir);
+	r = lock_two(fs, op->olddir, op->newdir);
+	if (r < 0) {
+		if (op->dst)
+			um_inode_set_flags(op->dst, 0, UM_INO_GOING);
+		return r;
+	}
 	r = old_lower = um_ns_lower_visible(op->olddir, op->name, -1);
 	if (r >= 0)
 		r = um_ns_upper_state(newup, op->newname, &st);
@@ -367,14 +382,18 @@ static int do_rename(struct um_fs *fs, struct rename_op *op)
 		r = link_up(fs, op->newdir, op->dst, op->newname, &linked);
 	if (r < 0)
 		return r;
-	oldup = um_inode_upper_fd(op->olddir);
-	newup = um_inode_upper_fd(op->newdir);
+	r = oldup = um_inode_upper_fd(fs, op->olddir);
+	if (r >= 0)
+		r = newup = um_inode_upper_fd(fs, op->newdir);
+	if (r < 0)
+		return r;
+	r = 0;
 	/* Objects with an origin keep it through the move: the new
 	 * directory must say so before they land. */
 	if (um_inode_flags(op->olddir) & UM_INO_IMPURE)
-		r = um_copyup_mark_impure(op->newdir);
+		r = um_copyup_mark_impure(fs, op->newdir);
 	if (r == 0 && (um_inode_flags(op->newdir) & UM_INO_IMPURE) && (op->flags & RENAME_EXCHANGE))
-		r = um_copyup_mark_impure(op->olddir);
+		r = um_copyup_mark_impure(fs, op->olddir);
 	if (r == 0 && S_ISDIR(op->src->type))
 		r = prepare_dir_move(fs, op->src, op->olddir, op->newdir, op->newname, &op->src_redirect);
 	if (r == 0 && (op->flags & RENAME_EXCHANGE) && S_ISDIR(op->dst->type))
@@ -386,7 +405,7 @@ static int do_rename(struct um_fs *fs, struct rename_op *op)
 		op->dst_name = strdup(op->name);
 	if (!op->src_name || ((op->flags & RENAME_EXCHANGE) && !op->dst_name))
 		return -ENOMEM;
-	return op->flags & RENAME_EXCHANGE ? exchange(op, oldup, newup) : move(fs, op, oldup, newup);
+	return op->flags & RENAME_EXCHANGE ? exchange(fs, op, oldup, newup) : move(fs, op, oldup, newup);
 }
 
 void um_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 
+#include "dirfds.h"
+#include "inflight.h"
 #include "inode.h"
 #include "log.h"
 #include "readahead.h"
@@ -76,39 +78,86 @@ static void um_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * max_write (1 MiB) stays. */
 }
 
+/* Every handler runs as a request in flight (inflight.h): directory fds
+ * it reads stay open until it returns, even if dirfds.c closes them
+ * meanwhile. Handlers reply before they return. Before that, while it
+ * holds nothing, a request may have to close unused directories' fds
+ * (dirfds.h). */
+#define IN_FLIGHT(op, params, args)                  \
+	static void inflight_##op params                 \
+	{                                                \
+		um_dirfds_help(fuse_req_userdata(req)); \
+		um_inflight_enter();                     \
+		um_op_##op args;                         \
+		um_inflight_leave();                     \
+	}
+IN_FLIGHT(lookup, (fuse_req_t req, fuse_ino_t parent, const char *name), (req, parent, name))
+IN_FLIGHT(forget, (fuse_req_t req, fuse_ino_t ino, uint64_t nlookup), (req, ino, nlookup))
+IN_FLIGHT(forget_multi, (fuse_req_t req, size_t count, struct fuse_forget_data *forgets), (req, count, forgets))
+IN_FLIGHT(getattr, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
+IN_FLIGHT(readlink, (fuse_req_t req, fuse_ino_t ino), (req, ino))
+IN_FLIGHT(statfs, (fuse_req_t req, fuse_ino_t ino), (req, ino))
+IN_FLIGHT(access, (fuse_req_t req, fuse_ino_t ino, int mask), (req, ino, mask))
+IN_FLIGHT(open, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
+IN_FLIGHT(read, (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi), (req, ino, size, off, fi))
+IN_FLIGHT(release, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
+IN_FLIGHT(lseek, (fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi), (req, ino, off, whence, fi))
+IN_FLIGHT(fsync, (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi), (req, ino, datasync, fi))
+IN_FLIGHT(fsyncdir, (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi), (req, ino, datasync, fi))
+IN_FLIGHT(write_buf, (fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off, struct fuse_file_info *fi), (req, ino, bufv, off, fi))
+IN_FLIGHT(fallocate, (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi), (req, ino, mode, offset, length, fi))
+IN_FLIGHT(copy_file_range, (fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags), (req, ino_in, off_in, fi_in, ino_out, off_out, fi_out, len, flags))
+IN_FLIGHT(getxattr, (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size), (req, ino, name, size))
+IN_FLIGHT(listxattr, (fuse_req_t req, fuse_ino_t ino, size_t size), (req, ino, size))
+IN_FLIGHT(setxattr, (fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags), (req, ino, name, value, size, flags))
+IN_FLIGHT(removexattr, (fuse_req_t req, fuse_ino_t ino, const char *name), (req, ino, name))
+IN_FLIGHT(setattr, (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi), (req, ino, attr, to_set, fi))
+IN_FLIGHT(mknod, (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev), (req, parent, name, mode, rdev))
+IN_FLIGHT(mkdir, (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode), (req, parent, name, mode))
+IN_FLIGHT(symlink, (fuse_req_t req, const char *link, fuse_ino_t parent, const char *name), (req, link, parent, name))
+IN_FLIGHT(link, (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname), (req, ino, newparent, newname))
+IN_FLIGHT(create, (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi), (req, parent, name, mode, fi))
+IN_FLIGHT(unlink, (fuse_req_t req, fuse_ino_t parent, const char *name), (req, parent, name))
+IN_FLIGHT(rmdir, (fuse_req_t req, fuse_ino_t parent, const char *name), (req, parent, name))
+IN_FLIGHT(rename, (fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags), (req, parent, name, newparent, newname, flags))
+IN_FLIGHT(opendir, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
+IN_FLIGHT(readdir, (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi), (req, ino, size, off, fi))
+IN_FLIGHT(readdirplus, (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi), (req, ino, size, off, fi))
+IN_FLIGHT(releasedir, (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi), (req, ino, fi))
+
 const struct fuse_lowlevel_ops um_ops = {
 	.init = um_op_init,
-	.lookup = um_op_lookup,
-	.forget = um_op_forget,
-	.forget_multi = um_op_forget_multi,
-	.getattr = um_op_getattr,
-	.setattr = um_op_setattr,
-	.readlink = um_op_readlink,
-	.mknod = um_op_mknod,
-	.mkdir = um_op_mkdir,
-	.unlink = um_op_unlink,
-	.rmdir = um_op_rmdir,
-	.symlink = um_op_symlink,
-	.rename = um_op_rename,
-	.link = um_op_link,
-	.open = um_op_open,
-	.read = um_op_read,
-	.write_buf = um_op_write_buf,
-	.release = um_op_release,
-	.fsync = um_op_fsync,
-	.opendir = um_op_opendir,
-	.readdir = um_op_readdir,
-	.readdirplus = um_op_readdirplus,
-	.releasedir = um_op_releasedir,
-	.fsyncdir = um_op_fsyncdir,
-	.statfs = um_op_statfs,
-	.setxattr = um_op_setxattr,
-	.getxattr = um_op_getxattr,
-	.listxattr = um_op_listxattr,
-	.removexattr = um_op_removexattr,
-	.access = um_op_access,
-	.create = um_op_create,
-	.fallocate = um_op_fallocate,
-	.lseek = um_op_lseek,
-	.copy_file_range = um_op_copy_file_range,
+	.lookup = inflight_lookup,
+	.forget = inflight_forget,
+	.forget_multi = inflight_forget_multi,
+	.getattr = inflight_getattr,
+	.setattr = inflight_setattr,
+	.readlink = inflight_readlink,
+	.mknod = inflight_mknod,
+	.mkdir = inflight_mkdir,
+	.unlink = inflight_unlink,
+	.rmdir = inflight_rmdir,
+	.symlink = inflight_symlink,
+	.rename = inflight_rename,
+	.link = inflight_link,
+	.open = inflight_open,
+	.read = inflight_read,
+	.write_buf = inflight_write_buf,
+	.release = inflight_release,
+	.fsync = inflight_fsync,
+	.opendir = inflight_opendir,
+	.readdir = inflight_readdir,
+	.readdirplus = inflight_readdirplus,
+	.releasedir = inflight_releasedir,
+	.fsyncdir = inflight_fsyncdir,
+	.statfs = inflight_statfs,
+	.setxattr = inflight_setxattr,
+	.getxattr = inflight_getxattr,
+	.listxattr = inflight_listxattr,
+	.removexattr = inflight_removexattr,
+	.access = inflight_access,
+	.create = inflight_create,
+	.fallocate = inflight_fallocate,
+	.lseek = inflight_lseek,
+	.copy_file_range = inflight_copy_file_range,
 };

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "dirfds.h"
 #include "log.h"
 
 /* Capture errno right after the call, trace, and turn it into -errno. */
@@ -21,10 +22,12 @@ static int ret_trace(long r, const char *call, int dirfd, const char *name)
 	/* The caller sees only "Too many open files" for a stat or a
 	 * listing, which says nothing of the daemon's own limit: say it
 	 * here, where every call that opens something passes. */
-	if (err == EMFILE || err == ENFILE)
+	if (err == EMFILE || err == ENFILE) {
 		um_log(UM_LOG_ERR, "out of file descriptors (%s): directories in use keep one per branch part; "
 				   "raise the open-files limit",
 		       strerror(err));
+		um_dirfds_emfile();
+	}
 	if (um_log_debug_enabled() && r < 0)
 		um_log(UM_LOG_DEBUG, "%s(%d, \"%s\") = %s", call, dirfd, name ? name : "", strerrorname_np(err));
 	return r < 0 ? -err : (int)r;

@@ -27,6 +27,11 @@ struct um_layer {
 	int fd;       /* branch root, O_RDONLY|O_DIRECTORY; -1 for an absent upper */
 	dev_t dev;
 	bool submounts; /* another filesystem is mounted somewhere inside it */
+	/* Its directories' fds may be closed and reopened by handle
+	 * (dirfds.c); mnt_id: the mount handles must come from. Set before
+	 * the session starts. */
+	bool reopenable;
+	int mnt_id;
 	char *path;   /* for messages only: never used to reach the branch */
 };
 

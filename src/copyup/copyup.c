@@ -25,13 +25,13 @@ static bool has_upper(struct um_inode *ino)
 	return ino->layer == UM_UPPER || ino->layer == UM_LAYER_INDEX;
 }
 
-int um_copyup_mark_impure(struct um_inode *dir)
+int um_copyup_mark_impure(struct um_fs *fs, struct um_inode *dir)
 {
 	int fd, r;
 
 	if (um_inode_flags(dir) & UM_INO_IMPURE)
 		return 0;
-	fd = um_inode_upper_fd(dir);
+	fd = um_inode_upper_fd(fs, dir);
 	if (fd < 0)
 		return fd;
 	r = um_marker_set_impure(fd, "");
@@ -192,7 +192,9 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		int srcdir = -1, upfd, r;
 		bool done;
 
-		pthread_rwlock_rdlock(&ino->lock);
+		r = um_inode_rdlock(fs, ino);
+		if (r < 0)
+			return r;
 		done = has_upper(ino);
 		parent = ino->parent ? um_inode_ref(ino->parent) : NULL;
 		layer = ino->layer;
@@ -210,7 +212,11 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		if (!S_ISDIR(ino->type)) {
 			const struct um_part *p;
 
-			pthread_rwlock_rdlock(&parent->lock);
+			r = um_inode_rdlock(fs, parent);
+			if (r < 0) {
+				um_inode_unref(fs, parent, 1);
+				return r;
+			}
 			if ((p = um_inode_part_in(parent, layer)))
 				srcdir = p->fd;
 			pthread_rwlock_unlock(&parent->lock);
@@ -221,18 +227,18 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 			um_log(UM_LOG_ERR, "copy-up of inode %#llx: its directory has no part in layer %u (an internal error); it fails with EIO",
 			       (unsigned long long)ino->st_ino, layer);
 		}
-		upfd = um_inode_upper_fd(parent);
+		upfd = um_inode_upper_fd(fs, parent);
 		r = srcdir < 0 ? -EIO : upfd;
 		/* The copy carries an origin (if it can hold one): its new
 		 * parent must say so before it lands there. */
 		if (r >= 0 && um_marker_can_hold(ino->type))
-			r = um_copyup_mark_impure(parent);
+			r = um_copyup_mark_impure(fs, parent);
+		if (r >= 0)
+			r = um_inode_wrlock(fs, ino);
 		if (r < 0) {
 			um_inode_unref(fs, parent, 1);
 			return r;
 		}
-
-		pthread_rwlock_wrlock(&ino->lock);
 		if (ino->parent != parent || ino->layer != layer) {
 			/* Moved or copied meanwhile: look again. */
 			pthread_rwlock_unlock(&ino->lock);
@@ -257,7 +263,7 @@ int um_copyup(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 	 * it, repeat. The root always has one. */
 	for (;;) {
 		struct um_inode *t = um_inode_ref(ino), *p;
-		int r;
+		int r = 0;
 
 		for (;;) {
 			pthread_rwlock_rdlock(&t->lock);
@@ -265,14 +271,18 @@ int um_copyup(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 			pthread_rwlock_unlock(&t->lock);
 			if (!p)
 				break;
-			if (um_inode_upper_fd(p) >= 0) {
+			r = um_inode_upper_fd(fs, p);
+			if (r != -EROFS) {
 				um_inode_unref(fs, p, 1);
 				break;
 			}
 			um_inode_unref(fs, t, 1);
 			t = p;
 		}
-		r = copyup_one(fs, t, t == ino ? flags : 0);
+		/* An ancestor whose upper part could not be reopened: fail,
+		 * rather than take it for one without. */
+		if (r >= 0 || r == -EROFS)
+			r = copyup_one(fs, t, t == ino ? flags : 0);
 		if (t == ino || r < 0) {
 			um_inode_unref(fs, t, 1);
 			return r;
@@ -305,7 +315,7 @@ int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino)
 	while (r == 0 && t && (um_inode_flags(t) & UM_INO_DIRSYNC)) {
 		struct um_inode *p;
 		uint16_t layer;
-		int fd;
+		int fd = -EROFS;
 
 		pthread_rwlock_rdlock(&t->lock);
 		p = t->parent ? um_inode_ref(t->parent) : NULL;
@@ -313,8 +323,10 @@ int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino)
 		pthread_rwlock_unlock(&t->lock);
 		if (layer == UM_LAYER_INDEX && !S_ISDIR(t->type))
 			r = um_sys_fsync(fs->index_fd, 0);
-		else if (p && (fd = um_inode_upper_fd(p)) >= 0)
+		else if (p && (fd = um_inode_upper_fd(fs, p)) >= 0)
 			r = um_sys_fsync(fd, 0);
+		else if (p && fd != -EROFS)
+			r = fd;
 		if (r == 0)
 			um_inode_set_flags(t, 0, UM_INO_DIRSYNC);
 		um_inode_unref(fs, t, 1);

@@ -35,7 +35,7 @@ int um_copyup_may_truncate(struct um_fs *fs, struct um_inode *ino);
 
 /* Mark dir's upper part impure (before an entry with an origin lands in
  * it), once. */
-int um_copyup_mark_impure(struct um_inode *dir);
+int um_copyup_mark_impure(struct um_fs *fs, struct um_inode *dir);
 
 /* Make the upper parents of a copied-up object durable (fsync path). */
 int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino);

@@ -168,9 +168,10 @@ static int fill_locked(struct um_fs *fs, struct um_inode *dir, int upfd)
 int um_dir_fill(struct um_fs *fs, struct um_inode *dir)
 {
 	struct stat before;
-	int upfd, r = 0;
+	int upfd, r = um_inode_wrlock(fs, dir);
 
-	pthread_rwlock_wrlock(&dir->lock);
+	if (r < 0)
+		return r;
 	if ((dir->flags & UM_INO_COMPLETE) || dir->nparts < 2 || dir->parts[0].layer != UM_UPPER)
 		goto unlock;
 	upfd = dir->parts[0].fd;

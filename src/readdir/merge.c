@@ -215,9 +215,10 @@ static int merge_part(const struct um_fs *fs, struct um_dirsnap *snap, struct um
 
 int um_dir_merge(struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_ino, struct um_dirsnap *ret)
 {
-	int r;
+	int r = um_inode_rdlock(fs, dir);
 
-	pthread_rwlock_rdlock(&dir->lock);
+	if (r < 0)
+		return r;
 	r = um_dir_merge_locked(fs, dir, dotdot_ino, ret, NULL);
 	pthread_rwlock_unlock(&dir->lock);
 	return r;

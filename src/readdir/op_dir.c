@@ -9,10 +9,12 @@
 #include <xxhash.h>
 
 #include "cleanup.h"
+#include "dirfds.h"
 #include "inode.h"
 #include "log.h"
 #include "ops.h"
 #include "readdir.h"
+#include "sys.h"
 
 /* A snapshot entry's cookie: a function of its name alone, so that it
  * means the same in every snapshot of the directory, whoever took it and
@@ -103,6 +105,19 @@ static void handle_free(struct dirhandle *h)
 	free(h);
 }
 
+/* Has dir's upper part been removed (by an rmdir running meanwhile)? */
+static bool upper_removed(struct um_fs *fs, struct um_inode *dir)
+{
+	struct stat st;
+	int r = um_inode_rdlock(fs, dir);
+
+	if (r < 0)
+		return false;
+	r = um_sys_fstat(dir->parts[0].fd, &st);
+	pthread_rwlock_unlock(&dir->lock);
+	return r == 0 && st.st_nlink == 0;
+}
+
 /* Can dir be read from its upper part alone, after filling it if that is
  * what this mount does? */
 static bool use_stream(struct um_fs *fs, struct um_inode *dir)
@@ -123,6 +138,8 @@ static bool use_stream(struct um_fs *fs, struct um_inode *dir)
 	if (!fs->fallthru)
 		return false;
 	r = um_dir_fill(fs, dir);
+	if (r == -ENOENT && upper_removed(fs, dir))
+		return false; /* an rmdir won the race: nothing to warn about */
 	if (r < 0) {
 		/* Out of space, say: the directory must stay readable. */
 		um_log(UM_LOG_WARN, "cannot write the fallthrus of '%s', listing it from memory: %s",
@@ -160,7 +177,7 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	}
 	pthread_mutex_init(&h->lock, NULL);
 	/* A snapshot is taken when a listing starts (do_readdir()). */
-	r = use_stream(fs, dir) ? um_dirstream_open(dir, dotdot_ino(dir), &h->stream) : 0;
+	r = use_stream(fs, dir) ? um_dirstream_open(fs, dir, dotdot_ino(dir), &h->stream) : 0;
 	if (r < 0) {
 		handle_free(h);
 		fuse_reply_err(req, -r);
@@ -242,12 +259,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 			break;
 		e.attr.st_ino = le.ino;
 		e.attr.st_mode = (mode_t)le.type << 12;
-		if (plus && strcmp(le.name, ".") && strcmp(le.name, "..")) {
+		/* A failed lookup (e.g. the name went away) still lists the
+		 * name, without attributes: nodeid 0 tells the kernel to look
+		 * it up itself later. So does a directory met past the mark of
+		 * open directory fds (dirfds.h): one listing would otherwise
+		 * open a part per layer for every directory in it before the
+		 * thread closing unused ones can run, and the kernel's lookups
+		 * come one request at a time. */
+		if (plus && strcmp(le.name, ".") && strcmp(le.name, "..") &&
+		    !(le.type == DT_DIR && um_dirfds_over())) {
 			struct stat st;
 
-			/* A failed lookup (e.g. the name went away) still lists
-			 * the name, without attributes: nodeid 0 tells the
-			 * kernel to look it up itself later. */
 			if (um_inode_lookup_from(fs, dir, le.name, le.layer, &child, &st) == 0)
 				um_fill_entry(fs, child, &st, &e);
 		}

@@ -69,7 +69,8 @@ struct um_listent {
 	uint16_t layer;   /* snapshots: the layer of its top-most part; else 0 */
 };
 
-int um_dirstream_open(struct um_inode *dir, uint64_t dotdot_ino, struct um_dirstream **ret);
+int um_dirstream_open(const struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_ino,
+		      struct um_dirstream **ret);
 void um_dirstream_close(struct um_dirstream *s);
 /* Continue at cookie off (0: the start). */
 int um_dirstream_seek(struct um_dirstream *s, off_t off);

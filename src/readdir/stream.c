@@ -48,7 +48,8 @@ struct um_dirstream {
 	char buf[STREAM_BUF];
 };
 
-int um_dirstream_open(struct um_inode *dir, uint64_t dotdot_ino, struct um_dirstream **ret)
+int um_dirstream_open(const struct um_fs *fs, struct um_inode *dir, uint64_t dotdot_ino,
+		      struct um_dirstream **ret)
 {
 	struct um_dirstream *s = calloc(1, sizeof(*s));
 	struct stat st;
@@ -56,10 +57,13 @@ int um_dirstream_open(struct um_inode *dir, uint64_t dotdot_ino, struct um_dirst
 
 	if (!s)
 		return -ENOMEM;
-	pthread_rwlock_rdlock(&dir->lock);
-	r = dir->nparts && dir->parts[0].layer == UM_UPPER ? um_sys_openat(dir->parts[0].fd, ".", O_RDONLY | O_DIRECTORY)
-							  : -EIO;
-	pthread_rwlock_unlock(&dir->lock);
+	r = um_inode_rdlock(fs, dir);
+	if (r == 0) {
+		r = dir->nparts && dir->parts[0].layer == UM_UPPER
+			    ? um_sys_openat(dir->parts[0].fd, ".", O_RDONLY | O_DIRECTORY)
+			    : -EIO;
+		pthread_rwlock_unlock(&dir->lock);
+	}
 	if (r < 0) {
 		free(s);
 		return r;
@@ -133,18 +137,20 @@ static int map_add(struct lowermap *m, const struct dirent64 *d)
 	return 0;
 }
 
-static int map_read(struct um_inode *dir, struct lowermap *m)
+static int map_read(const struct um_fs *fs, struct um_inode *dir, struct lowermap *m)
 {
 	_cleanup_free_ char *buf = malloc(STREAM_BUF);
-	_cleanup_close_ int fd = -EIO;
+	_cleanup_close_ int fd = um_inode_rdlock(fs, dir);
 	const struct um_part *p;
 	struct stat st;
 	int r;
 
-	pthread_rwlock_rdlock(&dir->lock);
-	if ((p = um_inode_part_in(dir, m->layer)))
-		fd = um_sys_openat(p->fd, ".", O_RDONLY | O_DIRECTORY);
-	pthread_rwlock_unlock(&dir->lock);
+	if (fd == 0) {
+		fd = -EIO;
+		if ((p = um_inode_part_in(dir, m->layer)))
+			fd = um_sys_openat(p->fd, ".", O_RDONLY | O_DIRECTORY);
+		pthread_rwlock_unlock(&dir->lock);
+	}
 	if (fd < 0)
 		return fd;
 	if (!buf)
@@ -171,7 +177,8 @@ static int map_read(struct um_inode *dir, struct lowermap *m)
 }
 
 /* The map of layer's part, read now if need be; NULL: lstat instead. */
-static struct lowermap *map_of(struct um_inode *dir, struct um_dirstream *s, unsigned layer)
+static struct lowermap *map_of(const struct um_fs *fs, struct um_inode *dir, struct um_dirstream *s,
+			       unsigned layer)
 {
 	struct lowermap *maps;
 	int r;
@@ -184,7 +191,7 @@ static struct lowermap *map_of(struct um_inode *dir, struct um_dirstream *s, uns
 		return NULL;
 	s->maps = maps;
 	s->maps[s->nmaps] = (struct lowermap){ .layer = layer };
-	r = map_read(dir, &s->maps[s->nmaps]);
+	r = map_read(fs, dir, &s->maps[s->nmaps]);
 	s->maps[s->nmaps].failed = r < 0;
 	return s->maps[s->nmaps++].failed ? NULL : &s->maps[s->nmaps - 1];
 }
@@ -193,7 +200,7 @@ static struct lowermap *map_of(struct um_inode *dir, struct um_dirstream *s, uns
 static int from_map(const struct um_fs *fs, struct um_inode *dir, struct um_dirstream *s, unsigned layer,
 		    const char *name, struct um_listent *e)
 {
-	struct lowermap *m = map_of(dir, s, layer);
+	struct lowermap *m = map_of(fs, dir, s, layer);
 	uint32_t idx;
 	uint8_t type;
 
@@ -222,10 +229,11 @@ static void fallthru_entry(const struct um_fs *fs, struct um_inode *dir, struct 
 	if (++s->nft > LSTAT_FALLTHRUS && from_map(fs, dir, s, layer, name, e))
 		return;
 
-	pthread_rwlock_rdlock(&dir->lock);
-	if ((p = um_inode_part_in(dir, layer)))
-		r = um_sys_lstatat(p->fd, name, &st);
-	pthread_rwlock_unlock(&dir->lock);
+	if (um_inode_rdlock(fs, dir) == 0) {
+		if ((p = um_inode_part_in(dir, layer)))
+			r = um_sys_lstatat(p->fd, name, &st);
+		pthread_rwlock_unlock(&dir->lock);
+	}
 	if (r < 0 || um_marker_is_whiteout(&st) || um_marker_fallthru_layer(&st)) {
 		e->type = DT_UNKNOWN;
 		return;
@@ -268,9 +276,11 @@ static int upper_entry(const struct um_fs *fs, struct um_inode *dir, const struc
 		 * filled: a redirect and no origin of ours. (Our own moves
 		 * write the origin before the redirect; kernel overlayfs
 		 * marks the parent it moves into.) */
-		pthread_rwlock_rdlock(&dir->lock);
-		r = um_resolve_redirected_ino(fs, dir, d->d_name, &e->ino);
-		pthread_rwlock_unlock(&dir->lock);
+		r = um_inode_rdlock(fs, dir);
+		if (r == 0) {
+			r = um_resolve_redirected_ino(fs, dir, d->d_name, &e->ino);
+			pthread_rwlock_unlock(&dir->lock);
+		}
 	}
 	return r < 0 ? r : 0;
 }

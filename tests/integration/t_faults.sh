@@ -55,10 +55,13 @@
 #    it exits 0 at unmount.
 # 4. The daemon out of file descriptors (its limit lowered with prlimit
 #    while mounted, since root may raise its own): walking 150 merged
-#    directories of three lowers needs more than 256. The walk fails with
-#    EMFILE somewhere, the log says so in one documented line (repeats
-#    counted, not printed), the daemon lives, and once the kernel forgot
-#    the directories and the limit is back the whole tree is there.
+#    directories of three lowers needs more than 256. The lowers are on
+#    kernel overlayfs, which gives no file handles, so the daemon cannot
+#    close their directories' fds (t_dirfds covers layers that can). The
+#    walk fails with EMFILE somewhere, the log says so in one documented
+#    line (repeats counted, not printed), the daemon lives, and once the
+#    kernel forgot the directories and the limit is back the whole tree
+#    is there.
 # The self-test runs every part against kernel overlayfs on both sides
 # (the on-disk checks and unionctl are skipped).
 . "$(dirname "$0")/lib.sh" || exit 99
@@ -834,11 +837,12 @@ ovl_umount "$MR"
 # 4. Out of file descriptors.
 if ! selftest && command -v prlimit >/dev/null; then
 	PHASE="fds"
-	mkdir -p "$T/fd/l1" "$T/fd/l2" "$T/fd/l3" "$T/fd/u" "$T/fd/w" "$T/fd/mnt"
+	mkdir -p "$T/fd/base/l1" "$T/fd/base/l2" "$T/fd/base/l3" "$T/fd/empty" "$T/fd/ovl" "$T/fd/u" "$T/fd/w" "$T/fd/mnt"
 	for i in $(seq 150); do
-		for l in l1 l2 l3; do mkdir -p "$T/fd/$l/d$i" && : >"$T/fd/$l/d$i/$l"; done
+		for l in l1 l2 l3; do mkdir -p "$T/fd/base/$l/d$i" && : >"$T/fd/base/$l/d$i/$l"; done
 	done
-	if um_mount "$T/fd/mnt" "upperdir=$T/fd/u,workdir=$T/fd/w,$(lowerdir_opt "$T/fd/l1" "$T/fd/l2" "$T/fd/l3")"; then
+	kmount overlay "$T/fd/ovl" "ro,lowerdir=$T/fd/base:$T/fd/empty"
+	if um_mount "$T/fd/mnt" "upperdir=$T/fd/u,workdir=$T/fd/w,$(lowerdir_opt "$T/fd/ovl/l1" "$T/fd/ovl/l2" "$T/fd/ovl/l3")"; then
 		FDPID=${_pid_of[$T/fd/mnt]}
 		FDHARD=$(prlimit --pid "$FDPID" --nofile --output HARD --noheadings)
 		prlimit --pid "$FDPID" --nofile="256:$FDHARD" || fail "$PHASE: prlimit failed"
@@ -853,6 +857,7 @@ if ! selftest && command -v prlimit >/dev/null; then
 			"$(t find "$T/fd/mnt" -mindepth 2 -type f | wc -l)"
 		um_umount "$T/fd/mnt"
 	fi
+	kumount "$T/fd/ovl"
 fi
 
 log "took $(($(date +%s) - START))s"

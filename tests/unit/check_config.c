@@ -421,6 +421,32 @@ START_TEST(parse_readdirplus)
 }
 END_TEST
 
+START_TEST(parse_max_dirfds)
+{
+	static const char *bad[] = { "max_dirfds=0", "max_dirfds=-1", "max_dirfds=12x", "max_dirfds=2147483648",
+				     "max_dirfds=99999999999999999999999" };
+	char opts[128];
+
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
+	ck_assert_int_eq(cfg.max_dirfds, 0); /* half the open-files limit, decided at mount */
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,max_dirfds=4096"), 0);
+	ck_assert_int_eq(cfg.max_dirfds, 4096);
+	ck_assert_msg(!strstr(fuse_opts(), "max_dirfds"), "ours, not fuse's: %s", fuse_opts());
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,max_dirfds=2147483647"), 0);
+	ck_assert_int_eq(cfg.max_dirfds, 2147483647);
+	um_config_release(&cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(opts, sizeof(opts), "lowerdir=/l,%s", bad[i]);
+		ck_assert_msg(PARSE("/mnt", "-o", opts) == -EINVAL, "%s accepted", bad[i]);
+		ck_assert_err("max_dirfds:", bad[i] + strlen("max_dirfds="));
+	}
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,max_dirfds"), -EINVAL);
+	ck_assert_err("max_dirfds", "");
+}
+END_TEST
+
 START_TEST(parse_passthrough)
 {
 	static char *pass[] = { "allow_other", "default_permissions", "fsname=f", "subtype=s",
@@ -933,7 +959,7 @@ END_TEST
 
 START_TEST(usage_lists_every_option)
 {
-	static const char *opts[] = { "lowerdir=", "upperdir=", "workdir=", "cache_timeout=", "ro", "rw",
+	static const char *opts[] = { "lowerdir=", "upperdir=", "workdir=", "cache_timeout=", "max_dirfds=", "ro", "rw",
 				      "allow_other", "default_permissions", "fsname=", "subtype=", "auto_unmount",
 				      "max_read=", "blksize=", "suid", "nosuid", "dev", "nodev", "exec", "noexec",
 				      "async", "sync", "dirsync", "atime", "noatime", "context=", "fscontext=",
@@ -1027,6 +1053,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_cache_timeout);
 	tcase_add_test(tc, parse_fallthru);
 	tcase_add_test(tc, parse_readdirplus);
+	tcase_add_test(tc, parse_max_dirfds);
 	tcase_add_test(tc, parse_passthrough);
 	tcase_add_test(tc, parse_dropped);
 	tcase_add_test(tc, parse_fstab_only);
