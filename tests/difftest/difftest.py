@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import select
 import shlex
 import shutil
@@ -870,19 +871,24 @@ LIVE = {"mounts": [], "procs": [], "dirs": []}   # for cleanup on any exit
 STOPPING = False   # a signal came: clean up and exit, as fast as possible
 
 
-def is_mounted(path, fstype=None):
+def mounts():
+    """(mount point, type) of each line of /proc/self/mounts. The kernel
+    writes a blank, tab, newline or backslash in a mount point as \\ooo:
+    undone, so that the paths compare with ours (a TMPDIR with a blank)."""
     with open("/proc/self/mounts") as f:
         for line in f:
             fs = line.split()
-            if len(fs) > 2 and fs[1] == path and (fstype is None or fs[2] == fstype):
-                return True
-    return False
+            if len(fs) > 2:
+                yield (re.sub(r"\\([0-3][0-7][0-7])", lambda m: chr(int(m.group(1), 8)), fs[1]),
+                       fs[2])
+
+
+def is_mounted(path, fstype=None):
+    return any(mp == path and (fstype is None or ty == fstype) for mp, ty in mounts())
 
 
 def mounted_under(prefix):
-    with open("/proc/self/mounts") as f:
-        return [line.split()[1] for line in f
-                if line.split()[1].startswith(prefix.rstrip("/") + "/")]
+    return [mp for mp, _ in mounts() if mp.startswith(prefix.rstrip("/") + "/")]
 
 
 def run_cmd(cmd, timeout=20):

@@ -37,7 +37,7 @@ LIMIT=${DIFFTEST_TIMEOUT:-240}
 names_t() {
 	[ -r "/proc/$1/cmdline" ] &&
 		tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null |
-		awk -v p="$T/" 'index($0, p) == 1 { f = 1 } END { exit !f }'
+		P=$T/ awk 'index($0, ENVIRON["P"]) == 1 { f = 1 } END { exit !f }'
 }
 
 # Cleanup owns only what lives under $T. First the driver: it undoes its
@@ -59,10 +59,10 @@ cleanup() {
 		done
 	fi
 	for _ in 1 2 3; do
-		while read -r m; do
+		while IFS= read -r m; do
 			timeout 10 fusermount3 -uz "$m" 2>/dev/null ||
 				timeout 10 umount -l "$m" 2>/dev/null
-		done < <(awk -v p="$T/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | sort -r)
+		done < <(mounts_awk 'index(mp, ENVIRON["UM_P"]) == 1 { print mp }' UM_P="$T/" | sort -r)
 	done
 	# pgrep's pattern is a regex: it only narrows the candidates, names_t
 	# decides.
@@ -77,7 +77,7 @@ cleanup() {
 		done
 		pid_running "$pid" && names_t "$pid" && kill -KILL "$pid" 2>/dev/null
 	done
-	if awk -v p="$T/" 'index($2, p) == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
+	if mounted_below "$T"; then
 		echo "# cleanup: something is still mounted under $T, leaving it"
 	elif [ "${KEEP:-0}" == 1 ]; then
 		echo "# KEEP=1: leaving $T"

@@ -7,6 +7,7 @@
 #   UM_TIMEOUT   seconds any single command touching a mount may take (20)
 #   MOUNT_WAIT   seconds to wait for a mount to appear (10)
 #   KEEP=1       keep the temp root (mounts are still undone)
+#   TMPDIR       where the temp root is made (/tmp); may hold blanks
 #   UM_EXTRA_OPTS more -o options for every union um_mount starts, e.g.
 #                readdirplus=never (the suite under another configuration)
 #
@@ -164,15 +165,52 @@ setup_test() {
 	log "temp root $T"
 }
 
+# The kernel writes a mount point into /proc/self/mounts (and mountinfo)
+# with blank, tab, newline and backslash as \ooo, so a raw path never
+# equals the field once it holds one of those (a TMPDIR with a blank).
+# mounts_awk PROGRAM [NAME=VALUE...]: run the awk PROGRAM over
+# /proc/self/mounts with `mp` set to each line's mount point unescaped;
+# each NAME=VALUE is in its environment, for the program to read as
+# ENVIRON["NAME"] (awk -v would turn a backslash in a path into an escape).
+# $0 and $2 stay as the kernel wrote them.
+_MOUNTS_AWK='
+function um_unescape(s,    out, i, c) {
+	out = ""
+	while ((i = index(s, "\\")) > 0) {
+		c = substr(s, i + 1, 3)
+		if (c ~ /^[0-3][0-7][0-7]$/) {
+			out = out substr(s, 1, i - 1) sprintf("%c", substr(c, 1, 1) * 64 + substr(c, 2, 1) * 8 + substr(c, 3, 1))
+			s = substr(s, i + 4)
+		} else {
+			out = out substr(s, 1, i)
+			s = substr(s, i + 1)
+		}
+	}
+	return out s
+}
+{ mp = um_unescape($2) }
+'
+mounts_awk() {
+	local prog=$1
+	shift
+	env "$@" awk "$_MOUNTS_AWK$prog" /proc/self/mounts
+}
+
 _is_mounted() {
-	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
+	mounts_awk 'mp == ENVIRON["UM_M"] { f = 1 } END { exit !f }' UM_M="$1"
+}
+
+# mounted_below DIR: is anything mounted strictly below DIR?
+mounted_below() {
+	mounts_awk 'index(mp, ENVIRON["UM_P"]) == 1 { f = 1 } END { exit !f }' UM_P="${1%/}/"
 }
 
 # is_union_mounted MNT: mounted with type fuse.unionmount?
 is_union_mounted() {
 	local ty=fuse.unionmount
 	[ "${UNIONMOUNT:-}" == kernel-overlay ] && ty=overlay
-	awk -v m="$1" -v ty="$ty" '$2 == m && $3 == ty { f = 1 } END { exit !f }' /proc/self/mounts
+	mounts_awk 'mp == ENVIRON["UM_M"] && $3 == ENVIRON["UM_TY"] { f = 1 } END { exit !f }' \
+		UM_M="$1" UM_TY="$ty"
 }
 
 selftest() { [ "${UNIONMOUNT:-}" == kernel-overlay ]; }
@@ -202,9 +240,19 @@ _ovl_as_union() {
 	_mounts+=("k:$mnt")
 }
 
-# mount_line MNT: the /proc/mounts line of MNT (top-most if stacked).
+# mount_escape PATH: PATH as the kernel writes it in /proc/self/mounts.
+mount_escape() {
+	local s=${1//\\/\\134}
+	s=${s// /\\040}
+	s=${s//$'\t'/\\011}
+	printf '%s' "${s//$'\n'/\\012}"
+}
+
+# mount_line MNT: the /proc/mounts line of MNT (top-most if stacked), as
+# the kernel wrote it: a blank in the mount point is \040 there, so the
+# line still splits into its six fields at blanks.
 mount_line() {
-	awk -v m="$1" '$2 == m { l = $0 } END { print l }' /proc/self/mounts
+	mounts_awk 'mp == ENVIRON["UM_M"] { l = $0 } END { print l }' UM_M="$1"
 }
 
 # A recorded PID is only ever signalled if its command line still names
@@ -253,7 +301,7 @@ _cleanup() {
 		_is_our_daemon "$pid" "$mnt" && kill -KILL "$pid" 2>/dev/null
 	done
 	for path in "${_tmps[@]}"; do
-		if awk -v p="$path/" 'index($2, p) == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
+		if mounted_below "$path"; then
 			echo "# cleanup: something is still mounted under $path, leaving it"
 		elif [ "${KEEP:-0}" == 1 ]; then
 			echo "# KEEP=1: leaving $path"
@@ -817,9 +865,10 @@ expect_refused() {
 	else
 		pass "$label: status $rc, '$msg'"
 	fi
-	if grep -q 'fuse.unionmount' /proc/self/mounts && awk -v p="$T/" 'index($2, p) == 1 && $3 == "fuse.unionmount" { f = 1 } END { exit !f }' /proc/self/mounts; then
+	local leaked
+	leaked=$(mounts_awk 'index(mp, ENVIRON["UM_P"]) == 1 && $3 == "fuse.unionmount" { print mp }' UM_P="$T/")
+	if [ -n "$leaked" ]; then
 		fail "$label: something got mounted under $T"
-		awk -v p="$T/" 'index($2, p) == 1 && $3 == "fuse.unionmount" { print $2 }' /proc/self/mounts |
-			while read -r m; do timeout 10 fusermount3 -uz "$m"; done
+		printf '%s\n' "$leaked" | while IFS= read -r m; do timeout 10 fusermount3 -uz "$m"; done
 	fi
 }

@@ -117,7 +117,8 @@ kstacks() {
 # dump_hang MNT STATE: what the daemon and the stuck processes are doing.
 dump_hang() {
 	local mnt=$1 state=$2 pid=${_pid_of[$1]:-} dev conn p role idx
-	dev=$(awk -v m="$mnt" '$5 == m { print $3 }' /proc/self/mountinfo | tail -n 1)
+	# lib.sh's um_unescape: mountinfo writes a blank in the path as \040.
+	dev=$(M=$mnt awk "$_MOUNTS_AWK"'um_unescape($5) == ENVIRON["M"] { print $3 }' /proc/self/mountinfo | tail -n 1)
 	conn=/sys/fs/fuse/connections/${dev#*:}
 	[ -r "$conn/waiting" ] && log "FUSE connection ${dev#*:}: $(cat "$conn/waiting") requests waiting"
 	if [ -n "$pid" ] && _is_our_daemon "$pid" "$mnt"; then

@@ -87,29 +87,31 @@ mkparents() {
 }
 
 # trigger NAME: "FILEMODE|COMMAND" where @ stands for the file's path and
-# the command prints OK on success (probe / rofd answers).
+# the command prints OK on success (probe / rofd answers). COMMAND is
+# eval'ed: the paths in it are quoted for the shell (a TMPDIR with a blank).
+PROBE_Q=$(printf '%q' "$HELPERS/probe") ROFD_Q=$(printf '%q' "$ROFD")
 declare -A TRIG=(
-	[wronly]="0640|$HELPERS/probe open @ w"
-	[rdwr]="0640|$HELPERS/probe open @ b"
+	[wronly]="0640|$PROBE_Q open @ w"
+	[rdwr]="0640|$PROBE_Q open @ b"
 	[otrunc]="0640|sh -c ': > \"\$1\" && echo OK' sh @"
-	[truncate]="0640|$HELPERS/probe truncate @ SIZE"
-	[chmod]="0640|$HELPERS/probe chmod @ 640"
-	[chown]="0640|$HELPERS/probe chown @ 1234 5678"
+	[truncate]="0640|$PROBE_Q truncate @ SIZE"
+	[chmod]="0640|$PROBE_Q chmod @ 640"
+	[chown]="0640|$PROBE_Q chown @ 1234 5678"
 	[utimens]="0640|sh -c 'touch -m -d \"$MT\" \"\$1\" && echo OK' sh @"
-	[setxattr]="0640|$HELPERS/probe setxattr @ user.new v"
-	[removexattr]="0640|$HELPERS/probe removexattr @ user.gone"
-	[fallocate]="0640|$HELPERS/probe fallocate @ 4096"
-	[link]="0640|$HELPERS/probe link @ @.link"
-	[rename]="0640|$HELPERS/probe rename @ @.renamed"
-	[fchmod]="0640|$ROFD fchmod @ 640"
-	[fchown]="0640|$ROFD fchown @ 1234 5678"
-	[fsetxattr]="0640|$ROFD fsetxattr @ user.new v"
-	[futimens]="0640|$ROFD futimens @"
+	[setxattr]="0640|$PROBE_Q setxattr @ user.new v"
+	[removexattr]="0640|$PROBE_Q removexattr @ user.gone"
+	[fallocate]="0640|$PROBE_Q fallocate @ 4096"
+	[link]="0640|$PROBE_Q link @ @.link"
+	[rename]="0640|$PROBE_Q rename @ @.renamed"
+	[fchmod]="0640|$ROFD_Q fchmod @ 640"
+	[fchown]="0640|$ROFD_Q fchown @ 1234 5678"
+	[fsetxattr]="0640|$ROFD_Q fsetxattr @ user.new v"
+	[futimens]="0640|$ROFD_Q futimens @"
 	[suid-utimens]="6755|sh -c 'touch -m -d \"$MT\" \"\$1\" && echo OK' sh @"
-	[suid-setxattr]="6755|$HELPERS/probe setxattr @ user.new v"
-	[suid-fsetxattr]="6755|$ROFD fsetxattr @ user.new v"
-	[suid-futimens]="6755|$ROFD futimens @"
-	[suid-chmod]="6755|$HELPERS/probe chmod @ 6755"
+	[suid-setxattr]="6755|$PROBE_Q setxattr @ user.new v"
+	[suid-fsetxattr]="6755|$ROFD_Q fsetxattr @ user.new v"
+	[suid-futimens]="6755|$ROFD_Q futimens @"
+	[suid-chmod]="6755|$PROBE_Q chmod @ 6755"
 )
 NAMES=$(printf '%s\n' "${!TRIG[@]}" | sort)
 
@@ -123,11 +125,12 @@ mkf "$L2" deep/a/b/untouched
 
 # Run a trigger on PATH; prints its answer.
 run_trigger() {
-	local x=$1 p=$2 cmd size
+	local x=$1 p=$2 cmd size q
 	cmd=${TRIG[$x]#*|}
 	size=$(stat -c %s "$L2/$x.d/sub/f")
 	cmd=${cmd//SIZE/$size}
-	cmd=${cmd//@/$p}
+	printf -v q '%q' "$p"
+	cmd=${cmd//@/"$q"}
 	eval "t $cmd" 2>&1
 }
 

@@ -162,18 +162,19 @@ fresh kern
 KERN_UP=$UP KERN_WK=$WK KERN=$MP
 fresh ro
 RO_UP=$UP RO_WK=$WK RO=$MP
-# The escapes: "\:" inside lowerdir for the colon, then fstab's \040
-# for the space (mount(8) turns it back before anyone parses -o).
-l3=${L3//:/\\:}
-l3=${l3// /\\040}
+# The escapes: "\:" inside lowerdir for the colon (lowerdir_opt), then
+# fstab's \040 for the space and \134 for that backslash (mount_escape;
+# mount(8) turns them back before anyone parses -o). The whole field is
+# escaped, so a blank in TMPDIR does not split the line either.
 sys_opts="noauto,nofail,x-systemd.automount,x-systemd.requires=local-fs.target,x-systemd.idle-timeout=60,_netdev,comment=union"
 ovl_opts="redirect_dir=on,index=on,xino=auto"
+lowers=$(lowerdir_opt "$L1" "$L2" "$L3")
 cat >"$T/fstab" <<EOF
 # One line written for kernel overlayfs, the same with only the type changed.
-overlay $KERN overlay $sys_opts,$ovl_opts,lowerdir=$L1:$L2:$l3,upperdir=$KERN_UP,workdir=$KERN_WK 0 0
-union $OURS fuse.unionmount $sys_opts,$ovl_opts,lowerdir=$L1:$L2:$l3,upperdir=$OURS_UP,workdir=$OURS_WK 0 0
+overlay $(mount_escape "$KERN") overlay $(mount_escape "$sys_opts,$ovl_opts,$lowers,upperdir=$KERN_UP,workdir=$KERN_WK") 0 0
+union $(mount_escape "$OURS") fuse.unionmount $(mount_escape "$sys_opts,$ovl_opts,$lowers,upperdir=$OURS_UP,workdir=$OURS_WK") 0 0
 # mounted by mount -a: no noauto
-unionro $RO fuse.unionmount defaults,ro,lowerdir=$L1,upperdir=$RO_UP,workdir=$RO_WK 0 0
+unionro $(mount_escape "$RO") fuse.unionmount $(mount_escape "defaults,ro,$(lowerdir_opt "$L1"),upperdir=$RO_UP,workdir=$RO_WK") 0 0
 EOF
 for m in "$KERN:overlay:overlay" "$OURS:union:fuse.unionmount"; do
 	mp=${m%%:*} rest=${m#*:}

@@ -601,6 +601,11 @@ make_initramfs() {
 	install -m 0755 "$T/init" "$ir/init"
 }
 
+# The scripts below run in bash -c without lib.sh: they get its mounts_awk
+# (mount points in /proc/self/mounts are escaped, \040 for a blank).
+LIB_MOUNTS="$(declare -p _MOUNTS_AWK; declare -f mounts_awk)
+"
+
 # The boot, in a private mount namespace: chroot into the initramfs, run
 # /init (which ends in the image's /sbin/init), then look at the result
 # from outside the new root and take it down with umount -l. Prints
@@ -614,7 +619,7 @@ check() { printf "CHECK\t%s\t%s\t%s\n" "$1" "$2" "$3"; }
 me=$(readlink /proc/self/ns/mnt)
 timeout -k 5 60 env -i PATH=/sbin:/bin "$@" chroot "$IR" /bin/sh /init >"$OUT" 2>&1
 check "$NAME: /init and the image'\''s /sbin/init exit with 0" 0 $?
-top=$(awk -v m="$ROOT" '\''$2 == m { t = $3 } END { print t }'\'' /proc/self/mounts)
+top=$(mounts_awk '\''mp == ENVIRON["UM_M"] { t = $3 } END { print t }'\'' UM_M="$ROOT")
 check "$NAME: the new root $ROOT is the union" fuse.unionmount "$top"
 pid=
 for p in /proc/[0-9]*; do
@@ -622,7 +627,8 @@ for p in /proc/[0-9]*; do
 	[ "$(tr "\0" "\n" <"$p/cmdline" 2>/dev/null | head -n 1)" == @unionmount ] && pid=${p#/proc/}
 done
 check "$NAME: the daemon runs with argv[0] @unionmount" yes "${pid:+yes}"
-sub=$(awk -v m="$ROOT/" '\''index($2, m) == 1 { print substr($2, length(m) + 1) }'\'' /proc/self/mounts | LC_ALL=C sort | tr "\n" " ")
+sub=$(mounts_awk '\''index(mp, ENVIRON["UM_P"]) == 1 { print substr(mp, length(ENVIRON["UM_P"]) + 1) }'\'' UM_P="$ROOT/" |
+	LC_ALL=C sort | tr "\n" " ")
 check "$NAME: mounts in the new root" "dev proc run run/live/rootfs run/live/rw sys " "$sub"
 (cd "$ROOT/run/live/rw/upper" && find . -mindepth 1 | LC_ALL=C sort | while read -r p; do
 	stat -c "%n %F %t:%T" "$p"
@@ -638,11 +644,11 @@ done
 check "$NAME: the daemon exits once the new root is unmounted" yes "$gone"
 # What is left is the initramfs'\''s own /proc (kept for the daemon by the
 # chroot variant): unmount it here, then nothing of the boot is mounted.
-if awk -v m="$IR/proc" '\''$2 == m { f = 1 } END { exit !f }'\'' /proc/self/mounts; then
+if mounts_awk '\''mp == ENVIRON["UM_M"] { f = 1 } END { exit !f }'\'' UM_M="$IR/proc"; then
 	timeout -k 5 20 umount "$IR/proc"
 	check "$NAME: umount the initramfs /proc" 0 $?
 fi
-left=$(awk -v m="$IR/" '\''index($2, m) == 1 { printf "%s ", $2 }'\'' /proc/self/mounts)
+left=$(mounts_awk '\''index(mp, ENVIRON["UM_P"]) == 1 { printf "%s ", mp }'\'' UM_P="$IR/")
 check "$NAME: nothing left mounted in the initramfs" "" "$left"
 '
 
@@ -656,7 +662,7 @@ boot() {
 	id=$(image_id "$ir/medium/live/filesystem.squashfs")
 	_images+=("$id")
 	_nsfiles+=("$T/$name.ns")
-	tl 90 unshare -m --propagation private bash -c "$BOOT" boot "$T" "$ir" "$T/$name.ns" \
+	tl 90 unshare -m --propagation private bash -c "$LIB_MOUNTS$BOOT" boot "$T" "$ir" "$T/$name.ns" \
 		"$T/$name.out" "${root//IR/$ir}" "$name" "$MARK" "$@" >"$T/$name.checks" 2>&1
 	while IFS= read -r l; do
 		if [[ $l == CHECK$'\t'* ]]; then
@@ -829,7 +835,10 @@ expect_eq "the ext4 image is detached" "" "$(loops_of "$EXT" | tr '\n' ' ')"
 
 log "part 4: /etc/fstab lines of docs/live-cd.md, mount -T in a private namespace"
 FS=$T/fs
-doc_block fstab | sed "s|/srv/|$FS/srv/|g" >"$T/fstab"
+# fstab escapes a blank in $FS as \040 (mount_escape); sed's replacement
+# then needs its own escapes for the backslash, & and the | delimiter.
+fs_sed=$(mount_escape "$FS" | sed 's/[\\&|]/\\&/g')
+doc_block fstab | sed "s|/srv/|$fs_sed/srv/|g" >"$T/fstab"
 [ "$(wc -l <"$T/fstab")" -eq 2 ] || die "no fstab block found in $DOC"
 mkdir -p "$FS/srv/images" "$FS/srv/tools.ro" "$FS/srv/tools" "$FS/srv/tools.rw/upper" \
 	"$FS/srv/tools.rw/work" "$FS/sbin"
@@ -851,7 +860,7 @@ timeout -k 5 20 env PATH=/nonexistent /usr/bin/mount -T "$T/fstab" "$FS/srv/tool
 check "mount -T FSTAB the squashfs line" 0 $?
 timeout -k 5 20 env PATH=/nonexistent /usr/bin/mount -T "$T/fstab" "$FS/srv/tools"
 check "mount -T FSTAB the fuse.unionmount line" 0 $?
-m=$(awk -v m="$FS/srv/tools" '\''$2 == m { print $1, $3 }'\'' /proc/self/mounts)
+m=$(mounts_awk '\''mp == ENVIRON["UM_M"] { print $1, $3 }'\'' UM_M="$FS/srv/tools")
 check "the union is mounted" "unionmount fuse.unionmount" "$m"
 pid=
 for p in /proc/[0-9]*; do
@@ -877,7 +886,7 @@ check "umount the squashfs" 0 $?
 timeout -k 5 20 umount /usr/local/sbin
 check "umount /usr/local/sbin in the namespace" 0 $?
 '
-tl 60 unshare -m --propagation private bash -c "$FSTAB" fstab "$T" "$FS" "$T/fstab.ns" "$UNIONMOUNT" \
+tl 60 unshare -m --propagation private bash -c "$LIB_MOUNTS$FSTAB" fstab "$T" "$FS" "$T/fstab.ns" "$UNIONMOUNT" \
 	>"$T/fstab.checks" 2>&1
 while IFS= read -r l; do
 	if [[ $l == CHECK$'\t'* ]]; then

@@ -302,7 +302,7 @@ kernel_side() {
 	cp "$ops" "${out%.*}.list"
 	tl 60 setpriv --reuid=$D --regid=$D --clear-groups \
 		unshare -U -m --map-user=$D --map-group=$D --keep-caps \
-		bash -c 'mount -t overlay overlay -o userxattr,lowerdir=$1/l,upperdir=$1/u,workdir=$1/w $1/mnt &&
+		bash -c 'mount -t overlay overlay -o "userxattr,lowerdir=$1/l,upperdir=$1/u,workdir=$1/w" "$1/mnt" &&
 			bash "$2" "$1/mnt" "$3" "$4" "setpriv --ambient-caps=-all --inh-caps=-all"' \
 		- "$r" "$T/run_ops.sh" "$out" "$T/bin" || return 1
 }
@@ -432,8 +432,9 @@ nr_mount "$M" "$OPTS" || {
 pid=${_pid_of[$M]}
 st=$(awk '/^(Uid|Gid|Groups|CapEff|CapPrm):/ { $1 = $1; print }' "/proc/$pid/status" | tr '\n' ';')
 expect_eq "daemon's credentials" "Uid: $D $D $D $D;Gid: $D $D $D $D;Groups:;CapPrm: 0000000000000000;CapEff: 0000000000000000;" "$st"
+# mount_line picks the line by its mount point (escaped there: \040).
 ml=$(mount_line "$M")
-expect_match "mounted as fuse.unionmount by uid $D" "^[^ ]+ $M fuse\.unionmount [^ ]*user_id=$D,group_id=$D" "$ml"
+expect_match "mounted as fuse.unionmount by uid $D" "^[^ ]+ [^ ]+ fuse\.unionmount [^ ]*user_id=$D,group_id=$D" "$ml"
 expect_match "default_permissions is on (POSIX ACLs)" "[ ,]default_permissions[, ]" "$ml"
 if [[ $ml == *allow_other* ]]; then
 	fail "allow_other not asked for, but on: $ml"
