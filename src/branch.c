@@ -33,13 +33,22 @@ static bool has_submounts(int fd)
 	}
 	len = strlen(root);
 	while (!found && getline(&line, &cap, f) > 0) {
-		char mnt[4096];
+		char *mnt = line;
 
-		/* id parent major:minor root mountpoint ...; mountinfo escapes
-		 * blanks as \040, which a prefix test does not need to undo
-		 * except for the separator itself. */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+		/* id parent major:minor root mountpoint ...: the fields are
+		 * split by single blanks, since mountinfo writes a blank, tab,
+		 * newline or backslash inside one as \ooo. Undone before the
+		 * comparison: root is the raw path, and a branch below
+		 * "/tmp/a b" is "/tmp/a\040b" here. */
+		for (int i = 0; i < 4 && mnt; i++) {
+			mnt = strchr(mnt, ' ');
+			if (mnt)
+				mnt++;
+		}
+		if (!mnt)
 			continue;
+		mnt[strcspn(mnt, " \n")] = '\0';
+		um_mountinfo_unescape(mnt);
 		if (len == 1 ? mnt[1] != '\0' : !strncmp(mnt, root, len) && mnt[len] == '/')
 			found = true;
 	}
