@@ -823,7 +823,13 @@ bg_daemon_pid() {
 # pid_running PID: alive and not a zombie. A backgrounded daemon's parent
 # is init (or a subreaper), which may take its time to reap it.
 pid_running() {
-	kill -0 "$1" 2>/dev/null && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]
+	local st
+	kill -0 "$1" 2>/dev/null || return 1
+	# Reaped between the two looks: an unreadable stat is a process gone,
+	# not one running (an empty state is no "Z" either).
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	[ -n "$st" ] && [ "${st%% *}" != Z ]
 }
 
 # The message minus its quoted values ('...'), so that an option name
