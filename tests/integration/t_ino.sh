@@ -82,8 +82,9 @@ check_unique() { # check_unique LABEL MAPFILE
 }
 
 # dino_check LABEL: in every directory of the union at $M, each entry's
-# d_ino (ls -i, find -inum, and the kernel itself when it has no inode
-# yet) is the st_ino lstat gives it. The unions it is used on are mounted
+# d_ino (what readdir(3) callers such as os.scandir().inode() see, and
+# the kernel itself when it has no inode yet) is the st_ino lstat gives
+# it. The unions it is used on are mounted
 # with readdirplus=never: with readdirplus the kernel fills d_ino from the
 # lookups the listing makes, and never sees the listing's own numbers.
 dino_check() {
