@@ -223,27 +223,21 @@ static long close_round(struct um_fs *fs)
 	uint64_t now = um_inflight_advance(), oldest = um_inflight_oldest();
 	/* Locked before this round and not by a running request. */
 	uint64_t before = oldest < now ? oldest : now;
-	long target = atomic_load(&high_mark) / 2, closed = 0;
+	long target = atomic_load(&high_mark) / 2, closed = 0, over = atomic_load(&held) - target;
+	/* What this round means to close, and room for one more directory
+	 * (a part per layer at most) as the count moves meanwhile. */
+	size_t n = 0, nfds = 0, cap = (size_t)(over > 0 ? over : 0) + fs->n_layers;
 	struct um_inode **dirs = NULL;
-	int *fds = NULL;
-	size_t n = 0, nfds = 0, cap = 0;
+	int *fds = malloc(cap * sizeof(*fds));
 
-	if (um_itable_idle_dirs(fs, before, &dirs, &n) < 0)
+	if (!fds || um_itable_idle_dirs(fs, before, &dirs, &n) < 0) {
+		free(fds);
 		return 0;
+	}
 	qsort(dirs, n, sizeof(*dirs), by_use);
 	for (size_t i = 0; i < n; i++) {
 		struct um_inode *d = dirs[i];
 
-		/* A directory has at most a part per layer. */
-		if (atomic_load(&held) > target && nfds + fs->n_layers > cap) {
-			size_t ncap = cap ? cap * 2 : 4096 + fs->n_layers;
-			int *nf = realloc(fds, ncap * sizeof(*nf));
-
-			if (nf) {
-				fds = nf;
-				cap = ncap;
-			}
-		}
 		if (atomic_load(&held) > target && nfds + fs->n_layers <= cap) {
 			int k = um_inode_close_parts(fs, d, before, fds + nfds);
 
