@@ -171,6 +171,7 @@ enum opt_kind {
 	OPT_WORKDIR,
 	OPT_CACHE_TIMEOUT,
 	OPT_FALLTHRU,
+	OPT_METACOPY,
 	OPT_RO,   /* ours and fuse's: also passed on */
 	OPT_RW,   /* likewise */
 	OPT_PASS, /* fuse's alone: passed on as given */
@@ -209,6 +210,8 @@ static const struct opt_def opt_defs[] = {
 	  "kernel entry/attribute cache lifetime (default 86400)" },
 	{ "fallthru", OPT_FALLTHRU, ARG_STRING, "fallthru=on|off",
 	  "list a merged directory once into upper (default on)" },
+	{ "metacopy", OPT_METACOPY, ARG_STRING, "metacopy=on|off",
+	  "chmod, chown, touch, xattrs copy up no data (default on)" },
 	{ "readdirplus", OPT_READDIRPLUS, ARG_STRING, "readdirplus=auto|always|never",
 	  "listings also look entries up (default auto)" },
 	{ "max_dirfds", OPT_MAX_DIRFDS, ARG_STRING, "max_dirfds=N",
@@ -259,7 +262,6 @@ static const struct opt_def opt_defs[] = {
 	  "overlayfs compatibility: directory renames are always recorded" },
 	{ "index", OPT_OVL, ARG_STRING, "index=on|off", "overlayfs compatibility: hard links are always kept" },
 	{ "xino", OPT_OVL, ARG_STRING, "xino=on|off|auto", "overlayfs compatibility: inode numbers are always unique" },
-	{ "metacopy", OPT_OVL, ARG_STRING, "metacopy=on|off", "overlayfs compatibility: copy-up always copies data" },
 	{ "uuid", OPT_OVL, ARG_STRING, "uuid=on|off|null|auto", "overlayfs compatibility: ignored" },
 	{ "nfs_export", OPT_OVL, ARG_STRING, "nfs_export=off", "overlayfs compatibility: no NFS export" },
 	{ "volatile", OPT_OVL, ARG_NONE, "volatile", "refused: copy-ups are always synced" },
@@ -308,7 +310,6 @@ static const struct {
 	{ "redirect_dir", { "on", "follow" }, "unionmount always records renamed directories (as redirect_dir=on)" },
 	{ "index", { "on", "off" }, NULL },
 	{ "xino", { "on", "off", "auto" }, NULL },
-	{ "metacopy", { "on", "off" }, NULL },
 	{ "uuid", { "on", "off", "null", "auto" }, NULL },
 	{ "nfs_export", { "off" }, "a FUSE union cannot be exported over NFS" },
 	{ "volatile", { NULL }, "every copy-up is synced; there is no option to skip that" },
@@ -506,6 +507,12 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 			return fail(err, errlen, -EINVAL, "fallthru: '%s' is neither on nor off; e.g. -o fallthru=off",
 				    value);
 		cfg->fallthru = !strcmp(value, "on");
+		return 0;
+	case OPT_METACOPY:
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return fail(err, errlen, -EINVAL, "metacopy: '%s' is neither on nor off; e.g. -o metacopy=off",
+				    value);
+		cfg->metacopy = !strcmp(value, "on");
 		return 0;
 	case OPT_READDIRPLUS:
 		if (!strcmp(value, "auto"))
@@ -735,6 +742,7 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 		err[0] = '\0';
 	cfg->cache_timeout = DEFAULT_CACHE_TIMEOUT;
 	cfg->fallthru = true;
+	cfg->metacopy = true;
 	cfg->readdirplus = UM_RDPLUS_DEFAULT;
 	if (scan_help_version(cfg, argc, argv))
 		return 0;

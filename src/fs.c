@@ -139,6 +139,7 @@ static int probe_whiteout(struct um_fs *fs, char *err, size_t errlen)
 int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t errlen)
 {
 	struct um_fs *fs = calloc(1, sizeof(*fs));
+	unsigned format = 0;
 	int r = -ENOMEM;
 
 	if (!fs)
@@ -158,6 +159,7 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	fs->has_upper = cfg->upperdir != NULL;
 	fs->readonly = cfg->readonly || !fs->has_upper;
 	fs->fallthru = cfg->fallthru && !fs->readonly;
+	fs->metacopy = cfg->metacopy;
 	fs->readdirplus = cfg->readdirplus;
 
 	if (fs->has_upper) {
@@ -170,7 +172,7 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		r = choose_markers(fs, cfg, err, errlen);
 		if (r < 0)
 			goto out;
-		r = um_marker_check_format(fs->layers[UM_UPPER].fd, err, errlen);
+		r = um_marker_check_format(fs->layers[UM_UPPER].fd, &format, err, errlen);
 		if (r < 0)
 			goto out;
 		struct um_workdir w;
@@ -187,7 +189,8 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 			snprintf(err, errlen, "workdir: cannot read its fallthru markers: %s", strerror(-r));
 			goto out;
 		}
-		r = fs->readonly ? 0 : um_marker_set_format(fs->layers[UM_UPPER].fd);
+		atomic_init(&fs->format_metacopy, format >= UM_FORMAT_METACOPY);
+		r = fs->readonly ? 0 : um_marker_set_format(fs->layers[UM_UPPER].fd, format > UM_FORMAT_BASE ? format : UM_FORMAT_BASE);
 		if (r < 0) {
 			snprintf(err, errlen, "upperdir: cannot record the on-disk format version (%s): %s",
 				 UM_XATTR_FORMAT, strerror(-r));

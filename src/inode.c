@@ -397,6 +397,7 @@ static int inode_from_found(const struct um_fs *fs, struct um_inode *dir, const 
 	if (!ino)
 		return -ENOMEM;
 	ino->layer = f->layer;
+	ino->datalayer = f->datalayer;
 	ino->lowerlinks = f->lowerlinks;
 	if (S_ISDIR(ino->type)) {
 		r = um_found_open_parts(dir, name, f, &ino->parts);
@@ -506,8 +507,16 @@ static int locate_in_parent(struct um_inode *ino, struct um_inode *parent, struc
 	const struct um_part *p;
 
 	ret->layer = ino->layer;
+	ret->datalayer = ino->datalayer;
 	strcpy(ret->name, ino->name);
 	p = um_inode_part_in(parent, ret->layer);
+	if (p && ret->datalayer) {
+		const struct um_part *d = um_inode_part_in(parent, ret->datalayer);
+
+		ret->datadirfd = d ? d->fd : -1;
+		if (!d)
+			p = NULL;
+	}
 	if (!p) {
 		/* Parts are never taken away and a moved object is in upper:
 		 * the table is inconsistent, not the branches. */
@@ -525,6 +534,8 @@ int um_inode_locate(struct um_fs *fs, struct um_inode *ino, struct um_loc *ret)
 	int r = 0;
 
 	ret->locked = false;
+	ret->datalayer = 0;
+	ret->datadirfd = -1;
 	for (;;) {
 		r = um_inode_rdlock(fs, ino);
 		if (r < 0)
@@ -616,6 +627,16 @@ int um_inode_stat(struct um_fs *fs, struct um_inode *ino, struct stat *ret_st)
 		um_log(UM_LOG_ERR, "'%s': its type changed from %#o to %#o in layer %u (behind the union's back?); it fails with EIO",
 		       loc.name[0] ? loc.name : "(open file)", ino->type, ret_st->st_mode & S_IFMT, loc.layer);
 		r = -EIO;
+	}
+	if (r == 0 && loc.datalayer) {
+		/* Size and blocks are the data's, as lookup shows (resolve.c). */
+		struct stat dst;
+
+		r = um_sys_lstatat(loc.datadirfd, loc.name, &dst);
+		if (r == 0) {
+			ret_st->st_size = dst.st_size;
+			ret_st->st_blocks = dst.st_blocks;
+		}
 	}
 	um_loc_release(fs, &loc);
 	if (r < 0)
@@ -762,6 +783,16 @@ uint16_t um_inode_layer(struct um_inode *ino)
 
 	pthread_rwlock_rdlock(&ino->lock);
 	l = ino->layer;
+	pthread_rwlock_unlock(&ino->lock);
+	return l;
+}
+
+uint16_t um_inode_data_layer(struct um_inode *ino)
+{
+	uint16_t l;
+
+	pthread_rwlock_rdlock(&ino->lock);
+	l = ino->datalayer ? ino->datalayer : ino->layer;
 	pthread_rwlock_unlock(&ino->lock);
 	return l;
 }

@@ -79,6 +79,10 @@ struct um_inode {
 	uint16_t flags;           /* UM_INO_* */
 	uint16_t lowerlinks;      /* indexed: names still only in lower branches */
 	uint16_t nparts;
+	/* Non-directories copied up without their data (metacopy, copyup.h):
+	 * the lower layer whose file of the same name holds it, while layer
+	 * is UM_UPPER; 0 otherwise. Guarded by lock, like layer. */
+	uint16_t datalayer;
 	/* Open file handles on it; when it loses its last name while open,
 	 * keep_fd (O_PATH, guarded by lock) keeps it reachable for fstat
 	 * and fchmod, as the kernel reaches an unlinked open file. */
@@ -114,6 +118,9 @@ struct um_loc {
 	bool locked;
 	int dirfd;
 	uint16_t layer;
+	/* A metacopy file: where its data is (datadirfd + name); 0 otherwise. */
+	uint16_t datalayer;
+	int datadirfd;
 	char name[NAME_MAX + 1];
 };
 
@@ -188,6 +195,8 @@ int um_inode_upper_fd(struct um_fs *fs, struct um_inode *dir);
  * the last one). */
 struct um_inode *um_inode_move(struct um_inode *ino, struct um_inode *newparent, char *name);
 uint16_t um_inode_layer(struct um_inode *ino);
+/* The layer its data is read from: datalayer for a metacopy file. */
+uint16_t um_inode_data_layer(struct um_inode *ino);
 uint16_t um_inode_flags(struct um_inode *ino);
 void um_inode_set_flags(struct um_inode *ino, uint16_t set, uint16_t clear);
 /* For the memory report (SIGUSR1, main.c): inodes alive now, the most

@@ -103,6 +103,7 @@ static const struct um_marker_keys keys_trusted = {
 	.ovl_impure = "trusted.overlay.impure",
 	.lowerlinks = "trusted.unionmount.lowerlinks",
 	.complete = "trusted.unionmount.complete",
+	.metacopy = "trusted.unionmount.metacopy",
 };
 
 /* Kernel overlayfs's userxattr names for its own markers. */
@@ -117,6 +118,7 @@ static const struct um_marker_keys keys_user = {
 	.ovl_impure = "user.overlay.impure",
 	.lowerlinks = "user.unionmount.lowerlinks",
 	.complete = "user.unionmount.complete",
+	.metacopy = "user.unionmount.metacopy",
 };
 
 const struct um_marker_keys *um_marker_keys = &keys_trusted;
@@ -209,12 +211,14 @@ int um_marker_choose(int fd, bool userxattr, enum um_marker_ns *ret, char *err, 
 	return 0;
 }
 
-int um_marker_check_format(int upper_root_fd, char *err, size_t errlen)
+int um_marker_check_format(int upper_root_fd, unsigned *ret_ver, char *err, size_t errlen)
 {
 	char v[16];
 	uint64_t ver;
 	int r = um_sys_lgetxattrat(upper_root_fd, "", UM_XATTR_FORMAT, v, sizeof(v) - 1);
 
+	if (ret_ver)
+		*ret_ver = 0;
 	if (r == -ENODATA || r == -ENOTSUP)
 		return 0;
 	if (r == -ERANGE) {
@@ -238,6 +242,8 @@ int um_marker_check_format(int upper_root_fd, char *err, size_t errlen)
 			 (unsigned long long)ver, UM_FORMAT_VERSION);
 		return -EPROTO;
 	}
+	if (ret_ver)
+		*ret_ver = (unsigned)ver;
 	return 0;
 }
 
@@ -254,12 +260,12 @@ static int set_root_mark(int fd, const char *key, const char *val)
 	return um_sys_lsetxattrat(fd, "", key, val, n, 0);
 }
 
-int um_marker_set_format(int upper_root_fd)
+int um_marker_set_format(int upper_root_fd, unsigned version)
 {
 	char v[16];
 	int r;
 
-	(void)snprintf(v, sizeof(v), "%d", UM_FORMAT_VERSION);
+	(void)snprintf(v, sizeof(v), "%u", version);
 	r = set_root_mark(upper_root_fd, UM_XATTR_FORMAT, v);
 	/* Best effort: a filesystem without user.* (tmpfs before Linux 6.6)
 	 * has no user upper to confuse this one with either. */
@@ -437,6 +443,21 @@ int um_marker_is_ovl_impure(int dirfd, const char *name)
 int um_marker_set_impure(int dirfd, const char *name)
 {
 	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_IMPURE, "y", 1, 0);
+}
+
+int um_marker_is_metacopy(int dirfd, const char *name)
+{
+	return get_flag(dirfd, name, UM_XATTR_METACOPY);
+}
+
+int um_marker_set_metacopy(int dirfd, const char *name)
+{
+	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_METACOPY, "y", 1, 0);
+}
+
+int um_marker_clear_metacopy(int fd)
+{
+	return um_sys_lremovexattrat(fd, "", UM_XATTR_METACOPY);
 }
 
 int um_marker_get_lowerlinks(int dirfd, const char *name)

@@ -1,8 +1,9 @@
 /* THE on-disk format: the only module that knows how markers look.
  *
- * Format version 2 (man/unionmount.8, ON-DISK FORMAT; version 1 had no
+ * Format version 3 (man/unionmount.8, ON-DISK FORMAT; version 1 had no
  * fallthrus and complete directories, and is read as a version 2 upper
- * none of whose directories was listed yet), in one of two xattr
+ * none of whose directories was listed yet; version 2 had no metacopy
+ * files, and a version 2 upper is one without them), in one of two xattr
  * namespaces chosen per mount (um_marker_choose): NS below is "trusted"
  * (a daemon run as root, the default) or "user" (-o userxattr, or a
  * daemon that cannot write trusted.*: kernel overlayfs's userxattr):
@@ -38,6 +39,12 @@
  *              it costs a directory entry and no inode (readdir/fallthru.h).
  *              Never written in the user namespace (mknod of any device
  *              but 0:0 needs CAP_MKNOD): fallthru=off there
+ *   metacopy   xattr NS.unionmount.metacopy = "y" on an upper regular
+ *              file copied up without its data (copyup.h): its size is
+ *              the lower file's, its bytes are not yet written, and its
+ *              data is read from the file of the same name in the first
+ *              lower part of its directory that has one, which must carry
+ *              the origin's number
  *   complete   xattr NS.unionmount.complete on an upper directory,
  *              16 hex digits: every name visible in it is in upper (real,
  *              fallthru or whiteout), for the lower stack with that id
@@ -55,7 +62,13 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#define UM_FORMAT_VERSION 2
+/* The newest format this daemon reads. A mount records 2 on an upper
+ * without a version; the first metadata-only copy-up raises it to 3, so
+ * a daemon that would read such a file as its sparse upper copy (zeros)
+ * refuses the upper instead. */
+#define UM_FORMAT_VERSION 3
+#define UM_FORMAT_BASE 2
+#define UM_FORMAT_METACOPY 3
 
 /* The two namespaces markers can live in. */
 enum um_marker_ns {
@@ -78,6 +91,7 @@ struct um_marker_keys {
 	const char *ovl_impure;
 	const char *lowerlinks;
 	const char *complete;
+	const char *metacopy;
 };
 
 /* The keys this process uses. Set once by um_marker_use() before any
@@ -95,6 +109,7 @@ void um_marker_use(enum um_marker_ns ns);
 #define UM_XATTR_OVL_IMPURE (um_marker_keys->ovl_impure)
 #define UM_XATTR_LOWERLINKS (um_marker_keys->lowerlinks)
 #define UM_XATTR_COMPLETE (um_marker_keys->complete)
+#define UM_XATTR_METACOPY (um_marker_keys->metacopy)
 
 /* The format marks of both namespaces, and the value a trusted upper
  * puts into the user one. */
@@ -180,6 +195,12 @@ int um_marker_dir_flags(int dirfd, uint64_t stack);
 
 /* lowerlinks of an index entry: the count (0 if absent) or -errno. */
 int um_marker_get_lowerlinks(int dirfd, const char *name);
+
+/* Metacopy flag of a regular file (copyup.h): 1, 0 or -errno. Cleared
+ * through an fd on the file once its data is in upper. */
+int um_marker_is_metacopy(int dirfd, const char *name);
+int um_marker_set_metacopy(int dirfd, const char *name);
+int um_marker_clear_metacopy(int fd);
 int um_marker_set_lowerlinks(int dirfd, const char *name, unsigned n);
 
 /*
@@ -235,12 +256,14 @@ int um_marker_choose(int upper_root_fd, bool userxattr, enum um_marker_ns *ret, 
 int um_marker_can_trusted(int fd);
 
 /* Check the upper root's format version (in the namespace in use): 0 if
- * absent or known, -EPROTO with a message in err if newer than this
- * daemon, other -errno on I/O. */
-int um_marker_check_format(int upper_root_fd, char *err, size_t errlen);
-/* Record this daemon's format version on the upper root (before it
- * writes anything an older daemon would misread); in the trusted
- * namespace the user stamp too, where the filesystem takes user.*. */
-int um_marker_set_format(int upper_root_fd);
+ * absent or known (the version in *ret_ver, if given: 0 when absent),
+ * -EPROTO with a message in err if newer than this daemon, other -errno
+ * on I/O. */
+int um_marker_check_format(int upper_root_fd, unsigned *ret_ver, char *err, size_t errlen);
+/* Record format `version` on the upper root (before anything an older
+ * daemon would misread is written); in the trusted namespace the user
+ * stamp too, where the filesystem takes user.*. The caller never lowers
+ * the version an upper already has. */
+int um_marker_set_format(int upper_root_fd, unsigned version);
 
 #endif

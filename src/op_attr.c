@@ -97,8 +97,11 @@ void um_op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int to_
 {
 	struct um_fs *fs = um_req_fs(req);
 	struct um_inode *ino = um_req_inode(req, nodeid);
-	/* Truncating to zero needs none of the old data. */
-	unsigned flags = (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0 ? UM_COPYUP_NODATA : 0;
+	/* Truncating to zero needs none of the old data; the rest (chmod,
+	 * chown, utimens) none of the data at all. */
+	unsigned flags = !(to_set & FUSE_SET_ATTR_SIZE) ? UM_COPYUP_META
+			 : attr->st_size == 0		  ? UM_COPYUP_NODATA
+							  : 0;
 	struct stat st;
 	int r = flags & UM_COPYUP_NODATA ? um_copyup_may_truncate(fs, ino) : 0;
 

@@ -148,7 +148,8 @@ static int file_get(struct um_fs *fs, struct um_file *f)
 		pthread_rwlock_rdlock(&f->lock);
 		if (f->layer == UM_UPPER)
 			return f->fd;
-		now = um_inode_layer(f->ino);
+		/* A metacopy copy-up leaves the data where the handle reads it. */
+		now = um_inode_data_layer(f->ino);
 		if (now != UM_UPPER && now != UM_LAYER_INDEX)
 			return f->fd;
 		pthread_rwlock_unlock(&f->lock);
@@ -209,11 +210,14 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	 * business with the kernel (which sends its I/O uncached): our
 	 * buffers, a request's data 80 bytes into libfuse's, are not aligned
 	 * as the upper filesystem would demand. */
-	fd = um_sys_openat(loc.dirfd, loc.name, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT));
+	/* Opened for writing, a metacopy file got its data above; for
+	 * reading, the data is still below. */
+	fd = um_sys_openat(loc.datalayer ? loc.datadirfd : loc.dirfd, loc.name,
+			   fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT));
 	um_loc_release(fs, &loc);
 	r = fd >= 0 && (fi->flags & O_TRUNC) ? um_file_kill_priv(req, fd) : fd;
 	if (r >= 0)
-		r = um_file_attach(fs, ino, fd, loc.layer, fi);
+		r = um_file_attach(fs, ino, fd, loc.datalayer ? loc.datalayer : loc.layer, fi);
 	if (r < 0) {
 		if (fd >= 0)
 			(void)close(fd);

@@ -78,6 +78,8 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 	}
 	r = um_copyup(fs, dir, 0);
 	if (r == 0)
+		r = um_copyup_before_removal(fs, ino);
+	if (r == 0)
 		r = um_inode_keep_open(fs, ino);
 	if (r < 0)
 		goto out;

@@ -375,6 +375,8 @@ static int do_rename(struct um_fs *fs, struct rename_op *op)
 	if (r == 0 && op->dst && S_ISDIR(op->dst->type) && !(op->flags & RENAME_EXCHANGE))
 		r = um_copyup(fs, op->dst, 0);
 	if (r == 0 && op->dst && !(op->flags & RENAME_EXCHANGE))
+		r = um_copyup_before_removal(fs, op->dst);
+	if (r == 0 && op->dst && !(op->flags & RENAME_EXCHANGE))
 		r = um_inode_keep_open(fs, op->dst);
 	if (r == 0)
 		r = link_up(fs, op->olddir, op->src, op->name, &linked);

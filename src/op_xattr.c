@@ -110,7 +110,7 @@ static int change_xattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, con
 
 	if (um_marker_is_internal_xattr(name))
 		return -EPERM;
-	r = um_copyup(fs, ino, 0);
+	r = um_copyup(fs, ino, UM_COPYUP_META);
 	if (r == 0)
 		r = um_inode_locate(fs, ino, &loc);
 	if (r < 0)

@@ -153,6 +153,36 @@ static int use_index(const struct um_fs *fs, const char *key, const struct stat 
 	return 0;
 }
 
+/* An upper file copied up without its data: the data is the same name in
+ * the first lower part of dir that has it, and must be the object the
+ * origin (f->st_ino) names; anything else is a changed lower stack. */
+static int found_metacopy(const struct um_fs *fs, const struct um_inode *dir, const char *name, struct um_found *f)
+{
+	for (uint16_t i = 1; i < dir->nparts; i++) {
+		const struct um_part *p = &dir->parts[i];
+		struct stat st;
+		int r = um_sys_lstatat(p->fd, name, &st);
+
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		if (S_ISREG(st.st_mode) &&
+		    um_ino_encode(p->layer, st.st_ino, st.st_dev, fs->layers[p->layer].dev) == f->st_ino) {
+			/* Size and blocks are the data's (du, and a copy that a
+			 * crash cut short in the workdir never shows). */
+			f->datalayer = p->layer;
+			f->st.st_size = st.st_size;
+			f->st.st_blocks = st.st_blocks;
+			return 0;
+		}
+		break;
+	}
+	um_log(UM_LOG_ERR, "'%s': copied up without its data (metacopy), and the lower file holding it is gone or another (a lowerdir changed while unmounted?); it fails with EIO",
+	       name);
+	return -EIO;
+}
+
 /* An upper non-directory: its number (origin if copied up), and the index
  * entry when it has several names. Caller holds dir->lock for reading. */
 static int found_upper_file(const struct um_fs *fs, const struct um_inode *dir, const struct um_part *p,
@@ -172,6 +202,15 @@ static int found_upper_file(const struct um_fs *fs, const struct um_inode *dir, 
 			return r;
 		if (r)
 			f->st_ino = origin;
+		/* Only a copy carries a metacopy mark: one getxattr more for
+		 * copied-up files, none for the others. */
+		if (r && S_ISREG(f->st.st_mode)) {
+			r = um_marker_is_metacopy(p->fd, name);
+			if (r > 0)
+				r = found_metacopy(fs, dir, name, f);
+			if (r < 0)
+				return r;
+		}
 	}
 	if (f->st.st_nlink > 1 && fs->index_fd >= 0 && !fs->readonly) {
 		char key[17];

@@ -19,6 +19,7 @@ struct um_found {
 	uint16_t layer;         /* layer of the object / the top part, or UM_LAYER_INDEX */
 	uint16_t nparts;        /* directories only: how many parts */
 	uint16_t lowerlinks;    /* indexed objects: see marker.h */
+	uint16_t datalayer;     /* a metacopy file: the layer holding its data (st_blocks are from there) */
 	/* Directories only: which of the parent's parts hold a part of it,
 	 * top-down. Resolution opens nothing, so looking up an object the
 	 * inode table already knows costs no fds. */

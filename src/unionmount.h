@@ -11,6 +11,7 @@
 #define UM_UNIONMOUNT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -53,6 +54,10 @@ struct um_fs {
 	 * fallthrus (readdir/fill.c). Off, or read-only: merged in memory. */
 	bool fallthru;
 	enum um_rdplus readdirplus; /* -o readdirplus=, applied at INIT (ops.c) */
+	bool metacopy;           /* -o metacopy=on: metadata-only copy-up (copyup.h) */
+	/* The upper's format version is at least UM_FORMAT_METACOPY (read at
+	 * mount, raised by the first metadata-only copy-up; only ever set). */
+	atomic_bool format_metacopy;
 	/* Which lower stack complete marks hold for: a hash of the lowerdir
 	 * paths (fs.c), so a changed stack reads as "not complete". */
 	uint64_t stackid;

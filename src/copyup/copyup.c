@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -25,6 +26,19 @@ static bool has_upper(struct um_inode *ino)
 	return ino->layer == UM_UPPER || ino->layer == UM_LAYER_INDEX;
 }
 
+/* A metacopy file whose caller needs its data in upper. */
+static bool needs_data(const struct um_inode *ino, unsigned flags)
+{
+	return ino->datalayer && !(flags & UM_COPYUP_META);
+}
+
+/* Where a non-directory's data is: the layer it was found in, or for a
+ * metacopy file the lower layer under its upper copy. */
+static uint16_t data_layer(const struct um_inode *ino)
+{
+	return ino->datalayer ? ino->datalayer : ino->layer;
+}
+
 int um_copyup_mark_impure(struct um_fs *fs, struct um_inode *dir)
 {
 	int fd, r;
@@ -42,7 +56,7 @@ int um_copyup_mark_impure(struct um_fs *fs, struct um_inode *dir)
 
 /* The object's content in work/tmp: data, or the symlink, or the node. */
 static int build_object(struct um_fs *fs, int srcdir, const char *name, const struct stat *st, const char *tmp,
-			unsigned flags)
+			unsigned flags, bool meta)
 {
 	_cleanup_close_ int src = -1, dst = -1;
 	char target[PATH_MAX + 1];
@@ -53,6 +67,8 @@ static int build_object(struct um_fs *fs, int srcdir, const char *name, const st
 		dst = um_sys_createat(fs->work_fd, tmp, O_EXCL | O_WRONLY, 0600);
 		if (dst < 0)
 			return dst;
+		if (meta)
+			return um_sys_ftruncate(dst, st->st_size); /* a hole: the data stays below */
 		if ((flags & UM_COPYUP_NODATA) || st->st_size == 0)
 			return 0;
 		src = um_sys_openat(srcdir, name, O_RDONLY);
@@ -87,6 +103,38 @@ static int publish(struct um_fs *fs, const char *tmp, int upfd, const char *name
 	return r < 0 ? r : 1;
 }
 
+static void discard_tmp(struct um_fs *fs, const char *tmp, const char *name)
+{
+	int e = um_workdir_remove_tree(fs->work_fd, tmp);
+
+	if (e < 0 && e != -ENOENT)
+		um_log(UM_LOG_WARN, "copy-up '%s': cannot remove the temporary %s: %s", name, tmp, strerror(-e));
+}
+
+/* Copy-up changes no directory the union shows: the upper parent keeps
+ * its times (pst, read before), as kernel overlayfs keeps them. */
+static void keep_parent_times(int upfd, const struct stat *pst, const char *name)
+{
+	int r = um_sys_utimensat(upfd, "", (struct timespec[2]){ pst->st_atim, pst->st_mtim });
+
+	if (r < 0)
+		um_log(UM_LOG_WARN, "copy-up '%s': cannot keep its parent's times: %s", name, strerror(-r));
+}
+
+/* The upper copy's format allows metacopy files: raised once per upper
+ * (concurrent first ones write the same value). */
+static int allow_metacopy(struct um_fs *fs)
+{
+	int r;
+
+	if (atomic_load(&fs->format_metacopy))
+		return 0;
+	r = um_marker_set_format(fs->layers[UM_UPPER].fd, UM_FORMAT_METACOPY);
+	if (r == 0)
+		atomic_store(&fs->format_metacopy, true);
+	return r;
+}
+
 /* Copy ino (whose parent has an upper part, upfd) from srcdir/srcname.
  * Caller holds ino->lock for writing. */
 static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const char *srcname, int upfd,
@@ -94,26 +142,34 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 {
 	char tmp[UM_TMPNAME_MAX];
 	struct stat st;
-	bool indexed;
+	bool indexed, meta;
 	int r;
 
 	r = um_sys_lstatat(srcdir, srcname, &st);
 	if (r < 0)
 		return r;
-	um_workdir_tmpname(tmp);
-	r = build_object(fs, srcdir, srcname, &st, tmp, flags);
-	if (r == 0)
-		r = um_copy_attrs(srcdir, srcname, fs->work_fd, tmp, &st);
 	/* An object that can carry no marker (user.* markers on a symlink,
 	 * a fifo, a device) gets no origin: its number changes to its upper
 	 * inode's at copy-up, as kernel overlayfs's does with userxattr; and
 	 * no index entry, which would need lowerlinks: its lower names stay
 	 * separate objects, as with overlayfs's index=off. */
 	indexed = !S_ISDIR(st.st_mode) && st.st_nlink > 1 && um_marker_can_hold(st.st_mode);
+	/* Metacopy needs the origin (it names the data's file) and one name
+	 * (the data is found by it). */
+	meta = (flags & UM_COPYUP_META) && fs->metacopy && S_ISREG(st.st_mode) && st.st_size > 0 && !indexed &&
+	       um_marker_can_hold(st.st_mode);
+	um_workdir_tmpname(tmp);
+	r = meta ? allow_metacopy(fs) : 0;
+	if (r == 0)
+		r = build_object(fs, srcdir, srcname, &st, tmp, flags, meta);
+	if (r == 0)
+		r = um_copy_attrs(srcdir, srcname, fs->work_fd, tmp, &st);
 	/* Directories too: a listing of upper alone (readdir/stream.c) must
 	 * number it as lookup does, from below. */
 	if (r == 0 && um_marker_can_hold(st.st_mode))
 		r = um_marker_set_origin(fs->work_fd, tmp, ino->st_ino);
+	if (r == 0 && meta)
+		r = um_marker_set_metacopy(fs->work_fd, tmp);
 	if (r < 0)
 		goto discard;
 
@@ -133,8 +189,6 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 		struct stat pst;
 		bool swapped;
 
-		/* Copy-up changes no directory the union shows: the upper
-		 * parent keeps its times, as kernel overlayfs keeps them. */
 		r = um_sys_fstat(upfd, &pst);
 		if (r == 0)
 			r = publish(fs, tmp, upfd, ino->name);
@@ -143,9 +197,7 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 		if (r < 0)
 			goto discard;
 		swapped = r == 1;
-		r = um_sys_utimensat(upfd, "", (struct timespec[2]){ pst.st_atim, pst.st_mtim });
-		if (r < 0)
-			um_log(UM_LOG_WARN, "copy-up '%s': cannot keep its parent's times: %s", ino->name, strerror(-r));
+		keep_parent_times(upfd, &pst, ino->name);
 		r = 0;
 		if (S_ISDIR(st.st_mode)) {
 			int fd = um_sys_open_dir(upfd, ino->name);
@@ -161,6 +213,7 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 				goto discard;
 			}
 		} else {
+			ino->datalayer = meta ? ino->layer : 0;
 			ino->layer = UM_UPPER;
 		}
 		if (swapped && (r = um_sys_unlinkat(fs->work_fd, tmp, 0)) < 0)
@@ -169,18 +222,49 @@ static int copy_locked(struct um_fs *fs, struct um_inode *ino, int srcdir, const
 		r = 0;
 	}
 	ino->flags |= UM_INO_DIRSYNC;
-	um_debug("copy-up '%s': done%s", ino->name, indexed ? " (index)" : "");
+	um_debug("copy-up '%s': done%s", ino->name, indexed ? " (index)" : meta ? " (metacopy)" : "");
 	return 0;
 
 discard:
-	{
-		int e = um_workdir_remove_tree(fs->work_fd, tmp);
-
-		if (e < 0 && e != -ENOENT)
-			um_log(UM_LOG_WARN, "copy-up '%s': cannot remove the temporary %s: %s", ino->name, tmp,
-			       strerror(-e));
-	}
+	discard_tmp(fs, tmp, ino->name);
 	return r;
+}
+
+/* Give metacopy file ino (in upfd, its data in datadir) its data: a
+ * whole copy (data from below, everything else from the metacopy file,
+ * the marker left out) built in the workdir replaces it, so a crash
+ * leaves one or the other. With UM_COPYUP_NODATA the copy is empty.
+ * Caller holds ino->lock for writing. */
+static int complete_locked(struct um_fs *fs, struct um_inode *ino, int datadir, int upfd, unsigned flags)
+{
+	char tmp[UM_TMPNAME_MAX];
+	struct stat st, lst, pst;
+	int r = um_sys_lstatat(upfd, ino->name, &st);
+
+	if (r == 0)
+		r = um_sys_lstatat(datadir, ino->name, &lst);
+	if (r < 0)
+		return r;
+	st.st_size = lst.st_size;
+	um_workdir_tmpname(tmp);
+	r = build_object(fs, datadir, ino->name, &st, tmp, flags, false);
+	if (r == 0)
+		r = um_copy_attrs(upfd, ino->name, fs->work_fd, tmp, &st);
+	if (r == 0)
+		r = um_marker_set_origin(fs->work_fd, tmp, ino->st_ino);
+	if (r == 0)
+		r = um_sys_fstat(upfd, &pst);
+	if (r == 0)
+		r = um_sys_renameat(fs->work_fd, tmp, upfd, ino->name, 0);
+	if (r < 0) {
+		discard_tmp(fs, tmp, ino->name);
+		return r;
+	}
+	keep_parent_times(upfd, &pst, ino->name);
+	ino->datalayer = 0;
+	ino->flags |= UM_INO_DIRSYNC;
+	um_debug("copy-up '%s': its data too", ino->name);
+	return 0;
 }
 
 /* Copy up ino, whose parent already has an upper part. */
@@ -195,9 +279,9 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		r = um_inode_rdlock(fs, ino);
 		if (r < 0)
 			return r;
-		done = has_upper(ino);
+		done = has_upper(ino) && !needs_data(ino, flags);
 		parent = ino->parent ? um_inode_ref(ino->parent) : NULL;
-		layer = ino->layer;
+		layer = data_layer(ino);
 		if (S_ISDIR(ino->type))
 			srcdir = ino->parts[0].fd;
 		r = ino->flags & UM_INO_DEAD && !done ? -ENOENT : 0;
@@ -239,7 +323,7 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 			um_inode_unref(fs, parent, 1);
 			return r;
 		}
-		if (ino->parent != parent || ino->layer != layer) {
+		if (ino->parent != parent || data_layer(ino) != layer) {
 			/* Moved or copied meanwhile: look again. */
 			pthread_rwlock_unlock(&ino->lock);
 			um_inode_unref(fs, parent, 1);
@@ -249,6 +333,8 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		if (!has_upper(ino))
 			r = S_ISDIR(ino->type) ? copy_locked(fs, ino, srcdir, "", upfd, flags)
 					       : copy_locked(fs, ino, srcdir, ino->name, upfd, flags);
+		else if (needs_data(ino, flags))
+			r = complete_locked(fs, ino, srcdir, upfd, flags);
 		pthread_rwlock_unlock(&ino->lock);
 		um_inode_unref(fs, parent, 1);
 		return r;
@@ -303,6 +389,13 @@ int um_copyup_may_truncate(struct um_fs *fs, struct um_inode *ino)
 	/* EROFS and the like say the lower branch is read-only, which it is
 	 * to us anyway: only a refusal of the caller counts. */
 	return r == -EACCES || r == -EPERM ? r : 0;
+}
+
+int um_copyup_before_removal(struct um_fs *fs, struct um_inode *ino)
+{
+	if (S_ISDIR(ino->type) || atomic_load(&ino->nopen) == 0 || um_inode_data_layer(ino) == um_inode_layer(ino))
+		return 0;
+	return um_copyup(fs, ino, 0);
 }
 
 int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino)

@@ -12,7 +12,19 @@
  * its directory entry.
  *
  * A non-directory with several names below goes to the index instead of
- * its parent (see marker.h): every name then reaches that one copy. */
+ * its parent (see marker.h): every name then reaches that one copy.
+ *
+ * Metadata-only copy-up (metacopy=on, the default; DESIGN.md allows it):
+ * a change of metadata alone (chmod, chown, utimens, xattrs) to a lower
+ * regular file with data and one name copies no data. The upper copy gets
+ * the lower size as a hole and the metacopy marker (marker.h); reads go
+ * to the lower file, stat shows the lower size and blocks. The first
+ * call that needs the data in upper (open for writing, truncate, link,
+ * rename, removal while open) copies it into that file, fsyncs it, and
+ * only then drops the marker: a crash leaves the marker, and the lower
+ * data is read again. The copy without data is not fsync'ed: no data is
+ * at risk, and its metadata reaches the disk in order (as kernel
+ * overlayfs's metacopy does). */
 #ifndef UM_COPYUP_H
 #define UM_COPYUP_H
 
@@ -22,9 +34,12 @@ struct um_inode;
 
 /* Copy no data: the caller is about to truncate it to zero. */
 #define UM_COPYUP_NODATA 1u
+/* The caller changes metadata only: the data may stay below (metacopy).
+ * Without this flag, a metacopy file gets its data copied. */
+#define UM_COPYUP_META 2u
 
-/* Make sure ino has an upper copy; 0 when it already has one. Returns
- * -EROFS on a union without upper. */
+/* Make sure ino has an upper copy (with its data unless UM_COPYUP_META);
+ * 0 when it already has one. Returns -EROFS on a union without upper. */
 int um_copyup(struct um_fs *fs, struct um_inode *ino, unsigned flags);
 
 /* Before a copy-up that skips the data (UM_COPYUP_NODATA): may the
@@ -36,6 +51,11 @@ int um_copyup_may_truncate(struct um_fs *fs, struct um_inode *ino);
 /* Mark dir's upper part impure (before an entry with an origin lands in
  * it), once. */
 int um_copyup_mark_impure(struct um_fs *fs, struct um_inode *dir);
+
+/* Before ino may lose its last name: an open metacopy file gets its data
+ * in upper, where the open files' later reopens (keep_fd, inode.h) find
+ * it once the name and its way to the data below are gone. */
+int um_copyup_before_removal(struct um_fs *fs, struct um_inode *ino);
 
 /* Make the upper parents of a copied-up object durable (fsync path). */
 int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino);

@@ -68,7 +68,7 @@ static int check_format(struct um_ctl_set *set, char *err, size_t errlen)
 	int fd = set->layers[UM_UPPER].fd;
 	char v[16];
 	uint64_t ver;
-	int n, r = um_marker_check_format(fd, err, errlen);
+	int n, r = um_marker_check_format(fd, NULL, err, errlen);
 
 	if (r == 0)
 		return 0;

@@ -419,6 +419,12 @@ static int check_marker(struct check *c, const char *path, int fd, const char *n
 			problem(c, "upper", path, "%s is '%s', not y; read as not impure", key, raw_value(fd, name, key, &q));
 		return 0;
 	}
+	if (!strcmp(key, UM_XATTR_METACOPY)) {
+		if (!flag_ok(fd, name, key, "y"))
+			problem(c, "upper", path, "%s is '%s', not y; read as not metacopy: its upper copy's bytes are shown",
+				key, raw_value(fd, name, key, &q));
+		return 0;
+	}
 	if (!strcmp(key, UM_XATTR_REDIRECT)) {
 		r = um_marker_get_redirect(fd, name, buf, sizeof(buf));
 		/* Only slashes: no directory at all, which the daemon's lookup

@@ -35,7 +35,7 @@
 #    is right and leaves the dir complete.
 # 8. Concurrent first listings; a writer churning other names meanwhile.
 # 9. -o fallthru=maybe is refused (one line, nothing mounted); an upper of
-#    format "3" is refused; one of format "1" is upgraded to "2" at a
+#    format "4" is refused; one of format "1" is upgraded to "2" at a
 #    read-write mount and left alone at a read-only one.
 # UNIONMOUNT=kernel-overlay runs what applies to kernel overlayfs (the
 # listings, cookies, lookups, the differential part) and skips the on-disk
@@ -961,10 +961,10 @@ if ondisk; then
 	copy_upper ubad
 	expect_refused "-o fallthru=maybe" "fallthru" "$M" -o "$(sopts "$S/ubad" "$S/ubad.w"),fallthru=maybe"
 	expect_eq "-o fallthru=maybe: nothing written to upper" "" "$(format_of "$S/ubad")"
-	setfattr -n trusted.unionmount.format -v 3 "$S/ubad"
-	expect_refused "an upper of format 3" "format.*3|3.*format" "$M" -o "$(sopts "$S/ubad" "$S/ubad.w")"
-	expect_eq "format 3: the mark is left as it was" 3 "$(format_of "$S/ubad")"
-	expect_refused "an upper of format 3, read-only" "format.*3|3.*format" "$M" -o "ro,$(sopts "$S/ubad" "$S/ubad.w")"
+	setfattr -n trusted.unionmount.format -v 4 "$S/ubad"
+	expect_refused "an upper of format 4" "format.*4|4.*format" "$M" -o "$(sopts "$S/ubad" "$S/ubad.w")"
+	expect_eq "format 4: the mark is left as it was" 4 "$(format_of "$S/ubad")"
+	expect_refused "an upper of format 4, read-only" "format.*4|4.*format" "$M" -o "ro,$(sopts "$S/ubad" "$S/ubad.w")"
 	setfattr -n trusted.unionmount.format -v 1 "$S/ubad"
 	if um_mount "$M" "ro,$(sopts "$S/ubad" "$S/ubad.w")"; then
 		expect_eq "format 1, -o ro: the union reads" "l1:m/a" "$(t cat "$M/m/a")"
@@ -1067,7 +1067,7 @@ dop "listing of d" "OK chm/f,dir1/d,emptyl/d,f1/f,f2/f,f3/f,hl/f,hl2/f,hl3/f,ldi
 
 log "copy-up of fallthru'd files"
 dop "chmod a fallthru'd file" OK chmod d/chm 0600
-up_file "chmod copies up, replacing the fallthru" d/chm "l1:d/chm"
+up_metacopy "chmod copies up, replacing the fallthru" d/chm "l1:d/chm"
 dop "write a fallthru'd file" OK write d/wr 0 "W"
 up_file "write copies up" d/wr "W1:d/wr"
 dop "truncate a fallthru'd file" OK truncate d/tr 3

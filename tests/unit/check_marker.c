@@ -148,26 +148,38 @@ END_TEST
 START_TEST(format_version)
 {
 	char err[256] = "";
+	unsigned ver;
 
 	if (geteuid() != 0) {
 		fputs("skip: trusted xattrs need root\n", stderr);
 		return;
 	}
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0); /* absent */
-	ck_assert_int_eq(um_marker_set_format(dfd), 0);
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, NULL, err, sizeof(err)), 0); /* absent */
+	ck_assert_int_eq(um_marker_set_format(dfd, UM_FORMAT_VERSION), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(fgetxattr(dfd, UM_XATTR_FORMAT, err, sizeof(err)), 1);
 	ck_assert_int_eq(err[0], '0' + UM_FORMAT_VERSION);
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "1", 1, 0), 0);
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0);
-	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "3", 1, 0), 0);
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+	ck_assert_int_eq(um_marker_check_format(dfd, &ver, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ver, 1);
+	/* A mount without metacopy files records the base version; the
+	 * first metacopy file raises it. */
+	ck_assert_int_eq(um_marker_set_format(dfd, UM_FORMAT_BASE), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, &ver, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ver, 2);
+	ck_assert_int_eq(um_marker_set_format(dfd, UM_FORMAT_METACOPY), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, &ver, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ver, 3);
+	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "4", 1, 0), 0);
+	ver = 7;
+	ck_assert_int_eq(um_marker_check_format(dfd, &ver, err, sizeof(err)), -EPROTO);
+	ck_assert_uint_eq(ver, 0);
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "99", 2, 0), 0);
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+	ck_assert_int_eq(um_marker_check_format(dfd, NULL, err, sizeof(err)), -EPROTO);
 	ck_assert_ptr_nonnull(strstr(err, "upperdir"));
 	ck_assert_ptr_nonnull(strstr(err, "99"));
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "junk", 4, 0), 0);
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+	ck_assert_int_eq(um_marker_check_format(dfd, NULL, err, sizeof(err)), -EPROTO);
 }
 END_TEST
 
@@ -236,11 +248,11 @@ START_TEST(choose_namespace)
 
 	/* Written in the user namespace: root needs the option. */
 	um_marker_use(UM_MARKER_NS_USER);
-	ck_assert_int_eq(um_marker_set_format(dfd), 0);
+	ck_assert_int_eq(um_marker_set_format(dfd, UM_FORMAT_VERSION), 0);
 	ck_assert_int_eq(fgetxattr(dfd, "user.unionmount.format", v, sizeof(v)), 1);
 	ck_assert_int_eq(v[0], '0' + UM_FORMAT_VERSION);
 	ck_assert_int_eq(fgetxattr(dfd, "trusted.unionmount.format", v, sizeof(v)), -1);
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(choose(false, &ns, err, sizeof(err)), -EPROTO);
 	ck_assert_ptr_nonnull(strstr(err, "user.* attributes"));
 	ck_assert_ptr_nonnull(strstr(err, "with -o userxattr"));
@@ -249,13 +261,13 @@ START_TEST(choose_namespace)
 	/* A damaged user mark is a user upper too (check_format says so). */
 	ck_assert_int_eq(fsetxattr(dfd, "user.unionmount.format", "junk", 4, 0), 0);
 	ck_assert_int_eq(choose(false, &ns, err, sizeof(err)), -EPROTO);
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+	ck_assert_int_eq(um_marker_check_format(dfd, NULL, err, sizeof(err)), -EPROTO);
 	ck_assert_int_eq(fremovexattr(dfd, "user.unionmount.format"), 0);
 
 	/* Written in the trusted namespace: both marks, and the option is
 	 * refused by either. */
 	um_marker_use(UM_MARKER_NS_TRUSTED);
-	ck_assert_int_eq(um_marker_set_format(dfd), 0);
+	ck_assert_int_eq(um_marker_set_format(dfd, UM_FORMAT_VERSION), 0);
 	ck_assert_int_eq(fgetxattr(dfd, "user.unionmount.format", v, sizeof(v)), 7);
 	ck_assert(!memcmp(v, "trusted", 7));
 	ck_assert_int_eq(choose(false, &ns, err, sizeof(err)), 0);
@@ -477,12 +489,12 @@ START_TEST(getters_refuse_lenient_values)
 	ck_assert_int_eq(um_marker_get_lowerlinks(dfd, ""), -EIO); /* longer than any count */
 
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, " 1", 2, 0), 0);
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+	ck_assert_int_eq(um_marker_check_format(dfd, NULL, err, sizeof(err)), -EPROTO);
 	ck_assert_ptr_nonnull(strstr(err, "not a format version"));
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "0", 1, 0), 0);
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), -EPROTO);
+	ck_assert_int_eq(um_marker_check_format(dfd, NULL, err, sizeof(err)), -EPROTO);
 	ck_assert_int_eq(fsetxattr(dfd, UM_XATTR_FORMAT, "002", 3, 0), 0);
-	ck_assert_int_eq(um_marker_check_format(dfd, err, sizeof(err)), 0);
+	ck_assert_int_eq(um_marker_check_format(dfd, NULL, err, sizeof(err)), 0);
 
 	ck_assert_int_eq(mkdirat(dfd, "d", 0755), 0);
 	ck_assert_int_eq(um_marker_set_redirect(dfd, "d", "/a/b"), 0);
