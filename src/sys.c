@@ -50,7 +50,14 @@ int um_sys_flock(int fd, int op)
 
 int um_sys_openat(int dirfd, const char *name, int flags)
 {
-	return ret_trace(openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC), "openat", dirfd, name);
+	char self[32];
+
+	if (name[0] != '\0')
+		return ret_trace(openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC), "openat", dirfd, name);
+	/* dirfd itself (an O_PATH fd on a file that lost its last name):
+	 * openat() takes no empty name, its /proc link reopens it. */
+	(void)snprintf(self, sizeof(self), "/proc/self/fd/%d", dirfd);
+	return ret_trace(openat(AT_FDCWD, self, flags | O_CLOEXEC), "openat", dirfd, name);
 }
 
 int um_sys_createat(int dirfd, const char *name, int flags, mode_t mode)

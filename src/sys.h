@@ -19,7 +19,8 @@ int um_sys_flock(int fd, int op); /* LOCK_* from <sys/file.h> */
  * administrator: the one place a path is resolved, at mount time. */
 int um_sys_open_path(const char *path, int flags);
 int um_sys_mkdirat(int dirfd, const char *name, mode_t mode);
-/* openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC): returns the fd. */
+/* openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC): returns the fd.
+ * An empty name reopens dirfd itself (an O_PATH fd) through /proc. */
 int um_sys_openat(int dirfd, const char *name, int flags);
 /* openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode). */
 int um_sys_createat(int dirfd, const char *name, int flags, mode_t mode);
