@@ -264,7 +264,7 @@ static const struct opt_def opt_defs[] = {
 	{ "xino", OPT_OVL, ARG_STRING, "xino=on|off|auto", "overlayfs compatibility: inode numbers are always unique" },
 	{ "uuid", OPT_OVL, ARG_STRING, "uuid=on|off|null|auto", "overlayfs compatibility: ignored" },
 	{ "nfs_export", OPT_OVL, ARG_STRING, "nfs_export=off", "overlayfs compatibility: no NFS export" },
-	{ "volatile", OPT_OVL, ARG_NONE, "volatile", "refused: copy-ups are always synced" },
+	{ "volatile", OPT_OVL, ARG_NONE, "volatile", "refused: copied data is always synced" },
 
 	/* mount(8)'s own options, for fstab: mount(8) and mount.fuse3 strip
 	 * them before the helper runs, but a systemd unit or a script may pass
@@ -312,7 +312,7 @@ static const struct {
 	{ "xino", { "on", "off", "auto" }, NULL },
 	{ "uuid", { "on", "off", "null", "auto" }, NULL },
 	{ "nfs_export", { "off" }, "a FUSE union cannot be exported over NFS" },
-	{ "volatile", { NULL }, "every copy-up is synced; there is no option to skip that" },
+	{ "volatile", { NULL }, "copied data is always synced; there is no option to skip that" },
 };
 
 static int ovl_opt(const char *name, const char *value, char *err, size_t errlen)

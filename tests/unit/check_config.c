@@ -393,6 +393,23 @@ START_TEST(parse_fallthru)
 }
 END_TEST
 
+START_TEST(parse_metacopy)
+{
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
+	ck_assert(cfg.metacopy); /* the default */
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,metacopy=off"), 0);
+	ck_assert(!cfg.metacopy);
+	ck_assert_msg(!has_fuse_opt("metacopy=off"), "ours, not fuse's: %s", fuse_opts());
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,metacopy=off,metacopy=on"), 0);
+	ck_assert(cfg.metacopy);
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,metacopy=maybe"), -EINVAL);
+	ck_assert_err("metacopy:", "maybe");
+}
+END_TEST
+
 START_TEST(parse_readdirplus)
 {
 	static const struct {
@@ -1052,6 +1069,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_lowerdir_last_wins);
 	tcase_add_test(tc, parse_cache_timeout);
 	tcase_add_test(tc, parse_fallthru);
+	tcase_add_test(tc, parse_metacopy);
 	tcase_add_test(tc, parse_readdirplus);
 	tcase_add_test(tc, parse_max_dirfds);
 	tcase_add_test(tc, parse_passthrough);
