@@ -348,6 +348,10 @@ void um_op_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse_fi
 	int r = um_sys_fsync(um_file_get(fs, fi), datasync);
 
 	um_file_put(um_req_fs(req), fi);
+	/* A handle on a metacopy file's lower data synced the data; its
+	 * metadata is in upper. */
+	if (r == 0)
+		r = um_copyup_sync_metacopy(fs, um_req_inode(req, nodeid));
 	/* A copy-up's rename is part of the file's durability. */
 	if (r == 0)
 		r = um_copyup_sync_parents(fs, um_req_inode(req, nodeid));

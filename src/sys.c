@@ -189,6 +189,11 @@ int um_sys_fsync(int fd, int datasync)
 	return ret_trace(datasync ? fdatasync(fd) : fsync(fd), "fsync", fd, NULL);
 }
 
+int um_sys_syncfs(int fd)
+{
+	return ret_trace(syncfs(fd), "syncfs", fd, NULL);
+}
+
 int um_sys_lseek(int fd, off_t off, int whence, off_t *ret_off)
 {
 	off_t r = lseek(fd, off, whence);

@@ -40,6 +40,7 @@ struct dirent64;
 int um_sys_sweep(int fd, int (*visit)(void *ctx, int fd, struct dirent64 *d), void *ctx);
 int um_sys_fstatvfs(int fd, struct statvfs *ret_st);
 int um_sys_fsync(int fd, int datasync);
+int um_sys_syncfs(int fd);
 /* lseek; the offset through *ret_off. */
 int um_sys_lseek(int fd, off_t off, int whence, off_t *ret_off);
 

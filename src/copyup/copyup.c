@@ -398,6 +398,29 @@ int um_copyup_before_removal(struct um_fs *fs, struct um_inode *ino)
 	return um_copyup(fs, ino, 0);
 }
 
+int um_copyup_sync_metacopy(struct um_fs *fs, struct um_inode *ino)
+{
+	struct um_loc loc;
+	int fd, r;
+
+	if (S_ISDIR(ino->type) || um_inode_data_layer(ino) == um_inode_layer(ino))
+		return 0;
+	r = um_inode_locate(fs, ino, &loc);
+	if (r < 0)
+		return r;
+	fd = um_sys_openat(loc.dirfd, loc.name, O_RDONLY);
+	if (fd >= 0) {
+		r = um_sys_fsync(fd, 0);
+		(void)close(fd);
+	} else {
+		/* Unreadable to a daemon not run as root (chmod 000): the
+		 * whole upper filesystem, rather than nothing. */
+		r = fd == -EACCES ? um_sys_syncfs(loc.dirfd) : fd;
+	}
+	um_loc_release(fs, &loc);
+	return r;
+}
+
 int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino)
 {
 	struct um_inode *t = um_inode_ref(ino);

@@ -57,6 +57,10 @@ int um_copyup_mark_impure(struct um_fs *fs, struct um_inode *dir);
  * it once the name and its way to the data below are gone. */
 int um_copyup_before_removal(struct um_fs *fs, struct um_inode *ino);
 
+/* fsync of a metacopy file through a handle on its lower data: make its
+ * upper copy (mode, owner, times, xattrs) durable too; 0 for any other. */
+int um_copyup_sync_metacopy(struct um_fs *fs, struct um_inode *ino);
+
 /* Make the upper parents of a copied-up object durable (fsync path). */
 int um_copyup_sync_parents(struct um_fs *fs, struct um_inode *ino);
 
