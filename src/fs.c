@@ -136,6 +136,26 @@ static int probe_whiteout(struct um_fs *fs, char *err, size_t errlen)
 	return r;
 }
 
+/* A lowerdir that was the upper of a union with metacopy files (format 3
+ * or newer) would show their holes as data: theirs is in the lowers of
+ * that union, and lookup follows metacopy marks in upper only. */
+static int refuse_metacopy_lowers(struct um_fs *fs, const struct um_config *cfg, char *err, size_t errlen)
+{
+	for (unsigned l = 1; l < fs->n_layers; l++) {
+		char v[16];
+		uint64_t ver;
+		int n = um_sys_lgetxattrat(fs->layers[l].fd, "", UM_XATTR_FORMAT, v, sizeof(v));
+
+		if (n < 0 || um_marker_decode_uint(v, (size_t)n, UINT64_MAX, &ver) < 0 || ver < UM_FORMAT_METACOPY)
+			continue;
+		snprintf(err, errlen,
+			 "lowerdir '%s': the upper directory of a union with metacopy files (on-disk format %llu), whose data is in that union's lowerdirs; it cannot be a lowerdir",
+			 cfg->lowerdirs[l - 1], (unsigned long long)ver);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t errlen)
 {
 	struct um_fs *fs = calloc(1, sizeof(*fs));
@@ -218,6 +238,9 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		if (r < 0)
 			goto out;
 	}
+	r = refuse_metacopy_lowers(fs, cfg, err, errlen);
+	if (r < 0)
+		goto out;
 	r = stack_id(fs, &fs->stackid);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot name the lowerdirs through /proc/self/fd: %s", strerror(-r));

@@ -163,8 +163,8 @@ static int found_metacopy(const struct um_fs *fs, const struct um_inode *dir, co
 		struct stat st;
 		int r = um_sys_lstatat(p->fd, name, &st);
 
-		if (r == -ENOENT)
-			continue;
+		if (r == -ENOENT || (r == 0 && um_marker_fallthru_layer(&st)))
+			continue; /* a lower fallthru only says "look below" */
 		if (r < 0)
 			return r;
 		if (S_ISREG(st.st_mode) &&

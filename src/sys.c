@@ -50,14 +50,18 @@ int um_sys_flock(int fd, int op)
 
 int um_sys_openat(int dirfd, const char *name, int flags)
 {
-	char self[32];
+	char self[64];
+	int r;
 
 	if (name[0] != '\0')
 		return ret_trace(openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC), "openat", dirfd, name);
 	/* dirfd itself (an O_PATH fd on a file that lost its last name):
-	 * openat() takes no empty name, its /proc link reopens it. */
-	(void)snprintf(self, sizeof(self), "/proc/self/fd/%d", dirfd);
-	return ret_trace(openat(AT_FDCWD, self, flags | O_CLOEXEC), "openat", dirfd, name);
+	 * openat() takes no empty name, its magic link reopens it, which
+	 * O_NOFOLLOW (a caller's open flag) would refuse. */
+	r = um_sys_fd_path(self, sizeof(self), dirfd, "");
+	if (r < 0)
+		return r;
+	return ret_trace(open(self, (flags & ~O_NOFOLLOW) | O_CLOEXEC), "open", dirfd, name);
 }
 
 int um_sys_createat(int dirfd, const char *name, int flags, mode_t mode)

@@ -234,7 +234,8 @@ discard:
  * whole copy (data from below, everything else from the metacopy file,
  * the marker left out) built in the workdir replaces it, so a crash
  * leaves one or the other. With UM_COPYUP_NODATA the copy is empty.
- * Caller holds ino->lock for writing. */
+ * Caller holds ino->lock for writing and its parent's for reading (the
+ * rename replaces what the name holds: it must still be ino). */
 static int complete_locked(struct um_fs *fs, struct um_inode *ino, int datadir, int upfd, unsigned flags)
 {
 	char tmp[UM_TMPNAME_MAX];
@@ -274,12 +275,13 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		struct um_inode *parent;
 		uint16_t layer;
 		int srcdir = -1, upfd, r;
-		bool done;
+		bool done, complete;
 
 		r = um_inode_rdlock(fs, ino);
 		if (r < 0)
 			return r;
 		done = has_upper(ino) && !needs_data(ino, flags);
+		complete = has_upper(ino) && !done;
 		parent = ino->parent ? um_inode_ref(ino->parent) : NULL;
 		layer = data_layer(ino);
 		if (S_ISDIR(ino->type))
@@ -317,15 +319,25 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		 * parent must say so before it lands there. */
 		if (r >= 0 && um_marker_can_hold(ino->type))
 			r = um_copyup_mark_impure(fs, parent);
-		if (r >= 0)
+		/* Completing a metacopy file replaces whatever its name holds
+		 * in upper: the parent's lock keeps renames and removals (they
+		 * write-lock it) off the name meanwhile. Parents lock first. */
+		if (r >= 0 && complete)
+			r = um_inode_rdlock(fs, parent);
+		if (r >= 0) {
 			r = um_inode_wrlock(fs, ino);
+			if (r < 0 && complete)
+				pthread_rwlock_unlock(&parent->lock);
+		}
 		if (r < 0) {
 			um_inode_unref(fs, parent, 1);
 			return r;
 		}
-		if (ino->parent != parent || data_layer(ino) != layer) {
+		if (ino->parent != parent || data_layer(ino) != layer || (has_upper(ino) && !complete)) {
 			/* Moved or copied meanwhile: look again. */
 			pthread_rwlock_unlock(&ino->lock);
+			if (complete)
+				pthread_rwlock_unlock(&parent->lock);
 			um_inode_unref(fs, parent, 1);
 			continue;
 		}
@@ -333,9 +345,13 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		if (!has_upper(ino))
 			r = S_ISDIR(ino->type) ? copy_locked(fs, ino, srcdir, "", upfd, flags)
 					       : copy_locked(fs, ino, srcdir, ino->name, upfd, flags);
+		else if (ino->flags & UM_INO_DEAD)
+			r = -ENOENT; /* its name went before the lock: nothing of it to complete */
 		else if (needs_data(ino, flags))
 			r = complete_locked(fs, ino, srcdir, upfd, flags);
 		pthread_rwlock_unlock(&ino->lock);
+		if (complete)
+			pthread_rwlock_unlock(&parent->lock);
 		um_inode_unref(fs, parent, 1);
 		return r;
 	}
@@ -415,7 +431,7 @@ int um_copyup_sync_metacopy(struct um_fs *fs, struct um_inode *ino)
 	} else {
 		/* Unreadable to a daemon not run as root (chmod 000): the
 		 * whole upper filesystem, rather than nothing. */
-		r = fd == -EACCES ? um_sys_syncfs(loc.dirfd) : fd;
+		r = fd == -EACCES ? um_sys_syncfs(fs->layers[UM_UPPER].fd) : fd;
 	}
 	um_loc_release(fs, &loc);
 	return r;
