@@ -455,11 +455,6 @@ int um_marker_set_metacopy(int dirfd, const char *name)
 	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_METACOPY, "y", 1, 0);
 }
 
-int um_marker_clear_metacopy(int fd)
-{
-	return um_sys_lremovexattrat(fd, "", UM_XATTR_METACOPY);
-}
-
 int um_marker_get_lowerlinks(int dirfd, const char *name)
 {
 	char v[11];

@@ -196,11 +196,10 @@ int um_marker_dir_flags(int dirfd, uint64_t stack);
 /* lowerlinks of an index entry: the count (0 if absent) or -errno. */
 int um_marker_get_lowerlinks(int dirfd, const char *name);
 
-/* Metacopy flag of a regular file (copyup.h): 1, 0 or -errno. Cleared
- * through an fd on the file once its data is in upper. */
+/* Metacopy flag of a regular file (copyup.h): 1, 0 or -errno. Never
+ * cleared: the whole copy that gives the file its data replaces it. */
 int um_marker_is_metacopy(int dirfd, const char *name);
 int um_marker_set_metacopy(int dirfd, const char *name);
-int um_marker_clear_metacopy(int fd);
 int um_marker_set_lowerlinks(int dirfd, const char *name, unsigned n);
 
 /*
