@@ -65,12 +65,17 @@ static int apply(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, const s
 		r = um_inode_locate(fs, ino, &loc);
 		if (r < 0)
 			return r;
+		/* The object's lock, read: a metacopy file's data copy (which
+		 * holds it for writing) copies its attributes and then replaces
+		 * it, and must not do so around this change (copyup.c). */
+		pthread_rwlock_rdlock(&ino->lock);
 		if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
 			r = um_sys_fchownat(loc.dirfd, loc.name,
 					    to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
 					    to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1);
 		if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
 			r = um_sys_fchmodat(loc.dirfd, loc.name, attr->st_mode & 07777);
+		pthread_rwlock_unlock(&ino->lock);
 		um_loc_release(fs, &loc);
 	}
 	/* Outside any location: truncate_loc() takes its own, and a
@@ -87,7 +92,9 @@ static int apply(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, const s
 		r = um_inode_locate(fs, ino, &loc);
 		if (r < 0)
 			return r;
+		pthread_rwlock_rdlock(&ino->lock); /* as above */
 		r = um_sys_utimensat(loc.dirfd, loc.name, ts);
+		pthread_rwlock_unlock(&ino->lock);
 		um_loc_release(fs, &loc);
 	}
 	return r;

@@ -115,10 +115,14 @@ static int change_xattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, con
 		r = um_inode_locate(fs, ino, &loc);
 	if (r < 0)
 		return r;
+	/* Not around a metacopy file's data copy, which copies the xattrs
+	 * and then replaces the file (op_attr.c apply()). */
+	pthread_rwlock_rdlock(&ino->lock);
 	if (remove)
 		r = um_sys_lremovexattrat(loc.dirfd, loc.name, name);
 	else
 		r = um_sys_lsetxattrat(loc.dirfd, loc.name, name, value, size, flags);
+	pthread_rwlock_unlock(&ino->lock);
 	um_loc_release(fs, &loc);
 	return r;
 }
