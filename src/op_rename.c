@@ -202,8 +202,13 @@ static int lock_two(struct um_fs *fs, struct um_inode *a, struct um_inode *b)
 	return r;
 }
 
+/* Also after a failure: a step of a two-step change may have been taken
+ * (a spurious bump costs a listing one more read). */
 static void unlock_two(struct um_inode *a, struct um_inode *b)
 {
+	um_inode_names_changed(a);
+	if (b != a)
+		um_inode_names_changed(b);
 	pthread_rwlock_unlock(&a->lock);
 	if (a != b)
 		pthread_rwlock_unlock(&b->lock);

@@ -39,6 +39,9 @@ struct dirhandle {
 	 * threads sharing the open directory): the stream has one offset. */
 	pthread_mutex_t lock;
 	struct um_dirstream *stream; /* NULL: the snapshot */
+	/* The directory's names_version (inode.h) when the snapshot was
+	 * taken or the stream last read afresh. */
+	uint32_t version;
 	struct um_dirsnap snap;
 	struct snapkey *order; /* the snapshot by cookie; NULL: none taken yet */
 };
@@ -176,6 +179,7 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_init(&h->lock, NULL);
+	h->version = atomic_load(&dir->names_version);
 	/* A snapshot is taken when a listing starts (do_readdir()). */
 	r = use_stream(fs, dir) ? um_dirstream_open(fs, dir, dotdot_ino(dir), &h->stream) : 0;
 	if (r < 0) {
@@ -224,6 +228,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	 * An entry with attributes takes over 128 bytes of the buffer. */
 	_cleanup_free_ struct um_inode **taken = plus ? calloc(size / 128 + 1, sizeof(*taken)) : NULL;
 	size_t pos = 0, ntaken = 0, i = 0;
+	uint32_t version;
+	bool changed;
 	int r = 0;
 
 	if (!buf || (plus && !taken)) {
@@ -231,19 +237,31 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 		return;
 	}
 	pthread_mutex_lock(&h->lock);
+	/* The kernel appends this reply to its cached listing of dir if it
+	 * continues at the cookie where that listing stops, whichever handle
+	 * began it: after a change of dir's names (which the kernel does not
+	 * let run during a READDIR of dir), names read before the change,
+	 * and gone since, would outlive it there. So each reply is read as
+	 * dir is now, from after cookie off. */
+	version = atomic_load(&dir->names_version);
+	changed = version != h->version;
 	if (h->stream) {
-		r = um_dirstream_seek(h->stream, off);
+		r = changed ? um_dirstream_reread(h->stream, off) : um_dirstream_seek(h->stream, off);
+		if (r == 0)
+			h->version = version;
 	} else {
 		/* Each listing (the first after opendir, and one after
 		 * rewinddir(3)) shows the directory as it is when it starts;
 		 * so does one that the kernel began from its cache (the handle
 		 * has none of its own yet). */
-		if (off == 0 || !h->order) {
+		if (off == 0 || !h->order || changed) {
 			struct um_dirsnap snap;
 
 			r = um_dir_merge(fs, dir, dotdot_ino(dir), &snap);
 			if (r == 0)
 				r = snap_set(h, &snap);
+			if (r == 0)
+				h->version = version;
 		}
 		if (r == 0 && off != 0)
 			i = snap_seek(h, off);

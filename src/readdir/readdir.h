@@ -74,6 +74,10 @@ int um_dirstream_open(const struct um_fs *fs, struct um_inode *dir, uint64_t dot
 void um_dirstream_close(struct um_dirstream *s);
 /* Continue at cookie off (0: the start). */
 int um_dirstream_seek(struct um_dirstream *s, off_t off);
+/* The same on a new open of the directory, after a change of its names:
+ * what this one read ahead (and the upper filesystem may keep per open)
+ * can hold names that are gone. */
+int um_dirstream_reread(struct um_dirstream *s, off_t off);
 /* The next visible entry without consuming it: 1, 0 at the end, -errno. */
 int um_dirstream_peek(struct um_fs *fs, struct um_inode *dir, struct um_dirstream *s, struct um_listent *e);
 void um_dirstream_advance(struct um_dirstream *s);

@@ -110,6 +110,24 @@ int um_dirstream_seek(struct um_dirstream *s, off_t off)
 	return 0;
 }
 
+int um_dirstream_reread(struct um_dirstream *s, off_t off)
+{
+	off_t got;
+	int fd = um_sys_openat(s->fd, ".", O_RDONLY | O_DIRECTORY);
+	int r = fd < 0 ? fd : um_sys_lseek(fd, off, SEEK_SET, &got);
+
+	if (r < 0) {
+		if (fd >= 0)
+			(void)close(fd);
+		return r;
+	}
+	(void)close(s->fd);
+	s->fd = fd;
+	s->pos = off;
+	s->len = s->at = 0;
+	return 0;
+}
+
 static int map_add(struct lowermap *m, const struct dirent64 *d)
 {
 	uint32_t idx;

@@ -29,6 +29,22 @@
  * unlinks each again three creations later (and the last ones at the
  * end), so that at most four of these names exist at any time and none
  * at exit. Exit 0, 1 if a create or unlink fails (stderr says which).
+ *
+ * stale DIR DEST: listings interleaved with a rename in the order that
+ * could make the kernel's cached listing of DIR (FOPEN_CACHE_DIR) hold a
+ * name that is gone. The kernel fills its cache from whichever open
+ * directory's READDIR reply continues it at the right cookie, and checks
+ * for changes only when a listing starts. With raw getdents64() calls
+ * (one FUSE READDIR each): DIR is listed whole, then a name created and
+ * removed in it (so the kernel must read it again); listing A reads one
+ * chunk; listing P reads DIR whole (completing the kernel's cache); a
+ * name A has not reached is renamed to DEST (same filesystem); listing B
+ * reads one chunk (the kernel drops its cache and starts it again from
+ * B's); A reads to the end (continuing the cache at the same cookie);
+ * then listing C, opened last, must not show the name (A may: it began
+ * before the rename). Prints "moved NAME". Exit 0 as described, 1 when
+ * a listing shows the name (stderr says which), 2 when A's first chunk
+ * held every name (DIR too small), 99 on usage or setup errors.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -36,10 +52,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "dtype.h"
@@ -265,11 +283,112 @@ static int do_churn(const char *dir, const char *prefix, long count)
 	return bad;
 }
 
+#define STALE_BUF (32 * 1024)
+
+/* One getdents64() chunk of fd into names[] (regular entries only, not
+ * "." and ".."); returns the number of bytes read, or -1. */
+static long chunk_names(int fd, char names[][256], size_t *n, size_t cap)
+{
+	static char buf[STALE_BUF];
+	long len = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+
+	for (long at = 0; len > 0 && at < len;) {
+		struct dirent64 *d = (struct dirent64 *)(buf + at);
+
+		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..") && *n < cap)
+			snprintf(names[(*n)++], 256, "%s", d->d_name);
+		at += d->d_reclen;
+	}
+	return len;
+}
+
+static bool has_name(char names[][256], size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
+static int do_stale(const char *dir, const char *dest)
+{
+	enum { CAP = 20000 };
+	static char all[CAP][256], a1[CAP][256], rest[CAP][256], again[CAP][256]; /* 20 MiB */
+	size_t nall = 0, na1 = 0, nrest = 0, nagain = 0, ndummy = 0;
+	char victim[256] = "", from[4096], to[4096], tmp[4096];
+	int fa = -1, fb = -1, fc = -1, bad = 0;
+	long len;
+
+	fa = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fa < 0)
+		goto setup;
+	while ((len = chunk_names(fa, all, &nall, CAP)) > 0)
+		;
+	close(fa);
+	snprintf(tmp, sizeof(tmp), "%s/.cookies-stale-tmp", dir);
+	fa = open(tmp, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	if (fa < 0 || close(fa) < 0 || unlink(tmp) < 0)
+		goto setup;
+	fa = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fa < 0 || chunk_names(fa, a1, &na1, CAP) <= 0)
+		goto setup;
+	fb = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fb < 0)
+		goto setup;
+	nall = 0;
+	while ((len = chunk_names(fb, all, &nall, CAP)) > 0)
+		;
+	close(fb);
+	if (len < 0)
+		goto setup;
+	for (size_t i = 0; i < nall && !victim[0]; i++)
+		if (!has_name(a1, na1, all[i]))
+			snprintf(victim, sizeof(victim), "%s", all[i]);
+	if (!victim[0]) {
+		fprintf(stderr, "cookies: stale: the first chunk of %s held all %zu names\n", dir, nall);
+		close(fa);
+		return 2;
+	}
+	snprintf(from, sizeof(from), "%s/%s", dir, victim);
+	snprintf(to, sizeof(to), "%s/%s", dest, victim);
+	if (rename(from, to) < 0)
+		goto setup;
+	printf("moved %s\n", esc(victim));
+	fb = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fb < 0 || chunk_names(fb, all, &ndummy, 0) < 0)
+		goto setup;
+	while ((len = chunk_names(fa, rest, &nrest, CAP)) > 0)
+		;
+	if (len < 0)
+		goto setup;
+	/* A may show it or not: it began before the rename (POSIX). */
+	fc = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fc < 0)
+		goto setup;
+	while ((len = chunk_names(fc, again, &nagain, CAP)) > 0)
+		;
+	if (len < 0)
+		goto setup;
+	if (has_name(again, nagain, victim)) {
+		fprintf(stderr, "cookies: stale: %s: a listing opened after the rename shows %s (%zu names)\n", dir,
+			esc(victim), nagain);
+		bad = 1;
+	}
+	close(fa);
+	close(fb);
+	close(fc);
+	return bad;
+setup:
+	fprintf(stderr, "cookies: stale %s: %m\n", dir);
+	return 99;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: cookies list DIR\n"
 			"       cookies check [-n NEXT] [-e EVERY] DIR FILE\n"
-			"       cookies churn DIR PREFIX COUNT\n");
+			"       cookies churn DIR PREFIX COUNT\n"
+			"       cookies stale DIR DEST\n");
 	exit(99);
 }
 
@@ -281,6 +400,8 @@ int main(int argc, char **argv)
 		return do_list(argv[2]);
 	if (!strcmp(argv[1], "churn") && argc == 5)
 		return do_churn(argv[2], argv[3], strtol(argv[4], NULL, 10));
+	if (!strcmp(argv[1], "stale") && argc == 4)
+		return do_stale(argv[2], argv[3]);
 	if (!strcmp(argv[1], "check")) {
 		int next = 2, a = 2;
 		long every = 1;

@@ -3,7 +3,14 @@
 # third of the names shadowed and some whited out (in upper and in a middle
 # lower), compared with kernel overlayfs; d_type of every entry; telldir /
 # seekdir resume on one handle; getdents64 with tiny buffers; the same again
-# on a second open and after a remount.
+# on a second open and after a remount. Last, with fallthru=off (listings
+# from snapshots) and on (from upper): a name renamed away while another
+# listing of its directory is half read must not come back in a listing
+# opened afterwards. The kernel fills its cached listing of a directory
+# from whichever open handle continues it at the right cookie and checks
+# for changes only when a listing starts, so a handle's reply read before
+# the change would put the name back there (cookies stale; both failed
+# before the daemon read each reply afresh after a change).
 . "$(dirname "$0")/lib.sh"
 setup_test
 require_overlay
@@ -174,5 +181,31 @@ print(len(before), "rewound-new" in before, "rewound-new" in os.listdir(fd))' "$
 	esac
 done
 um_umount "$M"
+
+COOKIES=$HELPERS/cookies
+if [ ! -x "$COOKIES" ]; then
+	COOKIES=$T/cookies
+	cc -O2 -Wall -o "$COOKIES" "$LIB_DIR/cookies.c" || die "cannot build helper cookies"
+fi
+mkdir -p "$T/sl/low/d"
+# Enough for several getdents64 chunks of 32 KiB on kernel overlayfs too.
+for ((i = 0; i < 2000; i++)); do printf '%s\n' "$i" >"$T/sl/low/d/$(printf 'name-%05d-of-a-directory-listed-in-chunks' "$i")"; done
+for ft in off on; do
+	rm -rf --one-file-system "$T/sl/up" "$T/sl/work"
+	mkdir -p "$T/sl/up" "$T/sl/work"
+	um_mount "$M" "upperdir=$T/sl/up,workdir=$T/sl/work,lowerdir=$T/sl/low,fallthru=$ft" || finish
+	mkdir "$M/dest"
+	out=$(tl 60 "$COOKIES" stale "$M/d" "$M/dest" 2>&1)
+	rc=$?
+	moved=$(printf '%s\n' "$out" | awk '$1 == "moved" { print $2 }')
+	if [ $rc -eq 0 ] && [ -n "$moved" ]; then
+		pass "fallthru=$ft: $moved renamed away while a listing was half read: not in a listing opened afterwards"
+	else
+		fail "fallthru=$ft: a listing after a rename (status $rc): $out"
+	fi
+	expect_eq "fallthru=$ft: d/ lists 1999 names, dest/ the moved one" "1999 $moved" \
+		"$(t ls "$M/d" | wc -l) $(t ls "$M/dest")"
+	um_umount "$M"
+done
 
 finish
