@@ -213,6 +213,7 @@ int main(int argc, char **argv)
 	se = fuse_session_new(&cfg.fuse_args, &um_ops, sizeof(um_ops), fs);
 	if (!se)
 		goto out; /* libfuse printed why */
+	fs->se = se;
 	if (fuse_set_signal_handlers(se) < 0)
 		goto destroy;
 	if (fuse_session_mount(se, cfg.mountpoint) < 0)

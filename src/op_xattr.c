@@ -124,6 +124,8 @@ static int change_xattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, con
 		r = um_sys_lsetxattrat(loc.dirfd, loc.name, name, value, size, flags);
 	pthread_rwlock_unlock(&ino->lock);
 	um_loc_release(fs, &loc);
+	if (r == 0)
+		um_notify_attrs_changed(fs, ino);
 	return r;
 }
 

@@ -3,6 +3,7 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "dirfds.h"
 #include "inflight.h"
@@ -28,6 +29,22 @@ struct um_inode *um_req_inode(fuse_req_t req, fuse_ino_t nodeid)
 fuse_ino_t um_nodeid(struct um_fs *fs, struct um_inode *ino)
 {
 	return ino == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)ino;
+}
+
+/* The kernel drops ino's cached ctime after a rename or an xattr change
+ * (FUSE_STATX_MODIFY), but without the version bump that makes it discard
+ * older replies: a GETATTR, LOOKUP or READDIRPLUS reply about ino read
+ * before the change (through a file handle, or another name of a
+ * hard-linked file, which no directory lock orders with it) and arriving
+ * after it would be cached as current for cache_timeout. An invalidation
+ * from here bumps that version. ENOENT: the kernel has forgotten ino. */
+void um_notify_attrs_changed(struct um_fs *fs, struct um_inode *ino)
+{
+	int r = fs->se ? fuse_lowlevel_notify_inval_inode(fs->se, um_nodeid(fs, ino), -1, 0) : 0;
+
+	if (r < 0 && r != -ENOENT)
+		um_debug("cannot invalidate the kernel's attributes of inode %#llx: %s", (unsigned long long)ino->st_ino,
+			 strerror(-r));
 }
 
 void um_fill_entry(struct um_fs *fs, struct um_inode *ino, const struct stat *st, struct fuse_entry_param *e)

@@ -17,6 +17,10 @@ extern const struct fuse_lowlevel_ops um_ops;
 struct um_fs *um_req_fs(fuse_req_t req);
 struct um_inode *um_req_inode(fuse_req_t req, fuse_ino_t nodeid);
 fuse_ino_t um_nodeid(struct um_fs *fs, struct um_inode *ino);
+/* After a change of ino's attributes that the kernel learns of without
+ * new ones (rename, xattrs: its ctime) or not at all (a copy-up's new
+ * upper file): see ops.c. */
+void um_notify_attrs_changed(struct um_fs *fs, struct um_inode *ino);
 /* Fill a lookup reply for ino (which carries the reference passed on). */
 void um_fill_entry(struct um_fs *fs, struct um_inode *ino, const struct stat *st, struct fuse_entry_param *e);
 

@@ -36,6 +36,8 @@ struct um_layer {
 	char *path;   /* for messages only: never used to reach the branch */
 };
 
+struct fuse_session;
+
 struct um_fs {
 	struct um_layer *layers; /* [0] upper, [1..n_layers-1] lowers */
 	unsigned n_layers;
@@ -66,6 +68,9 @@ struct um_fs {
 	/* Serializes renames (see op_rename.c); guards no data of its own. */
 	pthread_mutex_t rename_lock;
 	struct um_itable *itable;
+	/* For notifications to the kernel (ops.c); set before the session
+	 * starts. */
+	struct fuse_session *se;
 };
 
 #define UM_UPPER 0

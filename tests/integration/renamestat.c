@@ -23,6 +23,18 @@
  * reply has another file type than the inode) is printed (the first few
  * per process) and counted. Prints one line of counts; exit status 0 when
  * every answer was as expected, 1 otherwise, 99 on usage or setup errors.
+ *
+ *   renamestat ctime FILE UPPERFILE ROUNDS
+ *
+ * The ctime the union shows after a change it learns of without new
+ * attributes. A child fstats FILE through a descriptor all along; the
+ * parent, ROUNDS times, renames FILE to FILE.moved and back, then sets
+ * an xattr (user.renamestat) on it, and after each change (and a pause
+ * of 1 ms) stat(FILE) must give the ctime lstat(UPPERFILE) gives, where
+ * the union keeps FILE in its upper branch. The kernel drops its cached
+ * ctime on such a change but would take as current a GETATTR reply read
+ * before it and arriving after. Prints "ctime: M of N stats stale";
+ * exit status 0 when none was, 1 otherwise, 99 on errors.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -34,9 +46,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -193,6 +207,56 @@ static void fstatter(struct counts *c, const int *fds)
 	}
 }
 
+/* 1 when stat(file) and lstat(upper) disagree on st_ctim, 0, or -1. */
+static int ctime_stale(const char *file, const char *upper)
+{
+	struct stat a, b;
+
+	if (stat(file, &a) < 0 || lstat(upper, &b) < 0)
+		return -1;
+	return a.st_ctim.tv_sec != b.st_ctim.tv_sec || a.st_ctim.tv_nsec != b.st_ctim.tv_nsec;
+}
+
+static int ctime_main(const char *file, const char *upper, int rounds)
+{
+	char moved[4096];
+	int fd = open(file, O_RDONLY | O_CLOEXEC), stale = 0, checks = 0, r = 0;
+	pid_t pid;
+
+	snprintf(moved, sizeof(moved), "%s.moved", file);
+	if (fd < 0 || (pid = fork()) < 0) {
+		fprintf(stderr, "renamestat: ctime: %s: %s\n", file, strerror(errno));
+		return 99;
+	}
+	if (pid == 0) {
+		struct stat st;
+
+		for (;;)
+			(void)fstat(fd, &st);
+	}
+	for (int i = 0; i < rounds && r >= 0; i++) {
+		for (int step = 0; step < 2 && r >= 0; step++) {
+			if (step == 0)
+				r = rename(file, moved) < 0 || rename(moved, file) < 0 ? -1 : 0;
+			else
+				r = setxattr(file, "user.renamestat", &i, sizeof(i), 0);
+			if (r == 0) {
+				(void)usleep(1000);
+				r = ctime_stale(file, upper);
+			}
+			if (r > 0)
+				stale++;
+			checks++;
+		}
+	}
+	if (r < 0)
+		fprintf(stderr, "renamestat: ctime: %s: %s\n", file, strerror(errno));
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	printf("ctime: %d of %d stats stale\n", stale, checks);
+	return r < 0 ? 99 : stale != 0;
+}
+
 int main(int argc, char **argv)
 {
 	int nproc, fds[MAXN], status = 0;
@@ -201,6 +265,8 @@ int main(int argc, char **argv)
 	char p[4096];
 	double secs;
 
+	if (argc == 5 && !strcmp(argv[1], "ctime"))
+		return ctime_main(argv[2], argv[3], atoi(argv[4]));
 	if (argc != 4 || (secs = atof(argv[2])) <= 0 || (n = atoi(argv[3])) < 1 || n > MAXN) {
 		fprintf(stderr, "usage: renamestat MNT SECONDS N (1..%d)\n", MAXN);
 		return 99;

@@ -19,6 +19,8 @@
 # xattrs, and the mtime to the nanosecond whenever the operation did not
 # change it on the plain copy. Parents on upper carry the lower's mode,
 # owner and xattrs (and mtime, except where link/rename changed the dir).
+# The union shows the upper copy's ctime afterwards (open O_WRONLY and
+# O_RDWR send no new attributes to the kernel: the daemon invalidates).
 # A setuid+setgid executable keeps S_ISUID/S_ISGID through chown-free
 # copy-ups (utimens, setxattr, fsetxattr, futimens, chmod to the same mode).
 # Upper ends up holding exactly the expected objects; lowers are unchanged.
@@ -191,6 +193,11 @@ for x in $NAMES; do
 	name=f
 	[ $x == rename ] && name=f.renamed
 	ref=$R/$x/$name
+	# First (reading the file may refresh what the kernel caches): the
+	# copy is a new upper file, whose ctime the kernel, caching the
+	# lower's attributes, must learn of even when no write follows.
+	expect_eq "$x: the union shows the upper copy's ctime" \
+		"$(stat -c %.9Z "$U/$x.d/sub/$name")" "$(t stat -c %.9Z "$M/$x.d/sub/$name")"
 	# The mtime is checked exactly unless the operation itself moved it.
 	wm=0
 	[ "$(stat -c %.9Y "$ref")" == "$(stat -c %.9Y "$L2/$x.d/sub/f")" ] && wm=1
