@@ -1495,6 +1495,34 @@ static void op_stat(void)
 }
 
 /* List one of our places (or directories) and compare with the model. */
+/* For a name a listing of path should not have shown: what lstat and
+ * a second listing say, into buf ("lstat: ENOENT, listed again" is a
+ * stale listing; a name that lstat finds is there). */
+static void why_listed(const char *path, const char *name, char *buf, size_t size)
+{
+	char p[4096 + 260], data[16] = "";
+	struct stat st;
+	size_t n2;
+
+	snprintf(p, sizeof(p), "%s/%s", path, name);
+	int r = lstat(p, &st), e = errno;
+	if (r == 0 && S_ISREG(st.st_mode)) {
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		ssize_t got = fd < 0 ? -1 : read(fd, data, sizeof(data) - 1);
+		if (got > 0)
+			data[got] = '\0';
+		for (char *c = data; *c; c++)
+			if (*c < 0x20 || *c > 0x7e)
+				*c = '.';
+		if (fd >= 0)
+			close(fd);
+	}
+	struct ent *v = list_dir(AT_FDCWD, path, &n2, 0);
+	snprintf(buf, size, "lstat: %s%s%s%s; %s", r == 0 ? "found" : en(e), r == 0 ? " '" : "", data,
+		 r == 0 ? "'" : "", !v ? "cannot list again" : find_ent(v, n2, name) ? "listed again" : "not listed again");
+	free(v);
+}
+
 static void op_list(void)
 {
 	char path[4096], own[16];
@@ -1558,8 +1586,11 @@ static void op_list(void)
 			continue;
 		if (q >= NDIR && q % 2 == 0 && !strcmp(v[i].name, "sub"))
 			continue;
-		if (ours_only || !strncmp(v[i].name, own, strlen(own)))
-			bad("list %s: unexpected '%s' (%c)", path, v[i].name, v[i].t);
+		if (ours_only || !strncmp(v[i].name, own, strlen(own))) {
+			char why[128];
+			why_listed(path, v[i].name, why, sizeof(why));
+			bad("list %s: unexpected '%s' (%c) (%s)", path, v[i].name, v[i].t, why);
+		}
 	}
 	free(v);
 	count(N_LIST);
