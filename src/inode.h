@@ -94,6 +94,9 @@ struct um_inode {
 	 * changes only when a listing starts: a handle's snapshot or buffer
 	 * older than the last change must be read again (readdir/op_dir.c). */
 	_Atomic uint32_t names_version;
+	/* Directories: a READDIR was answered since the kernel was last told
+	 * to drop its cached listing (um_notify_names_changed()). */
+	atomic_bool listed;
 	char iname[];             /* the name it was created with */
 };
 

@@ -210,6 +210,7 @@ static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, st
 unlock:
 	um_inode_names_changed(dir);
 	pthread_rwlock_unlock(&dir->lock);
+	um_notify_names_changed(fs, dir);
 out:
 	if (r == 0)
 		r = um_inode_new_upper(fs, dir, name, ret_st, ret);
@@ -380,6 +381,7 @@ void um_op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const c
 	}
 	um_inode_names_changed(dir);
 	pthread_rwlock_unlock(&dir->lock);
+	um_notify_names_changed(fs, dir);
 	if (r == 0)
 		r = um_inode_stat(fs, ino, &st);
 	if (r < 0) {

@@ -439,6 +439,9 @@ void um_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 	pthread_mutex_lock(&fs->rename_lock);
 	r = do_rename(fs, &op);
 	pthread_mutex_unlock(&fs->rename_lock);
+	um_notify_names_changed(fs, op.olddir);
+	if (op.newdir != op.olddir)
+		um_notify_names_changed(fs, op.newdir);
 	if (r == 0 && op.src)
 		um_notify_attrs_changed(fs, op.src);
 	if (r == 0 && op.dst && (flags & RENAME_EXCHANGE))

@@ -47,6 +47,27 @@ void um_notify_attrs_changed(struct um_fs *fs, struct um_inode *ino)
 			 strerror(-r));
 }
 
+/* The kernel checks its cached listing of a directory for changes only
+ * when a listing starts at position 0 and finds it complete. A listing
+ * begun before a change that reads its last (empty) chunk after it marks
+ * the cache complete, and a listing opened after the change but started
+ * while it was incomplete goes on to read the old names from it. Dropping
+ * the cached pages (offset 0) before the change is answered closes that:
+ * a listing that misses a page starts over from the daemon. Only if a
+ * READDIR was answered since the last drop: else there is nothing cached
+ * (names_version covers handles that read before the change). */
+void um_notify_names_changed(struct um_fs *fs, struct um_inode *dir)
+{
+	int r;
+
+	if (!fs->se || !atomic_exchange(&dir->listed, false))
+		return;
+	r = fuse_lowlevel_notify_inval_inode(fs->se, um_nodeid(fs, dir), 0, 0);
+	if (r < 0 && r != -ENOENT)
+		um_debug("cannot drop the kernel's listing of directory %#llx: %s", (unsigned long long)dir->st_ino,
+			 strerror(-r));
+}
+
 void um_fill_entry(struct um_fs *fs, struct um_inode *ino, const struct stat *st, struct fuse_entry_param *e)
 {
 	e->ino = um_nodeid(fs, ino);

@@ -309,6 +309,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 		i++;
 	}
 	pthread_mutex_unlock(&h->lock);
+	/* Before the reply: whatever the kernel caches from it must be
+	 * dropped at the next change (um_notify_names_changed()). */
+	atomic_store(&dir->listed, true);
 	if (r < 0 && pos == 0) {
 		fuse_reply_err(req, -r);
 		return;

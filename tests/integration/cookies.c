@@ -30,21 +30,27 @@
  * end), so that at most four of these names exist at any time and none
  * at exit. Exit 0, 1 if a create or unlink fails (stderr says which).
  *
- * stale DIR DEST: listings interleaved with a rename in the order that
- * could make the kernel's cached listing of DIR (FOPEN_CACHE_DIR) hold a
- * name that is gone. The kernel fills its cache from whichever open
- * directory's READDIR reply continues it at the right cookie, and checks
- * for changes only when a listing starts. With raw getdents64() calls
- * (one FUSE READDIR each): DIR is listed whole, then a name created and
- * removed in it (so the kernel must read it again); listing A reads one
- * chunk; listing P reads DIR whole (completing the kernel's cache); a
- * name A has not reached is renamed to DEST (same filesystem); listing B
- * reads one chunk (the kernel drops its cache and starts it again from
- * B's); A reads to the end (continuing the cache at the same cookie);
- * then listing C, opened last, must not show the name (A may: it began
- * before the rename). Prints "moved NAME". Exit 0 as described, 1 when
- * a listing shows the name (stderr says which), 2 when A's first chunk
- * held every name (DIR too small), 99 on usage or setup errors.
+ * stale DIR DEST: listings interleaved with renames in two orders that
+ * could make the kernel's cached listing of DIR (FOPEN_CACHE_DIR) show a
+ * name that is gone to a listing opened after it went. The kernel fills
+ * its cache from whichever open directory's READDIR reply continues it
+ * at the right cookie, marks it complete on any handle's empty reply
+ * there, and checks for changes only when a listing starts at 0 and
+ * finds it complete. With raw getdents64() calls (one FUSE READDIR
+ * each), after DIR is listed whole and a name created and removed in it
+ * (so the kernel must read it again):
+ *   1. listing A reads one chunk; listing P reads DIR whole; a name A has
+ *      not reached is renamed to DEST; listing B reads one chunk; A reads
+ *      to the end (continuing the cache B restarted);
+ *   2. listing A reads every name but makes no last (empty) call; A's
+ *      last name is renamed to DEST; listing L reads one chunk; A makes
+ *      its last call (completing the cache begun before the rename); L
+ *      reads to the end.
+ * Then a listing opened last must not show either name, nor may L; A
+ * may (it began before the rename: POSIX). Prints "moved NAME" for each.
+ * Exit 0 as described, 1 when a listing shows a moved name (stderr says
+ * which), 2 when DIR is too small (one chunk), 99 on usage or setup
+ * errors.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -383,6 +389,78 @@ setup:
 	return 99;
 }
 
+/* Order 2 of "stale" (see the top): 0, 1 (stderr says why), 2, 99. */
+static int stale_end(const char *dir, const char *dest)
+{
+	enum { CAP = 20000 };
+	static char names[CAP][256], got[CAP][256];
+	size_t total = 0, na = 0, nl = 0;
+	char victim[256], from[4096], to[4096], tmp[4096];
+	int fa = -1, fl = -1, fc = -1, bad = 0;
+	long len;
+
+	fa = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fa < 0)
+		goto setup;
+	while ((len = chunk_names(fa, names, &total, CAP)) > 0)
+		;
+	close(fa);
+	snprintf(tmp, sizeof(tmp), "%s/.cookies-stale-tmp", dir);
+	fa = open(tmp, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	if (len < 0 || fa < 0 || close(fa) < 0 || unlink(tmp) < 0)
+		goto setup;
+	fa = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fa < 0)
+		goto setup;
+	for (int chunks = 0; na < total; chunks++) {
+		len = chunk_names(fa, names, &na, CAP);
+		if (len <= 0)
+			goto setup;
+		if (chunks == 0 && na == total) {
+			fprintf(stderr, "cookies: stale: the first chunk of %s held all %zu names\n", dir, total);
+			close(fa);
+			return 2;
+		}
+	}
+	snprintf(victim, sizeof(victim), "%s", names[na - 1]);
+	snprintf(from, sizeof(from), "%s/%s", dir, victim);
+	snprintf(to, sizeof(to), "%s/%s", dest, victim);
+	if (rename(from, to) < 0)
+		goto setup;
+	printf("moved %s\n", esc(victim));
+	fl = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fl < 0 || chunk_names(fl, got, &nl, CAP) <= 0 || chunk_names(fa, names, &na, CAP) < 0)
+		goto setup;
+	while ((len = chunk_names(fl, got, &nl, CAP)) > 0)
+		;
+	if (len < 0)
+		goto setup;
+	if (has_name(got, nl, victim)) {
+		fprintf(stderr, "cookies: stale: %s: a listing opened after the rename, read on after a listing begun before it ended, shows %s\n",
+			dir, esc(victim));
+		bad = 1;
+	}
+	nl = 0;
+	fc = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fc < 0)
+		goto setup;
+	while ((len = chunk_names(fc, got, &nl, CAP)) > 0)
+		;
+	if (len < 0)
+		goto setup;
+	if (has_name(got, nl, victim)) {
+		fprintf(stderr, "cookies: stale: %s: the listing opened last shows %s\n", dir, esc(victim));
+		bad = 1;
+	}
+	close(fa);
+	close(fl);
+	close(fc);
+	return bad;
+setup:
+	fprintf(stderr, "cookies: stale %s: %m\n", dir);
+	return 99;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: cookies list DIR\n"
@@ -400,8 +478,11 @@ int main(int argc, char **argv)
 		return do_list(argv[2]);
 	if (!strcmp(argv[1], "churn") && argc == 5)
 		return do_churn(argv[2], argv[3], strtol(argv[4], NULL, 10));
-	if (!strcmp(argv[1], "stale") && argc == 4)
-		return do_stale(argv[2], argv[3]);
+	if (!strcmp(argv[1], "stale") && argc == 4) {
+		int a = do_stale(argv[2], argv[3]), b = a == 99 ? 99 : stale_end(argv[2], argv[3]);
+
+		return a > b ? a : b;
+	}
 	if (!strcmp(argv[1], "check")) {
 		int next = 2, a = 2;
 		long every = 1;
