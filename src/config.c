@@ -211,7 +211,7 @@ static const struct opt_def opt_defs[] = {
 	{ "fallthru", OPT_FALLTHRU, ARG_STRING, "fallthru=on|off",
 	  "list a merged directory once into upper (default on)" },
 	{ "metacopy", OPT_METACOPY, ARG_STRING, "metacopy=on|off",
-	  "chmod, chown, times, xattrs copy up no data (default off)" },
+	  "chmod, chown, touch, xattrs copy up no data (default on)" },
 	{ "readdirplus", OPT_READDIRPLUS, ARG_STRING, "readdirplus=auto|always|never",
 	  "listings also look entries up (default auto)" },
 	{ "max_dirfds", OPT_MAX_DIRFDS, ARG_STRING, "max_dirfds=N",
@@ -742,6 +742,7 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 		err[0] = '\0';
 	cfg->cache_timeout = DEFAULT_CACHE_TIMEOUT;
 	cfg->fallthru = true;
+	cfg->metacopy = true;
 	cfg->readdirplus = UM_RDPLUS_DEFAULT;
 	if (scan_help_version(cfg, argc, argv))
 		return 0;

@@ -40,7 +40,7 @@ struct um_config {
 	double cache_timeout;     /* seconds */
 	bool readonly;            /* -o ro, or no upperdir */
 	bool fallthru;            /* fallthru=on (the default) */
-	bool metacopy;            /* metacopy=on (default off): copyup.h */
+	bool metacopy;            /* metacopy=on (the default): copyup.h */
 	bool userxattr;           /* -o userxattr: markers in user.* (marker.h) */
 	enum um_rdplus readdirplus;
 	unsigned long max_dirfds; /* -o max_dirfds; 0: half the open-files limit (dirfds.h) */

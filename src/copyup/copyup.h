@@ -14,7 +14,7 @@
  * A non-directory with several names below goes to the index instead of
  * its parent (see marker.h): every name then reaches that one copy.
  *
- * Metadata-only copy-up (metacopy=on, default off; DESIGN.md allows it):
+ * Metadata-only copy-up (metacopy=on, the default; DESIGN.md allows it):
  * a change of metadata alone (chmod, chown, utimens, xattrs) to a lower
  * regular file with data and one name copies no data. The upper copy gets
  * the lower size as a hole and the metacopy marker (marker.h); reads go

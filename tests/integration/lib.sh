@@ -774,11 +774,31 @@ _is_type() {
 	echo "$d"
 	return 1
 }
+# A copy-up by a change of metadata alone: kernel overlayfs (metacopy=off)
+# copies the data; unionmount (metacopy=on, the default) leaves it below:
+# a file of the same size marked metacopy, no byte written.
+_is_metacopy() {
+	local v n
+	if [[ $1 != "$T/un/"* ]] || selftest || [[ ${UM_EXTRA_OPTS:-} == *metacopy=off* ]]; then
+		_is_file "$1" "$2"
+		return
+	fi
+	[ -f "$1" ] && [ ! -L "$1" ] || { _describe "$1"; return 1; }
+	v=$(getfattr --absolute-names --only-values -n trusted.unionmount.metacopy "$1" 2>/dev/null)
+	n=$(tr -d '\0' <"$1" | wc -c)
+	# CONTENT as $(cat) shows it: the file may have had a newline more.
+	case $(stat -c %s "$1") in
+	"${#2}" | "$((${#2} + 1))") [ "$v" == y ] && [ "$n" == 0 ] && return 0 ;;
+	esac
+	echo "file of $(stat -c %s "$1") bytes, $n of them not zero, metacopy mark '$v'"
+	return 1
+}
 up_whiteout() { _up_each "$1" "a whiteout (char 0:0)" _is_wh "$2"; }
 up_opaque() { _up_each "$1" "an opaque dir (trusted.overlay.opaque=y)" _is_opq "$2"; }
 up_not_opaque() { _up_each "$1" "a directory that is not opaque" _is_not_opq "$2"; }
 up_absent() { _up_each "$1" "absent (or a fallthru)" _is_absent "$2"; }
 up_file() { _up_each "$1" "a regular file with content '$3'" _is_file "$2" "$3"; }
+up_metacopy() { _up_each "$1" "a copy of a file with content '$3' (metacopy: without the data)" _is_metacopy "$2" "$3"; }
 up_type() { _up_each "$1" "a '$3'" _is_type "$2" "$3"; }
 
 diff_end() {

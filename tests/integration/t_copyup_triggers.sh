@@ -116,6 +116,9 @@ declare -A TRIG=(
 	[suid-chmod]="6755|$PROBE_Q chmod @ 6755"
 )
 NAMES=$(printf '%s\n' "${!TRIG[@]}" | sort)
+# The triggers that change metadata alone (copyup.h: metacopy); not
+# utimens here: touch(1) opens the file for writing first.
+META="chmod chown setxattr removexattr fchmod fchown fsetxattr futimens suid-setxattr suid-fsetxattr suid-futimens suid-chmod"
 
 for x in $NAMES; do
 	mkparents "$x"
@@ -137,10 +140,11 @@ run_trigger() {
 }
 
 # fattrs PATH WITH_MTIME: what must survive a copy-up, one line each.
+# DATA_FROM: where the bytes are, if not PATH (a metacopy file's are below).
 fattrs() {
 	t stat -c 'type=%F mode=%a uid=%u gid=%g size=%s' -- "$1" 2>&1
 	[ "$2" == 1 ] && t stat -c 'mtime=%.9Y' -- "$1" 2>&1
-	echo "data=$(t sha256sum -- "$1" 2>&1 | cut -c1-16)"
+	echo "data=$(t sha256sum -- "${3:-$1}" 2>&1 | cut -c1-16)"
 	t getfattr -h -d -m - -e hex --absolute-names -- "$1" 2>/dev/null |
 		grep -Ev '^(#|$|trusted\.(overlay|unionmount)\.)' | sort
 }
@@ -203,8 +207,21 @@ for x in $NAMES; do
 	[ "$(stat -c %.9Y "$ref")" == "$(stat -c %.9Y "$L2/$x.d/sub/f")" ] && wm=1
 	want=$(fattrs "$ref" $wm | flat)
 	[ $wm == 1 ] && wmt=" (mtime included)" || wmt=""
+	# A change of metadata alone copies no data (metacopy=on, the
+	# default): the upper file is a hole of the lower size, marked, and
+	# its bytes are still the lower file's.
+	mc=$(getfattr --absolute-names --only-values -n trusted.unionmount.metacopy "$U/$x.d/sub/$name" 2>/dev/null)
+	if ! selftest && [[ " $META " == *" $x "* ]]; then
+		nonzero=$(tr -d '\0' <"$U/$x.d/sub/$name" | wc -c)
+		expect_eq "$x: changes metadata only: upper holds a metacopy file of the lower size, no byte written" \
+			"y $(stat -c %s "$L2/$x.d/sub/f") 0" "$mc $(stat -c %s "$U/$x.d/sub/$name") $nonzero"
+		datafrom=$L2/$x.d/sub/f
+	else
+		expect_eq "$x: upper holds the data itself (no metacopy mark)" "" "$mc"
+		datafrom=
+	fi
 	expect_eq "$x: upper copy has the lower's data, mode, owner, xattrs$wmt" \
-		"$want" "$(fattrs "$U/$x.d/sub/$name" $wm | flat)"
+		"$want" "$(fattrs "$U/$x.d/sub/$name" $wm $datafrom | flat)"
 	expect_eq "$x: the union shows the same$wmt" \
 		"$want" "$(fattrs "$M/$x.d/sub/$name" $wm | flat)"
 	case $x in

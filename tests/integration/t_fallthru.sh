@@ -1067,7 +1067,7 @@ dop "listing of d" "OK chm/f,dir1/d,emptyl/d,f1/f,f2/f,f3/f,hl/f,hl2/f,hl3/f,ldi
 
 log "copy-up of fallthru'd files"
 dop "chmod a fallthru'd file" OK chmod d/chm 0600
-up_file "chmod copies up, replacing the fallthru" d/chm "l1:d/chm"
+up_metacopy "chmod copies up, replacing the fallthru" d/chm "l1:d/chm"
 dop "write a fallthru'd file" OK write d/wr 0 "W"
 up_file "write copies up" d/wr "W1:d/wr"
 dop "truncate a fallthru'd file" OK truncate d/tr 3

@@ -216,7 +216,10 @@ inventory() {
 		case $ty in
 		directory) line="$p d $(stat -c %a "$f")" ;;
 		"regular file" | "regular empty file")
-			if [ "$(stat -c %s "$f")" -le 200 ]; then
+			if [ "$(stat -c %s "$f")" -gt 0 ] && [ "$(tr -d '\0' <"$f" | wc -c)" == 0 ]; then
+				# a metacopy file's hole (or a file of zeros)
+				line="$p f $(stat -c %a "$f") n=$(stat -c %h "$f") zeros=$(stat -c %s "$f")"
+			elif [ "$(stat -c %s "$f")" -le 200 ]; then
 				line="$p f $(stat -c %a "$f") n=$(stat -c %h "$f") '$(tr '\n' '|' <"$f")'"
 			else
 				line="$p f $(stat -c %a "$f") n=$(stat -c %h "$f") sha=$(sha256sum <"$f" | cut -c1-16)"
@@ -424,7 +427,9 @@ if ! selftest; then
 	# - copies of changed lower objects with their origin (shown as the
 	#   lower path it names), their parents copied too (origin; impure when
 	#   they hold entries with an origin); the renamed directory with an
-	#   absolute redirect and no copy of its content;
+	#   absolute redirect and no copy of its content; data/tagged
+	#   (setfattr) and home/user/notes.txt (chmod) changed metadata alone:
+	#   metacopy files, their bytes a hole (zeros=SIZE), the upper format 3;
 	# - fallthrus (c 0:80001, layer 1, all links of one marker: n = 1 + 13)
 	#   for every lower name shown by a listing that upper does not have:
 	#   "ls /", "ls /etc", "ls /home/user", and tar's open of
@@ -437,12 +442,12 @@ if ! selftest; then
 	#   several names); its directory is not marked impure (made in upper,
 	#   the pair has no origin for a lookup to read).
 	cat >"$T/upper.want" <<'EOF'
-. d 755 x trusted.unionmount.complete=COMPLETE x trusted.unionmount.format=2 x trusted.unionmount.impure=y x user.unionmount.format=trusted
+. d 755 x trusted.unionmount.complete=COMPLETE x trusted.unionmount.format=3 x trusted.unionmount.impure=y x user.unionmount.format=trusted
 ./bin c 0 0:80001 n=14
 ./data d 755 x trusted.unionmount.impure=y x trusted.unionmount.origin=/data
 ./data/movable.txt c 0 0:0 n=1
 ./data/moved.txt f 644 n=1 'move me|' x trusted.unionmount.origin=/data/movable.txt
-./data/tagged f 644 n=1 'tagged|' x trusted.unionmount.origin=/data/tagged x user.comment=changed
+./data/tagged f 644 n=1 zeros=7 x trusted.unionmount.metacopy=y x trusted.unionmount.origin=/data/tagged x user.comment=changed
 ./dev c 0 0:80001 n=14
 ./etc d 755 x trusted.unionmount.complete=COMPLETE x trusted.unionmount.impure=y x trusted.unionmount.origin=/etc
 ./etc/conf.d c 0 0:80001 n=14
@@ -453,7 +458,7 @@ if ! selftest; then
 ./home d 755 x trusted.unionmount.impure=y x trusted.unionmount.origin=/home
 ./home/user d 755 x trusted.unionmount.complete=COMPLETE x trusted.unionmount.impure=y x trusted.unionmount.origin=/home/user
 ./home/user/.profile c 0 0:80001 n=14
-./home/user/notes.txt f 600 n=1 'my notes|' x trusted.unionmount.origin=/home/user/notes.txt
+./home/user/notes.txt f 600 n=1 zeros=9 x trusted.unionmount.metacopy=y x trusted.unionmount.origin=/home/user/notes.txt
 ./lib c 0 0:80001 n=14
 ./lib64 c 0 0:80001 n=14
 ./opt d 755 x trusted.unionmount.impure=y x trusted.unionmount.origin=/opt

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t_metacopy: metadata-only copy-up (-o metacopy=on; copyup.h).
+# t_metacopy: metadata-only copy-up (metacopy=on, the default; copyup.h).
 # A change of metadata alone (chmod, chown, setxattr, utimens through a
 # read-only descriptor) copies a lower file up without its data: what a
 # program sees through the union is what kernel overlayfs shows after a
@@ -62,7 +62,7 @@ touch -d @1000000000 "$L2"/d/* "$L1"/d/*
 snapshot "$L1" "$T/l1.before"
 snapshot "$L2" "$T/l2.before"
 
-OPTS="upperdir=$U,workdir=$W,$(lowerdir_opt "$L1" "$L2"),metacopy=on"
+OPTS="upperdir=$U,workdir=$W,$(lowerdir_opt "$L1" "$L2")"
 um_mount "$M" "$OPTS" || finish
 if ! selftest; then
 	ovl_rw_mount "$K" "$KU" "$KW" "$L1" "$L2" || die "cannot mount the kernel overlayfs oracle"

@@ -179,7 +179,7 @@ dop "utimens explicit on a lower dir" OK utimens d/inner 1.5 2.5
 dop "dir times" "OK a=1.500000000 m=2.500000000" times d/inner
 dop "copy-up (chmod, chown) keeps the lower mtime" "OK m=1000000000.000000000" mtime f/owned
 dop "chmod a missing file" ENOENT chmod f/none 0644
-up_file "chmod copied the file up whole" f/owned "owned by 1000"
+up_metacopy "chmod copied the file up" f/owned "owned by 1000"
 
 log "read-only descriptors: fchmod, fchown, futimens, fsetxattr, fremovexattr"
 dop "fchmod on O_RDONLY" OK fchmod-ro f/ro1 0600
@@ -194,8 +194,8 @@ dop "fsetxattr on O_RDONLY" OK fsetxattr-ro f/ro4 user.fd set-through-fd
 dop "fsetxattr result" "OK set-through-fd" getxattr f/ro4 user.fd
 dop "fremovexattr on O_RDONLY" OK fremovexattr-ro f/ro5 user.gone
 dop "fremovexattr result" ENODATA getxattr f/ro5 user.gone
-up_file "fchmod copied up" f/ro1 "ro-fd 1"
-up_file "fsetxattr copied up" f/ro4 "ro-fd 4"
+up_metacopy "fchmod copied up" f/ro1 "ro-fd 1"
+up_metacopy "fsetxattr copied up" f/ro4 "ro-fd 4"
 
 log "xattrs: user., trusted., security., POSIX ACL"
 dop "copied-up xattrs listed" "OK security.s,trusted.t,user.a" listxattr f/xattr
