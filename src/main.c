@@ -251,6 +251,7 @@ unmount:
 remove_handlers:
 	fuse_remove_signal_handlers(se);
 destroy:
+	fs->se = NULL;
 	fuse_session_destroy(se);
 out:
 	um_fs_free(fs);

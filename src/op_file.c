@@ -193,7 +193,7 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	struct um_fs *fs = um_req_fs(req);
 	struct um_inode *ino = um_req_inode(req, nodeid);
 	struct um_loc loc;
-	uint16_t data = um_inode_data_layer(ino);
+	uint16_t data = open_for_write(fi->flags) ? um_inode_data_layer(ino) : UM_UPPER;
 	int fd, r = 0;
 
 	if (fi->flags & O_TRUNC)
@@ -202,7 +202,7 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		r = um_copyup(fs, ino, fi->flags & O_TRUNC ? UM_COPYUP_NODATA : 0);
 	/* The copy is a new upper file (its ctime, a metacopy file's
 	 * blocks), which the kernel hears nothing of if no write follows. */
-	if (r == 0 && open_for_write(fi->flags) && data != UM_UPPER && data != UM_LAYER_INDEX)
+	if (r == 0 && data != UM_UPPER && data != UM_LAYER_INDEX)
 		um_notify_attrs_changed(fs, ino);
 	if (r == 0)
 		r = um_inode_locate(fs, ino, &loc);

@@ -32,7 +32,7 @@ fuse_ino_t um_nodeid(struct um_fs *fs, struct um_inode *ino)
 }
 
 /* The kernel drops ino's cached ctime after a rename or an xattr change
- * (FUSE_STATX_MODIFY), but without the version bump that makes it discard
+ * (STATX_CTIME), but without the version bump that makes it discard
  * older replies: a GETATTR, LOOKUP or READDIRPLUS reply about ino read
  * before the change (through a file handle, or another name of a
  * hard-linked file, which no directory lock orders with it) and arriving
@@ -53,9 +53,10 @@ void um_notify_attrs_changed(struct um_fs *fs, struct um_inode *ino)
  * the cache complete, and a listing opened after the change but started
  * while it was incomplete goes on to read the old names from it. Dropping
  * the cached pages (offset 0) before the change is answered closes that:
- * a listing that misses a page starts over from the daemon. Only if a
- * READDIR was answered since the last drop: else there is nothing cached
- * (names_version covers handles that read before the change). */
+ * a listing that misses a page goes on from the daemon at its cookie
+ * (where names_version makes a handle that read before the change read
+ * again). Only if a READDIR was answered since the last drop: else there
+ * is nothing cached. A failed drop leaves the mark for the next change. */
 void um_notify_names_changed(struct um_fs *fs, struct um_inode *dir)
 {
 	int r;
@@ -63,6 +64,8 @@ void um_notify_names_changed(struct um_fs *fs, struct um_inode *dir)
 	if (!fs->se || !atomic_exchange(&dir->listed, false))
 		return;
 	r = fuse_lowlevel_notify_inval_inode(fs->se, um_nodeid(fs, dir), 0, 0);
+	if (r < 0 && r != -ENOENT)
+		atomic_store(&dir->listed, true);
 	if (r < 0 && r != -ENOENT)
 		um_debug("cannot drop the kernel's listing of directory %#llx: %s", (unsigned long long)dir->st_ino,
 			 strerror(-r));

@@ -12,6 +12,7 @@
 #include "fallthru.h"
 #include "ino.h"
 #include "inode.h"
+#include "log.h"
 #include "resolve.h"
 #include "marker.h"
 #include "nameset.h"
@@ -112,17 +113,22 @@ int um_dirstream_seek(struct um_dirstream *s, off_t off)
 
 int um_dirstream_reread(struct um_dirstream *s, off_t off)
 {
+	_cleanup_close_ int fd = um_sys_openat(s->fd, ".", O_RDONLY | O_DIRECTORY);
 	off_t got;
-	int fd = um_sys_openat(s->fd, ".", O_RDONLY | O_DIRECTORY);
 	int r = fd < 0 ? fd : um_sys_lseek(fd, off, SEEK_SET, &got);
 
 	if (r < 0) {
-		if (fd >= 0)
-			(void)close(fd);
-		return r;
+		/* Out of fds, or a directory we may search but not read (a
+		 * daemon not run as root, after a chmod): our own read-ahead
+		 * at least goes, on the open we have. Only a hashed ext4
+		 * directory's own per-open names at this very position stay. */
+		um_debug("listing: cannot reopen a directory to read it afresh: %s", strerror(-r));
+		s->pos = -1;
+		return um_dirstream_seek(s, off);
 	}
+	/* Nothing of the old open is read after this: the new one replaces it. */
 	(void)close(s->fd);
-	s->fd = fd;
+	s->fd = TAKE_FD(fd);
 	s->pos = off;
 	s->len = s->at = 0;
 	return 0;
