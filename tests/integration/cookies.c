@@ -316,24 +316,65 @@ static bool has_name(char names[][256], size_t n, const char *name)
 	return false;
 }
 
+/* "stale"'s start: DIR's names into names[] (*n of them), then a name
+ * created and removed in DIR, so the kernel must read it again: 0, or -1
+ * with errno set. */
+static int list_then_change(const char *dir, char names[][256], size_t *n, size_t cap)
+{
+	char tmp[4096];
+	long len;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return -1;
+	while ((len = chunk_names(fd, names, n, cap)) > 0)
+		;
+	close(fd);
+	snprintf(tmp, sizeof(tmp), "%s/.cookies-stale-tmp", dir);
+	fd = len < 0 ? -1 : open(tmp, O_CREAT | O_EXCL | O_WRONLY, 0600);
+	return fd < 0 || close(fd) < 0 || unlink(tmp) < 0 ? -1 : 0;
+}
+
+/* Does a listing of DIR opened now show name? 1, 0, or -1 (errno set);
+ * names[] (room for cap) is scratch. */
+static int shown_afresh(const char *dir, const char *name, char names[][256], size_t cap)
+{
+	size_t n = 0;
+	long len;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY), shown;
+
+	if (fd < 0)
+		return -1;
+	while ((len = chunk_names(fd, names, &n, cap)) > 0)
+		;
+	shown = len < 0 ? -1 : has_name(names, n, name);
+	close(fd);
+	return shown;
+}
+
+/* Rename DIR/name to DEST/name and say so: 0, or -1 with errno set. */
+static int move_away(const char *dir, const char *dest, const char *name)
+{
+	char from[4096], to[4096];
+
+	snprintf(from, sizeof(from), "%s/%s", dir, name);
+	snprintf(to, sizeof(to), "%s/%s", dest, name);
+	if (rename(from, to) < 0)
+		return -1;
+	printf("moved %s\n", esc(name));
+	return 0;
+}
+
 static int do_stale(const char *dir, const char *dest)
 {
 	enum { CAP = 20000 };
 	static char all[CAP][256], a1[CAP][256], rest[CAP][256], again[CAP][256]; /* 20 MiB */
-	size_t nall = 0, na1 = 0, nrest = 0, nagain = 0, ndummy = 0;
-	char victim[256] = "", from[4096], to[4096], tmp[4096];
-	int fa = -1, fb = -1, fc = -1, bad = 0;
+	size_t nall = 0, na1 = 0, nrest = 0, ndummy = 0;
+	char victim[256] = "";
+	int fa = -1, fb = -1, bad = 0;
 	long len;
 
-	fa = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fa < 0)
-		goto setup;
-	while ((len = chunk_names(fa, all, &nall, CAP)) > 0)
-		;
-	close(fa);
-	snprintf(tmp, sizeof(tmp), "%s/.cookies-stale-tmp", dir);
-	fa = open(tmp, O_CREAT | O_EXCL | O_WRONLY, 0600);
-	if (fa < 0 || close(fa) < 0 || unlink(tmp) < 0)
+	if (list_then_change(dir, all, &nall, CAP) < 0)
 		goto setup;
 	fa = open(dir, O_RDONLY | O_DIRECTORY);
 	if (fa < 0 || chunk_names(fa, a1, &na1, CAP) <= 0)
@@ -355,11 +396,8 @@ static int do_stale(const char *dir, const char *dest)
 		close(fa);
 		return 2;
 	}
-	snprintf(from, sizeof(from), "%s/%s", dir, victim);
-	snprintf(to, sizeof(to), "%s/%s", dest, victim);
-	if (rename(from, to) < 0)
+	if (move_away(dir, dest, victim) < 0)
 		goto setup;
-	printf("moved %s\n", esc(victim));
 	fb = open(dir, O_RDONLY | O_DIRECTORY);
 	if (fb < 0 || chunk_names(fb, all, &ndummy, 0) < 0)
 		goto setup;
@@ -368,21 +406,13 @@ static int do_stale(const char *dir, const char *dest)
 	if (len < 0)
 		goto setup;
 	/* A may show it or not: it began before the rename (POSIX). */
-	fc = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fc < 0)
+	bad = shown_afresh(dir, victim, again, CAP);
+	if (bad < 0)
 		goto setup;
-	while ((len = chunk_names(fc, again, &nagain, CAP)) > 0)
-		;
-	if (len < 0)
-		goto setup;
-	if (has_name(again, nagain, victim)) {
-		fprintf(stderr, "cookies: stale: %s: a listing opened after the rename shows %s (%zu names)\n", dir,
-			esc(victim), nagain);
-		bad = 1;
-	}
+	if (bad)
+		fprintf(stderr, "cookies: stale: %s: a listing opened after the rename shows %s\n", dir, esc(victim));
 	close(fa);
 	close(fb);
-	close(fc);
 	return bad;
 setup:
 	fprintf(stderr, "cookies: stale %s: %m\n", dir);
@@ -395,19 +425,11 @@ static int stale_end(const char *dir, const char *dest)
 	enum { CAP = 20000 };
 	static char names[CAP][256], got[CAP][256];
 	size_t total = 0, na = 0, nl = 0;
-	char victim[256], from[4096], to[4096], tmp[4096];
-	int fa = -1, fl = -1, fc = -1, bad = 0;
+	char victim[256];
+	int fa = -1, fl = -1, bad = 0;
 	long len;
 
-	fa = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fa < 0)
-		goto setup;
-	while ((len = chunk_names(fa, names, &total, CAP)) > 0)
-		;
-	close(fa);
-	snprintf(tmp, sizeof(tmp), "%s/.cookies-stale-tmp", dir);
-	fa = open(tmp, O_CREAT | O_EXCL | O_WRONLY, 0600);
-	if (len < 0 || fa < 0 || close(fa) < 0 || unlink(tmp) < 0)
+	if (list_then_change(dir, names, &total, CAP) < 0)
 		goto setup;
 	fa = open(dir, O_RDONLY | O_DIRECTORY);
 	if (fa < 0)
@@ -423,11 +445,8 @@ static int stale_end(const char *dir, const char *dest)
 		}
 	}
 	snprintf(victim, sizeof(victim), "%s", names[na - 1]);
-	snprintf(from, sizeof(from), "%s/%s", dir, victim);
-	snprintf(to, sizeof(to), "%s/%s", dest, victim);
-	if (rename(from, to) < 0)
+	if (move_away(dir, dest, victim) < 0)
 		goto setup;
-	printf("moved %s\n", esc(victim));
 	fl = open(dir, O_RDONLY | O_DIRECTORY);
 	if (fl < 0 || chunk_names(fl, got, &nl, CAP) <= 0 || chunk_names(fa, names, &na, CAP) < 0)
 		goto setup;
@@ -440,21 +459,15 @@ static int stale_end(const char *dir, const char *dest)
 			dir, esc(victim));
 		bad = 1;
 	}
-	nl = 0;
-	fc = open(dir, O_RDONLY | O_DIRECTORY);
-	if (fc < 0)
+	switch (shown_afresh(dir, victim, got, CAP)) {
+	case -1:
 		goto setup;
-	while ((len = chunk_names(fc, got, &nl, CAP)) > 0)
-		;
-	if (len < 0)
-		goto setup;
-	if (has_name(got, nl, victim)) {
+	case 1:
 		fprintf(stderr, "cookies: stale: %s: the listing opened last shows %s\n", dir, esc(victim));
 		bad = 1;
 	}
 	close(fa);
 	close(fl);
-	close(fc);
 	return bad;
 setup:
 	fprintf(stderr, "cookies: stale %s: %m\n", dir);
