@@ -89,7 +89,7 @@ struct um_inode {
 	_Atomic unsigned nopen;
 	int keep_fd;
 	/* Directories: bumped by every change of the names it holds, before
-	 * the change is answered. The kernel continues its cached listing
+	 * the change is answered (um_notify_names_changed()). The kernel continues its cached listing
 	 * with any handle's READDIR reply at the same cookie, and checks for
 	 * changes only when a listing starts: a handle's snapshot or buffer
 	 * older than the last change must be read again (readdir/op_dir.c). */
@@ -99,12 +99,6 @@ struct um_inode {
 	atomic_bool listed;
 	char iname[];             /* the name it was created with */
 };
-
-/* A name in dir was added, removed or replaced. */
-static inline void um_inode_names_changed(struct um_inode *dir)
-{
-	atomic_fetch_add(&dir->names_version, 1);
-}
 
 /* UM_INO_* flags for a directory's marks (um_marker_dir_flags()). */
 static inline uint16_t um_inode_flags_of_marks(int marks)

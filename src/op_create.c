@@ -208,7 +208,6 @@ static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, st
 	if (r == 0)
 		r = um_sys_lstatat(upfd, name, ret_st);
 unlock:
-	um_inode_names_changed(dir);
 	pthread_rwlock_unlock(&dir->lock);
 	um_notify_names_changed(fs, dir);
 out:
@@ -379,7 +378,6 @@ void um_op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const c
 		if (r == 0 && (r = um_ns_place(fs, tmp, upfd, newname, false, true)) < 0)
 			(void)um_sys_unlinkat(fs->work_fd, tmp, 0);
 	}
-	um_inode_names_changed(dir);
 	pthread_rwlock_unlock(&dir->lock);
 	um_notify_names_changed(fs, dir);
 	if (r == 0)

@@ -110,7 +110,6 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool 
 	 * that holds a whiteout now (um_inode_locate()). */
 	if (r == 0)
 		(void)um_name_gone(fs, ino, state == UM_UPPER_ABSENT || state == UM_UPPER_FALLTHRU);
-	um_inode_names_changed(dir);
 	pthread_rwlock_unlock(&dir->lock);
 	um_notify_names_changed(fs, dir);
 	if (r < 0)

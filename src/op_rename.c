@@ -202,13 +202,8 @@ static int lock_two(struct um_fs *fs, struct um_inode *a, struct um_inode *b)
 	return r;
 }
 
-/* Also after a failure: a step of a two-step change may have been taken
- * (a spurious bump costs a listing one more read). */
 static void unlock_two(struct um_inode *a, struct um_inode *b)
 {
-	um_inode_names_changed(a);
-	if (b != a)
-		um_inode_names_changed(b);
 	pthread_rwlock_unlock(&a->lock);
 	if (a != b)
 		pthread_rwlock_unlock(&b->lock);
@@ -439,6 +434,8 @@ void um_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 	pthread_mutex_lock(&fs->rename_lock);
 	r = do_rename(fs, &op);
 	pthread_mutex_unlock(&fs->rename_lock);
+	/* Also after a failure: a step of a two-step change may have been
+	 * taken (a spurious one costs a listing one more read). */
 	um_notify_names_changed(fs, op.olddir);
 	if (op.newdir != op.olddir)
 		um_notify_names_changed(fs, op.newdir);

@@ -61,6 +61,9 @@ void um_notify_names_changed(struct um_fs *fs, struct um_inode *dir)
 {
 	int r;
 
+	/* Not under dir's lock: the kernel runs no READDIR of dir until
+	 * this change is answered, and READDIR alone reads the count. */
+	atomic_fetch_add(&dir->names_version, 1);
 	if (!fs->se || !atomic_exchange(&dir->listed, false))
 		return;
 	r = fuse_lowlevel_notify_inval_inode(fs->se, um_nodeid(fs, dir), 0, 0);
