@@ -235,7 +235,7 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name, struc
 		return;
 	}
 	um_fill_entry(fs, ino, &st, &e);
-	if (fuse_reply_entry(req, &e) == -ENOENT)
+	if (fuse_reply_entry(req, &e) < 0)
 		um_inode_unref(fs, ino, 1);
 }
 
@@ -288,7 +288,7 @@ void um_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		return;
 	}
 	um_fill_entry(fs, ino, &st, &e);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+	if (fuse_reply_create(req, &e, fi) < 0) {
 		um_file_detach(fs, fi);
 		um_inode_unref(fs, ino, 1);
 	}
@@ -388,6 +388,6 @@ void um_op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const c
 	}
 	um_inode_ref(ino); /* the kernel counts a link's reply as a lookup */
 	um_fill_entry(fs, ino, &st, &e);
-	if (fuse_reply_entry(req, &e) == -ENOENT)
+	if (fuse_reply_entry(req, &e) < 0)
 		um_inode_unref(fs, ino, 1);
 }

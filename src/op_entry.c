@@ -29,8 +29,8 @@ void um_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	um_fill_entry(fs, ino, &st, &e);
-	if (fuse_reply_entry(req, &e) == -ENOENT)
-		um_inode_unref(fs, ino, 1); /* interrupted: the kernel did not take it */
+	if (fuse_reply_entry(req, &e) < 0)
+		um_inode_unref(fs, ino, 1); /* not delivered: the kernel did not take it */
 }
 
 /* The kernel never looks the root up, so it has no count to give back

@@ -229,8 +229,8 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		um_file_detach(fs, fi); /* interrupted: no release will come */
+	if (fuse_reply_open(req, fi) < 0)
+		um_file_detach(fs, fi); /* not delivered (interrupted, the session ended): no release */
 }
 
 /* A READ reply's buffer, one per session thread, kept for the thread's

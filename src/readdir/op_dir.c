@@ -198,8 +198,8 @@ void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	 * the handle's own kind. */
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		handle_free(h); /* the opener was interrupted: no releasedir will come */
+	if (fuse_reply_open(req, fi) < 0)
+		handle_free(h); /* not delivered: no releasedir will come */
 }
 
 /* The handle's entry at position *i (snapshots) or at the stream's. */
