@@ -67,8 +67,9 @@ stuck_in_branch() {
 # block NAME: stop the inner daemon and start reading NAME through the
 # outer union in the background ($BLOCKED_PID, $BLOCKED_NAME), stuck in
 # the outer daemon's lookup or open of the name in its lower branch.
-# Returns once a thread of the outer daemon waits on the stopped branch,
-# so that what follows meets a daemon really blocked. NEEDSWORK: about
+# Returns once a thread of the outer daemon waits on the stopped branch
+# and the reader still waits 0.5 s later, so that what follows meets a
+# daemon really blocked. NEEDSWORK: about
 # half the time the read completes although the inner daemon is stopped
 # (also on the daemon before session 11; not understood): then the branch
 # is resumed and a spare name tried.
@@ -86,7 +87,10 @@ block() {
 			pid_running "$BLOCKED_PID" || break
 			sleep 0.1
 		done
-		stuck_in_branch "$OPID" && break
+		# The stuck thread may be another request (the reader's own
+		# may still complete): the reader must still wait a while on.
+		sleep 0.5
+		stuck_in_branch "$OPID" && pid_running "$BLOCKED_PID" && break
 		cont_all
 		tl 20 tail --pid="$BLOCKED_PID" -f /dev/null
 		if [ "$SPARE" -gt 12 ]; then
