@@ -15,6 +15,7 @@
 #include "inflight.h"
 #include "inode.h"
 #include "log.h"
+#include "readdir/readdir.h"
 #include "sys.h"
 
 /* What reopening a part needs: its handle, and the identity the handle
@@ -238,6 +239,10 @@ static long close_round(struct um_fs *fs)
 	for (size_t i = 0; i < n; i++) {
 		struct um_inode *d = dirs[i];
 
+		/* What an idle directory's last listing kept (readdir.h): no
+		 * request has it, only the directory. */
+		if (atomic_load(&held) > target)
+			um_dir_listing_drop(d);
 		if (atomic_load(&held) > target && nfds + fs->n_layers <= cap) {
 			int k = um_inode_close_parts(fs, d, before, fds + nfds);
 

@@ -16,6 +16,7 @@
 #include "ino.h"
 #include "log.h"
 #include "marker.h"
+#include "readdir/readdir.h"
 #include "resolve.h"
 #include "sys.h"
 
@@ -258,6 +259,7 @@ static void inode_free_one(struct um_inode *ino)
 		um_dirfd_handle_free(ino->parts[i].handle);
 	}
 	um_dirfds_count(-open);
+	um_dir_listing_drop(ino);
 	free(ino->parts);
 	if (ino->name != ino->iname)
 		free(ino->name);

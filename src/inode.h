@@ -23,6 +23,12 @@
 #include "unionmount.h"
 
 struct um_dirfd_handle;
+struct um_dirlisting;
+
+/* um_inode.listing_kind */
+#define UM_LIST_UNDECIDED 0
+#define UM_LIST_STREAM 1
+#define UM_LIST_SNAPSHOT 2
 
 struct um_part {
 	int fd;          /* the directory in this layer, see um_sys_open_dir();
@@ -97,6 +103,13 @@ struct um_inode {
 	/* Directories: a READDIR was answered since the kernel was last told
 	 * to drop its cached listing (um_notify_names_changed()). */
 	atomic_bool listed;
+	/* Directories: UM_LIST_*, decided at the first listing and kept
+	 * (readdir/op_dir.c). */
+	_Atomic uint8_t listing_kind;
+	/* Directories: what the last listing left for the next READDIR to
+	 * continue from (readdir/op_dir.c), or NULL. Owned by whoever
+	 * exchanges it out. */
+	_Atomic(struct um_dirlisting *) listing;
 	char iname[];             /* the name it was created with */
 };
 

@@ -108,6 +108,13 @@ static void um_op_init(void *userdata, struct fuse_conn_info *conn)
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	um_readahead_raise(fs->mountpoint, conn);
+	/* A directory open then costs the kernel no round trip, and its
+	 * close none: a listing keeps what it needs in the directory itself
+	 * (readdir/op_dir.c). Half of a warm tree walk's requests otherwise. */
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		fs->no_opendir = true;
+	}
 	/* readdirplus: libfuse asks for it in "auto" mode (the kernel uses it
 	 * for a directory's first chunk and where entries were looked up). */
 	if (fs->readdirplus == UM_RDPLUS_ALWAYS)

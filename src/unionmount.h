@@ -56,6 +56,9 @@ struct um_fs {
 	 * fallthrus (readdir/fill.c). Off, or read-only: merged in memory. */
 	bool fallthru;
 	enum um_rdplus readdirplus; /* -o readdirplus=, applied at INIT (ops.c) */
+	/* The kernel sends no OPENDIR/RELEASEDIR once told ENOSYS (set at
+	 * INIT, before any request that reads it). */
+	bool no_opendir;
 	bool metacopy;           /* -o metacopy=on: metadata-only copy-up (copyup.h) */
 	/* The upper's format version is at least UM_FORMAT_METACOPY (read at
 	 * mount, raised by the first metadata-only copy-up; only ever set). */

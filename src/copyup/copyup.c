@@ -17,6 +17,7 @@
 #include "log.h"
 #include "marker.h"
 #include "namespace.h"
+#include "ops.h"
 #include "sys.h"
 
 static bool has_upper(struct um_inode *ino)
@@ -275,7 +276,7 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		struct um_inode *parent;
 		uint16_t layer;
 		int srcdir = -1, upfd, r;
-		bool done, complete;
+		bool done, complete, copied_dir;
 
 		r = um_inode_rdlock(fs, ino);
 		if (r < 0)
@@ -342,10 +343,12 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 			continue;
 		}
 		r = 0;
-		if (!has_upper(ino))
+		copied_dir = false;
+		if (!has_upper(ino)) {
 			r = S_ISDIR(ino->type) ? copy_locked(fs, ino, srcdir, "", upfd, flags)
 					       : copy_locked(fs, ino, srcdir, ino->name, upfd, flags);
-		else if (ino->flags & UM_INO_DEAD)
+			copied_dir = r == 0 && S_ISDIR(ino->type);
+		} else if (ino->flags & UM_INO_DEAD)
 			r = -ENOENT; /* its name went before the lock: nothing of it to complete */
 		else if (needs_data(ino, flags))
 			r = complete_locked(fs, ino, srcdir, upfd, flags);
@@ -353,6 +356,11 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		if (complete)
 			pthread_rwlock_unlock(&parent->lock);
 		um_inode_unref(fs, parent, 1);
+		/* A merged directory now: its next listing writes its
+		 * fallthrus (readdir/op_dir.c), if the kernel asks for it
+		 * instead of showing the one it cached. */
+		if (copied_dir)
+			um_notify_names_changed(fs, ino);
 		return r;
 	}
 }

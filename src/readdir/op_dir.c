@@ -1,8 +1,8 @@
-/* The FUSE side of directory listing: handles, cookies, and the
- * readdirplus lookup-count rule. A handle either reads the upper part in
+/* The FUSE side of directory listing: listings, cookies, and the
+ * readdirplus lookup-count rule. A listing either reads the upper part in
  * one pass (stream.c: cookies are upper's own) or holds a merged snapshot
- * taken when a listing starts (merge.c), listed in the order of its
- * names' hashes, which are its cookies. */
+ * taken when it starts (merge.c), listed in the order of its names'
+ * hashes, which are its cookies. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,7 @@
 /* A snapshot entry's cookie: a function of its name alone, so that it
  * means the same in every snapshot of the directory, whoever took it and
  * whatever changed since. The kernel keeps one cached listing per
- * directory, filled by whichever handle listed it first, and a handle
+ * directory, filled by whichever listing read it first, and another
  * continues from it by cookie: "after the name hashed c" is still right
  * in a listing taken after a create or an unlink, where a position would
  * skip or repeat names. "." and ".." come first; all of them lie in
@@ -34,10 +34,15 @@ struct snapkey {
 	uint32_t idx; /* into snap.ents */
 };
 
-struct dirhandle {
-	/* The kernel may send readdirs of one handle concurrently (two
-	 * threads sharing the open directory): the stream has one offset. */
-	pthread_mutex_t lock;
+/* What a listing of a directory keeps between two READDIRs. The kernel
+ * sends no OPENDIR or RELEASEDIR when it can do without them (ops.c: it
+ * then caches every listing, as we would have asked it to), so this
+ * belongs to the directory, not to an open handle: the next READDIR of
+ * the directory, whoever sends it, continues from it if it is still of
+ * the same names (version) and otherwise reads again. One READDIR at a
+ * time owns it (taken out of dir->listing); a concurrent one builds its
+ * own, and the one put back last is dropped. */
+struct um_dirlisting {
 	struct um_dirstream *stream; /* NULL: the snapshot */
 	/* The directory's names_version (inode.h) when the snapshot was
 	 * taken or the stream last read afresh. */
@@ -54,7 +59,7 @@ static int key_cmp(const void *a, const void *b)
 }
 
 /* Replace h's snapshot by snap (taken over), ordered by cookie. */
-static int snap_set(struct dirhandle *h, struct um_dirsnap *snap)
+static int snap_set(struct um_dirlisting *h, struct um_dirsnap *snap)
 {
 	struct snapkey *o = malloc((snap->n ? snap->n : 1) * sizeof(*o));
 
@@ -84,7 +89,7 @@ static int snap_set(struct dirhandle *h, struct um_dirsnap *snap)
 }
 
 /* The position in h's snapshot of the first entry after cookie off. */
-static size_t snap_seek(const struct dirhandle *h, off_t off)
+static size_t snap_seek(const struct um_dirlisting *h, off_t off)
 {
 	size_t lo = 0, hi = h->snap.n;
 
@@ -99,13 +104,28 @@ static size_t snap_seek(const struct dirhandle *h, off_t off)
 	return lo;
 }
 
-static void handle_free(struct dirhandle *h)
+static void listing_free(struct um_dirlisting *h)
 {
+	if (!h)
+		return;
 	um_dirstream_close(h->stream);
 	um_dirsnap_release(&h->snap);
 	free(h->order);
-	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+void um_dir_listing_drop(struct um_inode *dir)
+{
+	listing_free(atomic_exchange(&dir->listing, NULL));
+}
+
+/* Give h back to dir for the next READDIR, unless another one did first. */
+static void listing_put(struct um_inode *dir, struct um_dirlisting *h)
+{
+	struct um_dirlisting *none = NULL;
+
+	if (!atomic_compare_exchange_strong(&dir->listing, &none, h))
+		listing_free(h);
 }
 
 /* Has dir's upper part been removed (by an rmdir running meanwhile)? */
@@ -121,9 +141,23 @@ static bool upper_removed(struct um_fs *fs, struct um_inode *dir)
 	return r == 0 && st.st_nlink == 0;
 }
 
-/* Can dir be read from its upper part alone, after filling it if that is
- * what this mount does? */
-static bool use_stream(struct um_fs *fs, struct um_inode *dir)
+/* Would dir's next listing write its fallthrus? */
+static bool fill_pending(struct um_fs *fs, struct um_inode *dir)
+{
+	bool pending;
+
+	if (!fs->fallthru)
+		return false;
+	pthread_rwlock_rdlock(&dir->lock);
+	pending = dir->nparts > 1 && dir->parts[0].layer == UM_UPPER && !(dir->flags & UM_INO_COMPLETE);
+	pthread_rwlock_unlock(&dir->lock);
+	return pending;
+}
+
+/* Can dir be read from its upper part alone? If it is a merged directory
+ * not filled yet, fill it first when this mount does (and may_fill: a
+ * listing starts). */
+static bool can_stream(struct um_fs *fs, struct um_inode *dir, bool may_fill)
 {
 	bool upper, complete;
 	uint16_t nparts;
@@ -138,7 +172,7 @@ static bool use_stream(struct um_fs *fs, struct um_inode *dir)
 		return false;
 	if (nparts == 1 || complete)
 		return true;
-	if (!fs->fallthru)
+	if (!fs->fallthru || !may_fill)
 		return false;
 	r = um_dir_fill(fs, dir);
 	if (r == -ENOENT && upper_removed(fs, dir))
@@ -152,6 +186,24 @@ static bool use_stream(struct um_fs *fs, struct um_inode *dir)
 	return true;
 }
 
+/* Does dir list as a stream (upper's cookies) or a snapshot (name
+ * hashes)? Decided once in the life of the inode, at its first listing:
+ * a cookie of one kind means nothing in the other, and with no handles
+ * nothing tells a READDIR which kind the listing it continues began
+ * with. A directory that lists as a snapshot first (it had no upper part
+ * yet, or its fallthrus could not be written) stays one until the kernel
+ * forgets it; its fallthrus are still written at a listing's start. */
+static bool lists_as_stream(struct um_fs *fs, struct um_inode *dir, off_t off)
+{
+	uint8_t kind = atomic_load(&dir->listing_kind);
+	bool stream = can_stream(fs, dir, off == 0);
+	uint8_t want = stream ? UM_LIST_STREAM : UM_LIST_SNAPSHOT;
+
+	if (kind == UM_LIST_UNDECIDED && atomic_compare_exchange_strong(&dir->listing_kind, &kind, want))
+		kind = want;
+	return kind == UM_LIST_STREAM;
+}
+
 static uint64_t dotdot_ino(struct um_inode *dir)
 {
 	uint64_t ino;
@@ -162,48 +214,65 @@ static uint64_t dotdot_ino(struct um_inode *dir)
 	return ino;
 }
 
+/* The listing to continue at cookie off: dir's own if it is there,
+ * else a new one (a snapshot is taken when it is first read). A listing
+ * that starts (off 0) starts afresh: a rename since may have given dir
+ * another "..". An upper part an rmdir removed meanwhile lists nothing:
+ * *ret NULL. */
+static int listing_get(struct um_fs *fs, struct um_inode *dir, off_t off, struct um_dirlisting **ret)
+{
+	struct um_dirlisting *h = atomic_exchange(&dir->listing, NULL);
+	int r;
+
+	*ret = NULL;
+	if (h && off != 0) {
+		*ret = h;
+		return 0;
+	}
+	listing_free(h);
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->version = atomic_load(&dir->names_version);
+	if (lists_as_stream(fs, dir, off)) {
+		r = um_dirstream_open(fs, dir, dotdot_ino(dir), &h->stream);
+		if (r < 0) {
+			listing_free(h);
+			return r == -ENOENT && upper_removed(fs, dir) ? 0 : r;
+		}
+	}
+	*ret = h;
+	return 0;
+}
+
+/* The kernel asks for this first, once (libfuse passes the kernel's
+ * FUSE_NO_OPENDIR_SUPPORT on as a capability, ops.c): ENOSYS tells it to
+ * send no OPENDIR or RELEASEDIR again, on any directory, and to cache
+ * every listing and keep it across opens. A kernel without that gets an
+ * open with no handle, and the same caching asked for: the directory
+ * changes only through this mount, and the kernel drops its cached
+ * listing on every change (um_notify_names_changed()). */
 void um_op_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
 	struct um_fs *fs = um_req_fs(req);
 	struct um_inode *dir = um_req_inode(req, nodeid);
-	struct dirhandle *h;
-	int r;
 
 	if (!S_ISDIR(dir->type)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	h = calloc(1, sizeof(*h));
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
+	if (fs->no_opendir) {
+		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	pthread_mutex_init(&h->lock, NULL);
-	h->version = atomic_load(&dir->names_version);
-	/* A snapshot is taken when a listing starts (do_readdir()). */
-	r = use_stream(fs, dir) ? um_dirstream_open(fs, dir, dotdot_ino(dir), &h->stream) : 0;
-	if (r < 0) {
-		handle_free(h);
-		fuse_reply_err(req, -r);
-		return;
-	}
-	fi->fh = (uintptr_t)h;
-	/* The directory changes only through this mount, and the kernel drops
-	 * its cached listing on every change it sees: let it cache the
-	 * listing and keep it across opens. Every handle's cookies mean the
-	 * same in every listing of the directory: upper's own for a stream,
-	 * name hashes for a snapshot (snap_set()). A handle meeting a cookie
-	 * of the other kind (the directory became complete meanwhile) finds
-	 * it nowhere in the kernel's cache and asks us, and we answer from
-	 * the handle's own kind. */
+	fi->fh = 0;
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) < 0)
-		handle_free(h); /* not delivered: no releasedir will come */
+	fuse_reply_open(req, fi);
 }
 
-/* The handle's entry at position *i (snapshots) or at the stream's. */
-static int peek(struct um_fs *fs, struct um_inode *dir, struct dirhandle *h, size_t i, struct um_listent *e)
+/* The listing's entry at position *i (snapshots) or at the stream's. */
+static int peek(struct um_fs *fs, struct um_inode *dir, struct um_dirlisting *h, size_t i, struct um_listent *e)
 {
 	const struct um_dirent *d;
 
@@ -222,7 +291,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 {
 	struct um_fs *fs = um_req_fs(req);
 	struct um_inode *dir = um_req_inode(req, nodeid);
-	struct dirhandle *h = (struct dirhandle *)(uintptr_t)fi->fh;
+	struct um_dirlisting *h = NULL;
 	_cleanup_free_ char *buf = malloc(size);
 	/* The lookups readdirplus passes on: given back if the reply fails.
 	 * An entry with attributes takes over 128 bytes of the buffer. */
@@ -232,16 +301,25 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	bool changed;
 	int r = 0;
 
+	(void)fi; /* no handle (um_op_opendir()) */
 	if (!buf || (plus && !taken)) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	pthread_mutex_lock(&h->lock);
+	r = listing_get(fs, dir, off, &h);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (!h) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	/* The kernel appends this reply to its cached listing of dir if it
-	 * continues at the cookie where that listing stops, whichever handle
-	 * began it: after a change of dir's names (which the kernel does not
-	 * let run during a READDIR of dir), names read before the change,
-	 * and gone since, would outlive it there. So each reply is read as
+	 * continues at the cookie where that listing stops, whichever
+	 * listing began it: after a change of dir's names (which the kernel
+	 * does not let run during a READDIR of dir), names read before the
+	 * change, and gone since, would outlive it there. So each reply is read as
 	 * dir is now, from after cookie off. */
 	/* NEEDSWORK: a snapshot merges the whole directory again for each
 	 * chunk read after a change, so listing a large merged directory
@@ -253,10 +331,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 		if (r == 0)
 			h->version = version;
 	} else {
-		/* Each listing (the first after opendir, and one after
+		/* Each listing (the first after open, and one after
 		 * rewinddir(3)) shows the directory as it is when it starts;
-		 * so does one that the kernel began from its cache (the handle
-		 * has none of its own yet). */
+		 * so does one that the kernel began from its cache (with no
+		 * snapshot here yet). */
 		if (off == 0 || !h->order || changed) {
 			struct um_dirsnap snap;
 
@@ -311,7 +389,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 			um_dirstream_advance(h->stream);
 		i++;
 	}
-	pthread_mutex_unlock(&h->lock);
+	/* The last READDIR of a listing is the one past its end, which finds
+	 * nothing: until then the next one will want this. */
+	if (r < 0 || (r == 0 && pos == 0))
+		listing_free(h);
+	else
+		listing_put(dir, h);
 	/* Before the reply: whatever the kernel caches from it must be
 	 * dropped at the next change (um_notify_names_changed()). */
 	atomic_store(&dir->listed, true);
@@ -324,6 +407,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 		for (size_t k = 0; k < ntaken; k++)
 			um_inode_unref(fs, taken[k], 1);
 	}
+	/* The kernel keeps every listing (um_op_opendir()): one of a
+	 * directory whose fallthrus could not be written (its upper file
+	 * system full, say) must be asked for again, to try again. */
+	if (r == 0 && pos == 0 && fill_pending(fs, dir))
+		um_notify_names_changed(fs, dir);
 }
 
 void um_op_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off, struct fuse_file_info *fi)
@@ -338,9 +426,7 @@ void um_op_readdirplus(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 
 void um_op_releasedir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
-	struct dirhandle *h = (struct dirhandle *)(uintptr_t)fi->fh;
-
 	(void)nodeid;
-	handle_free(h);
+	(void)fi;
 	fuse_reply_err(req, 0);
 }

@@ -1,9 +1,9 @@
 /* Listing union directories. The in-memory merge (fallthru=off, and
- * read-only unions) builds one snapshot per open handle: every visible
- * name once, whiteouts dropped, opaque directories ending the merge;
- * op_dir.c lists it by name hash, and the hashes are the cookies, so they
- * stay valid for the life of the handle whatever happens to the directory
- * meanwhile, and mean the same in every handle. */
+ * read-only unions) builds a snapshot when a listing starts: every
+ * visible name once, whiteouts dropped, opaque directories ending the
+ * merge; op_dir.c lists it by name hash, and the hashes are the cookies,
+ * so they stay valid whatever happens to the directory meanwhile, and
+ * mean the same in every listing. */
 #ifndef UM_READDIR_H
 #define UM_READDIR_H
 
@@ -81,6 +81,9 @@ int um_dirstream_reread(struct um_dirstream *s, off_t off);
 /* The next visible entry without consuming it: 1, 0 at the end, -errno. */
 int um_dirstream_peek(struct um_fs *fs, struct um_inode *dir, struct um_dirstream *s, struct um_listent *e);
 void um_dirstream_advance(struct um_dirstream *s);
+
+/* Free what dir's last listing kept for the next READDIR (op_dir.c). */
+void um_dir_listing_drop(struct um_inode *dir);
 
 /* FUSE handlers (op_dir.c), referenced by the ops table. */
 void um_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "dirfds.h"
 #include "fallthru.h"
 #include "ino.h"
 #include "inode.h"
@@ -70,6 +71,9 @@ int um_dirstream_open(const struct um_fs *fs, struct um_inode *dir, uint64_t dot
 		return r;
 	}
 	s->fd = r;
+	/* A listing may keep it between READDIRs (op_dir.c): counted with
+	 * the parts' fds, so that dirfds.c drops idle listings too. */
+	um_dirfds_count(1);
 	r = um_sys_fstat(s->fd, &st);
 	if (r < 0) {
 		um_dirstream_close(s);
@@ -87,6 +91,7 @@ void um_dirstream_close(struct um_dirstream *s)
 	if (!s)
 		return;
 	(void)close(s->fd);
+	um_dirfds_count(-1);
 	for (size_t i = 0; i < s->nmaps; i++) {
 		um_nameset_free(s->maps[i].names);
 		free(s->maps[i].ino);

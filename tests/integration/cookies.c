@@ -51,6 +51,17 @@
  * Exit 0 as described, 1 when a listing shows a moved name (stderr says
  * which), 2 when DIR is too small (one chunk), 99 on usage or setup
  * errors.
+ *
+ * copyup DIR NAME: DIR a directory of lower branches only, larger than
+ * one chunk. Listing A reads one chunk; DIR/NAME is created (which gives
+ * DIR an upper part); listing P reads DIR whole (with fallthru=on its
+ * first listing since, which writes DIR's fallthrus); A reads to the end.
+ * Every name A began with must be in A exactly once (NAME may be or not:
+ * it came after A began), and P must show them and NAME, each once. The
+ * daemon keeps no open handle per listing: a cookie A was given before
+ * the copy-up must still mean the same after it. Exit 0, 1 when a
+ * listing misses or repeats a name (stderr says which), 2 when DIR is
+ * too small, 99 on usage or setup errors.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -474,12 +485,86 @@ setup:
 	return 99;
 }
 
+/* Every name of want[] exactly once in got[] (and nothing else but
+ * extra, which may be there once): 0, or 1 with stderr saying why. */
+static int same_names(const char *what, char want[][256], size_t nwant, char got[][256], size_t ngot,
+		      const char *extra)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < nwant; i++) {
+		size_t times = 0;
+
+		for (size_t k = 0; k < ngot; k++)
+			times += !strcmp(want[i], got[k]);
+		if (times != 1 && bad++ < 10)
+			fprintf(stderr, "cookies: copyup: %s shows %s %zu times\n", what, esc(want[i]), times);
+	}
+	for (size_t k = 0; k < ngot; k++)
+		if (!has_name(want, nwant, got[k]) &&
+		    (strcmp(got[k], extra) || has_name(got + k + 1, ngot - k - 1, extra)) && bad++ < 10)
+			fprintf(stderr, "cookies: copyup: %s shows %s, unexpected\n", what, esc(got[k]));
+	return bad ? 1 : 0;
+}
+
+static int do_copyup(const char *dir, const char *name)
+{
+	enum { CAP = 20000 };
+	static char all[CAP][256], a[CAP][256], p[CAP][256];
+	size_t nall = 0, na = 0, np = 0;
+	char path[4096];
+	int fa = -1, fd, bad;
+	long len;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		goto setup;
+	while ((len = chunk_names(fd, all, &nall, CAP)) > 0)
+		;
+	close(fd);
+	fa = open(dir, O_RDONLY | O_DIRECTORY);
+	if (len < 0 || fa < 0 || chunk_names(fa, a, &na, CAP) <= 0)
+		goto setup;
+	if (na == nall) {
+		fprintf(stderr, "cookies: copyup: the first chunk of %s held all %zu names\n", dir, nall);
+		close(fa);
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+	if (fd < 0 || close(fd) < 0)
+		goto setup;
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		goto setup;
+	while ((len = chunk_names(fd, p, &np, CAP)) > 0)
+		;
+	close(fd);
+	if (len < 0)
+		goto setup;
+	while ((len = chunk_names(fa, a, &na, CAP)) > 0)
+		;
+	if (len < 0)
+		goto setup;
+	close(fa);
+	bad = same_names("the listing begun before the copy-up", all, nall, a, na, name);
+	if (!has_name(p, np, name)) {
+		fprintf(stderr, "cookies: copyup: the listing after the create misses %s\n", esc(name));
+		bad = 1;
+	}
+	return same_names("the listing after the copy-up", all, nall, p, np, name) | bad;
+setup:
+	fprintf(stderr, "cookies: copyup %s: %m\n", dir);
+	return 99;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: cookies list DIR\n"
 			"       cookies check [-n NEXT] [-e EVERY] DIR FILE\n"
 			"       cookies churn DIR PREFIX COUNT\n"
-			"       cookies stale DIR DEST\n");
+			"       cookies stale DIR DEST\n"
+			"       cookies copyup DIR NAME\n");
 	exit(99);
 }
 
@@ -496,6 +581,8 @@ int main(int argc, char **argv)
 
 		return a > b ? a : b;
 	}
+	if (!strcmp(argv[1], "copyup") && argc == 4)
+		return do_copyup(argv[2], argv[3]);
 	if (!strcmp(argv[1], "check")) {
 		int next = 2, a = 2;
 		long every = 1;

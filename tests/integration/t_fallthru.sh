@@ -502,6 +502,18 @@ if ondisk; then
 	for d in "" /m/udir /cdir /cr; do expect_complete "after the whole-tree walk" "$U$d"; done
 	expect_eq "upper-only dir: no fallthru" "" "$(ft_set "$U/uo")"
 	expect_eq "m/udir: the one name from below has a fallthru" "lf 3" "$(ft_set "$U/m/udir")"
+	# A lower-only directory listed (the kernel keeps that listing),
+	# then copied up by a change of its own (a chmod to the mode it has:
+	# no name in it changes), and its parent with it: the next listing of
+	# each writes its fallthrus, as a first listing does.
+	t chmod "$(stat -c %a "$M/lonly/deep")" "$M/lonly/deep"
+	expect_eq "lonly/deep: copied up by a chmod, not complete yet" "directory 0:0/" \
+		"$(_describe "$U/lonly/deep")/$(complete_of "$U/lonly/deep")"
+	expect_eq "listing lonly/deep again after its copy-up" "er" "$(t ls "$M/lonly/deep" | xargs)"
+	expect_complete "lonly/deep, listed after its copy-up" "$U/lonly/deep"
+	expect_ft "lonly/deep after that listing" "$U/lonly/deep/er" 3
+	expect_eq "listing lonly again after its copy-up (as deep's parent)" "deep" "$(t ls "$M/lonly" | xargs)"
+	expect_complete "lonly, listed after its copy-up" "$U/lonly"
 fi
 
 log "2. cookies, ext4 upper"

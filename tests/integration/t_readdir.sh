@@ -190,9 +190,12 @@ if [ ! -x "$COOKIES" ]; then
 	COOKIES=$T/cookies
 	cc -O2 -Wall -o "$COOKIES" "$LIB_DIR/cookies.c" || die "cannot build helper cookies"
 fi
-mkdir -p "$T/sl/low/d"
+mkdir -p "$T/sl/low/d" "$T/sl/low/cu"
 # Enough for several getdents64 chunks of 32 KiB on kernel overlayfs too.
-for ((i = 0; i < 2000; i++)); do printf '%s\n' "$i" >"$T/sl/low/d/$(printf 'name-%05d-of-a-directory-listed-in-chunks' "$i")"; done
+for ((i = 0; i < 2000; i++)); do
+	printf '%s\n' "$i" >"$T/sl/low/d/$(printf 'name-%05d-of-a-directory-listed-in-chunks' "$i")"
+	ln "$T/sl/low/d/$(printf 'name-%05d-of-a-directory-listed-in-chunks' "$i")" "$T/sl/low/cu/$(printf 'cu-%05d-of-a-directory-listed-in-chunks' "$i")"
+done
 for ft in off on; do
 	rm -rf --one-file-system "$T/sl/up" "$T/sl/work"
 	mkdir -p "$T/sl/up" "$T/sl/work"
@@ -208,6 +211,16 @@ for ft in off on; do
 	fi
 	expect_eq "fallthru=$ft: d/ lists 1998 names, dest/ the moved ones" "1998 $moved" \
 		"$(t ls "$M/d" | wc -l) $(t ls "$M/dest" | LC_ALL=C sort | xargs)"
+	# The daemon keeps no handle per open directory: a listing begun
+	# before its directory was copied up (and filled) goes on with the
+	# cookies it was given.
+	out=$(tl 60 "$COOKIES" copyup "$M/cu" new 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		pass "fallthru=$ft: a listing begun before its directory's copy-up and fill shows every name once"
+	else
+		fail "fallthru=$ft: a listing across a copy-up (status $rc): $out"
+	fi
 	um_umount "$M"
 done
 
