@@ -212,8 +212,8 @@ static const struct opt_def opt_defs[] = {
 	  "list a merged directory once into upper (default on)" },
 	{ "metacopy", OPT_METACOPY, ARG_STRING, "metacopy=on|off",
 	  "chmod, chown, touch, xattrs copy up no data (default on)" },
-	{ "readdirplus", OPT_READDIRPLUS, ARG_STRING, "readdirplus=auto|always|never",
-	  "listings also look entries up (default auto)" },
+	{ "readdirplus", OPT_READDIRPLUS, ARG_STRING, "readdirplus=adaptive|auto|always|never",
+	  "listings also look entries up (default adaptive)" },
 	{ "max_dirfds", OPT_MAX_DIRFDS, ARG_STRING, "max_dirfds=N",
 	  "most directory fds kept open (default half the open-files limit)" },
 	{ "userxattr", OPT_USERXATTR, ARG_NONE, "userxattr",
@@ -515,7 +515,9 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 		cfg->metacopy = !strcmp(value, "on");
 		return 0;
 	case OPT_READDIRPLUS:
-		if (!strcmp(value, "auto"))
+		if (!strcmp(value, "adaptive"))
+			cfg->readdirplus = UM_RDPLUS_ADAPTIVE;
+		else if (!strcmp(value, "auto"))
 			cfg->readdirplus = UM_RDPLUS_AUTO;
 		else if (!strcmp(value, "always"))
 			cfg->readdirplus = UM_RDPLUS_ALWAYS;
@@ -523,7 +525,8 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 			cfg->readdirplus = UM_RDPLUS_NEVER;
 		else
 			return fail(err, errlen, -EINVAL,
-				    "readdirplus: '%s' is none of auto, always, never; e.g. -o readdirplus=never", value);
+				    "readdirplus: '%s' is none of adaptive, auto, always, never; e.g. -o readdirplus=never",
+				    value);
 		return 0;
 	case OPT_USERXATTR:
 		cfg->userxattr = true;

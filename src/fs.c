@@ -14,6 +14,7 @@
 #include "log.h"
 #include "marker.h"
 #include "readdir/fallthru.h"
+#include "readdir/rdplus.h"
 #include "sys.h"
 
 /* The lower stack's identity for complete marks (marker.h). */
@@ -181,6 +182,8 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	fs->fallthru = cfg->fallthru && !fs->readonly;
 	fs->metacopy = cfg->metacopy;
 	fs->readdirplus = cfg->readdirplus;
+	if (fs->readdirplus == UM_RDPLUS_ADAPTIVE && um_rdplus_new(&fs->rdplus) < 0)
+		goto fail;
 
 	if (fs->has_upper) {
 		r = um_branch_open(cfg->upperdir, "upperdir", &fs->layers[UM_UPPER], err, errlen);
@@ -284,6 +287,7 @@ struct um_fs *um_fs_free(struct um_fs *fs)
 		.work_fd = fs->work_fd, .index_fd = fs->index_fd, .ft_fd = -1, .wh_fd = fs->wh_fd,
 		.lock_fd = fs->workdir_lock_fd });
 	um_ft_free(fs->ft);
+	um_rdplus_free(fs->rdplus);
 	free(fs);
 	return NULL;
 }

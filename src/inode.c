@@ -905,7 +905,8 @@ int um_inode_rdlock(const struct um_fs *fs, struct um_inode *ino)
 	}
 }
 
-int um_itable_idle_dirs(struct um_fs *fs, uint64_t before, struct um_inode ***ret, size_t *n)
+int um_itable_dirs(struct um_fs *fs, bool (*want)(struct um_inode *dir, void *arg), void *arg,
+		   struct um_inode ***ret, size_t *n)
 {
 	struct um_inode **all = NULL;
 	size_t cnt = 0, cap = 0;
@@ -917,7 +918,7 @@ int um_itable_idle_dirs(struct um_fs *fs, uint64_t before, struct um_inode ***re
 		pthread_mutex_lock(&s->lock);
 		for (size_t b = 0; b < s->size && r == 0; b++) {
 			for (struct um_inode *ino = s->buckets[b]; ino && r == 0; ino = ino->hnext) {
-				if (!S_ISDIR(ino->type) || ino == fs->root || atomic_load(&ino->used) >= before)
+				if (!S_ISDIR(ino->type) || !want(ino, arg))
 					continue;
 				if (cnt == cap) {
 					size_t ncap = cap ? cap * 2 : 1024;
@@ -945,6 +946,25 @@ int um_itable_idle_dirs(struct um_fs *fs, uint64_t before, struct um_inode ***re
 	*ret = all;
 	*n = cnt;
 	return 0;
+}
+
+struct idle_arg {
+	const struct um_fs *fs;
+	uint64_t before;
+};
+
+static bool is_idle(struct um_inode *dir, void *arg)
+{
+	const struct idle_arg *a = arg;
+
+	return dir != a->fs->root && atomic_load(&dir->used) < a->before;
+}
+
+int um_itable_idle_dirs(struct um_fs *fs, uint64_t before, struct um_inode ***ret, size_t *n)
+{
+	struct idle_arg a = { fs, before };
+
+	return um_itable_dirs(fs, is_idle, &a, ret, n);
 }
 
 int um_inode_close_parts(struct um_fs *fs, struct um_inode *dir, uint64_t before, int *fds)

@@ -106,6 +106,9 @@ struct um_inode {
 	/* Directories: UM_LIST_*, decided at the first listing and kept
 	 * (readdir/op_dir.c). */
 	_Atomic uint8_t listing_kind;
+	/* Directories: a READDIRPLUS reply left files' attributes out since
+	 * the kernel was last told to drop its cached listing (rdplus.h). */
+	atomic_bool lean_listed;
 	/* Directories: what the last listing left for the next READDIR to
 	 * continue from (readdir/op_dir.c), or NULL. Owned by whoever
 	 * exchanges it out. */
@@ -152,6 +155,11 @@ struct um_loc {
  * nothing locked. */
 int um_inode_rdlock(const struct um_fs *fs, struct um_inode *ino);
 int um_inode_wrlock(const struct um_fs *fs, struct um_inode *ino);
+
+/* The directories of the table want() says yes to (called under a shard
+ * lock: it must take no lock), each with a reference. */
+int um_itable_dirs(struct um_fs *fs, bool (*want)(struct um_inode *dir, void *arg), void *arg,
+		   struct um_inode ***ret, size_t *n);
 
 /* For dirfds.c: the directories (not the root) last locked before epoch
  * `before`, each with a reference; and closing one's fds if it still

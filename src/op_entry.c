@@ -8,6 +8,7 @@
 #include "inode.h"
 #include "namespace.h"
 #include "ops.h"
+#include "readdir/rdplus.h"
 #include "sys.h"
 
 void um_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -16,7 +17,14 @@ void um_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e = { 0 };
 	struct um_inode *ino;
 	struct stat st;
-	int r = um_inode_lookup(fs, um_req_inode(req, parent), name, &ino, &st);
+	struct um_inode *dir = um_req_inode(req, parent);
+	int r;
+
+	/* A name the kernel has from a listing without attributes: the
+	 * caller stats or opens what it lists. */
+	if (atomic_load(&dir->lean_listed))
+		um_rdplus_looked_up(fs, fuse_req_ctx(req)->pid, dir);
+	r = um_inode_lookup(fs, dir, name, &ino, &st);
 
 	if (r == -ENOENT) {
 		/* nodeid 0 with a timeout: the kernel caches the miss too. */

@@ -17,8 +17,8 @@
 #include <sys/types.h>
 
 /* How listings answer the kernel (-o readdirplus=). */
-enum um_rdplus { UM_RDPLUS_AUTO, UM_RDPLUS_ALWAYS, UM_RDPLUS_NEVER };
-#define UM_RDPLUS_DEFAULT UM_RDPLUS_AUTO
+enum um_rdplus { UM_RDPLUS_ADAPTIVE, UM_RDPLUS_AUTO, UM_RDPLUS_ALWAYS, UM_RDPLUS_NEVER };
+#define UM_RDPLUS_DEFAULT UM_RDPLUS_ADAPTIVE
 
 struct um_ftstore;
 struct um_inode;
@@ -56,6 +56,9 @@ struct um_fs {
 	 * fallthrus (readdir/fill.c). Off, or read-only: merged in memory. */
 	bool fallthru;
 	enum um_rdplus readdirplus; /* -o readdirplus=, applied at INIT (ops.c) */
+	/* readdirplus=adaptive: who gets files' attributes (readdir/rdplus.h);
+	 * NULL otherwise */
+	struct um_rdplus_state *rdplus;
 	/* The kernel sends no OPENDIR/RELEASEDIR once told ENOSYS (set at
 	 * INIT, before any request that reads it). */
 	bool no_opendir;

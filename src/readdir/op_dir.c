@@ -13,6 +13,7 @@
 #include "inode.h"
 #include "log.h"
 #include "ops.h"
+#include "rdplus.h"
 #include "readdir.h"
 #include "sys.h"
 
@@ -298,7 +299,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	_cleanup_free_ struct um_inode **taken = plus ? calloc(size / 128 + 1, sizeof(*taken)) : NULL;
 	size_t pos = 0, ntaken = 0, i = 0;
 	uint32_t version;
-	bool changed;
+	bool changed, files = !plus || um_rdplus_files(fs, fuse_req_ctx(req)->pid, dir), lean = false;
 	int r = 0;
 
 	(void)fi; /* no handle (um_op_opendir()) */
@@ -369,7 +370,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 		    !(le.type == DT_DIR && um_dirfds_over())) {
 			struct stat st;
 
-			if (um_inode_lookup_from(fs, dir, le.name, le.layer, &child, &st) == 0)
+			/* DT_UNKNOWN too: it may be a directory. */
+			if (!files && le.type != DT_DIR && le.type != DT_UNKNOWN)
+				lean = true;
+			else if (um_inode_lookup_from(fs, dir, le.name, le.layer, &child, &st) == 0)
 				um_fill_entry(fs, child, &st, &e);
 		}
 		if (plus)
@@ -396,7 +400,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	else
 		listing_put(dir, h);
 	/* Before the reply: whatever the kernel caches from it must be
-	 * dropped at the next change (um_notify_names_changed()). */
+	 * dropped at the next change (um_notify_names_changed()), and a
+	 * lean listing when a caller wants attributes (rdplus.h). */
+	if (lean)
+		atomic_store(&dir->lean_listed, true);
 	atomic_store(&dir->listed, true);
 	if (r < 0 && pos == 0) {
 		fuse_reply_err(req, -r);

@@ -176,6 +176,40 @@ if ! selftest; then
 	done
 fi
 
+# readdirplus=adaptive (the default): a walk that only descends gets the
+# files' names without their attributes (no LOOKUP: it asks for none, and
+# listings no longer carry them past its first); a walk after it that
+# stats every file, in another process, then sees every file as a walk
+# on a fresh mount with readdirplus=auto does (the kernel's lean
+# listings are dropped when it turns out to stat: at most one
+# directory's files are looked up one by one); a third walk asks for
+# nothing. Counted in the daemon's -d log.
+walkstat() { tin "$M" find . -printf '%p %y %i %s %m %n\n' | LC_ALL=C sort; }
+if ! selftest; then
+	um_mount "$M" "$OPTS,readdirplus=auto" || finish
+	walkstat >"$T/walk.auto"
+	um_umount "$M"
+	um_mount "$M" "$OPTS" -d || finish
+	tin "$M" find . -printf "" || fail "adaptive: find failed"
+	n1=$(grep -c 'opcode: LOOKUP ' "${_log_of[$M]}")
+	walkstat >"$T/walk.adaptive"
+	n2=$(grep -c 'opcode: LOOKUP ' "${_log_of[$M]}")
+	walkstat >"$T/walk.adaptive2"
+	n3=$(grep -c 'opcode: LOOKUP ' "${_log_of[$M]}")
+	um_umount "$M"
+	expect_eq "adaptive: a find that only descends looks nothing up" 0 "$n1"
+	expect_same_file "adaptive: a stat walk after it sees what one on readdirplus=auto sees" \
+		"$T/walk.auto" "$T/walk.adaptive"
+	most=$(awk '$2 == "f" { sub("/[^/]*$", "", $1); c[$1]++ } END { m = 0; for (d in c) if (c[d] > m) m = c[d]; print m }' "$T/walk.auto")
+	if [ "$n2" -gt 0 ] && [ "$n2" -le "$most" ]; then
+		pass "adaptive: the stat walk looked up $n2 files one by one (one directory's worth: at most $most)"
+	else
+		fail "adaptive: the stat walk looked up $n2 files one by one (expected 1 to $most)"
+	fi
+	expect_eq "adaptive: a second stat walk looks nothing up" "$n2" "$n3"
+	expect_same_file "adaptive: and sees the same" "$T/walk.adaptive" "$T/walk.adaptive2"
+fi
+
 # Another lower list: an empty layer on top moves every lower layer's
 # number by one; the complete directories of the mounts above were
 # written for the old list (their origins too).

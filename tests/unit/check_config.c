@@ -415,7 +415,8 @@ START_TEST(parse_readdirplus)
 	static const struct {
 		const char *opt;
 		enum um_rdplus want;
-	} ok[] = { { "readdirplus=auto", UM_RDPLUS_AUTO },
+	} ok[] = { { "readdirplus=adaptive", UM_RDPLUS_ADAPTIVE },
+		   { "readdirplus=auto", UM_RDPLUS_AUTO },
 		   { "readdirplus=always", UM_RDPLUS_ALWAYS },
 		   { "readdirplus=never", UM_RDPLUS_NEVER },
 		   { "readdirplus=never,readdirplus=always", UM_RDPLUS_ALWAYS } };
@@ -423,6 +424,7 @@ START_TEST(parse_readdirplus)
 
 	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
 	ck_assert_int_eq(cfg.readdirplus, UM_RDPLUS_DEFAULT);
+	ck_assert_int_eq(UM_RDPLUS_DEFAULT, UM_RDPLUS_ADAPTIVE);
 	um_config_release(&cfg);
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		snprintf(opts, sizeof(opts), "lowerdir=/l,%s", ok[i].opt);
