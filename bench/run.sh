@@ -12,7 +12,7 @@ FT_SIZES="10 1k 100k"
 FT_WORKLOADS=$(for f in readdir-first readdir-again readdir-dropped neglookup; do
 	for z in $FT_SIZES; do printf '%s ' "$f-$z"; done; done)
 FT_WORKLOADS=${FT_WORKLOADS% }
-ALL_WORKLOADS="walk-cold walk-warm walkstat-cold lstat-all readdir-wide create-10k chmod-storm append-big seqread-cold seqread-warm seqwrite rm-rf untar randread $FT_WORKLOADS"
+ALL_WORKLOADS="walk-cold walk-warm walkstat-cold walkpipe-cold lstat-all readdir-wide create-10k chmod-storm append-big seqread-cold seqread-warm seqwrite rm-rf untar randread $FT_WORKLOADS"
 ALL_SYSTEMS="kernel,unionmount,unionmount-noft,fuse-overlayfs,unionfs-fuse"
 
 QUICK=0 REPS="" ONLY="" SYSTEMS=$ALL_SYSTEMS PREPARE=0
@@ -266,6 +266,8 @@ prep_walk-warm()    { local n; n=$(find "$MNT" | wc -l); log "  find sees $n ent
 run_walk-warm()     { find "$MNT" -printf ''; }
 prep_walkstat-cold() { drop_caches; }
 run_walkstat-cold()  { find "$MNT" -printf '%s\n' >/dev/null; }
+prep_walkpipe-cold() { drop_caches; }
+run_walkpipe-cold()  { find "$MNT" -type f -print0 | xargs -0 stat -c %s >/dev/null; }
 prep_lstat-all()    { warm_lower; }
 run_lstat-all()     { "$BIN/lstatall" "$MNT" "$LAY/lists/files.txt" >/dev/null; }
 prep_readdir-wide() { ls -f "$L1/wide" "$L2/wide" "$L3/wide" >/dev/null; }
