@@ -20,11 +20,13 @@ void um_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct um_inode *dir = um_req_inode(req, parent);
 	int r;
 
-	/* A name the kernel has from a listing without attributes: the
-	 * caller stats or opens what it lists. */
-	if (atomic_load(&dir->lean_listed))
-		um_rdplus_looked_up(fs, fuse_req_ctx(req)->pid, dir);
 	r = um_inode_lookup(fs, dir, name, &ino, &st);
+	/* A file the kernel may have from a listing without attributes: the
+	 * caller stats or opens what it lists. (Not a directory: a walker
+	 * looks up those it descends into when a plain READDIR, which the
+	 * kernel sends for a big directory's later chunks, listed them.) */
+	if (r == 0 && !S_ISDIR(st.st_mode) && atomic_load(&dir->lean_listed))
+		um_rdplus_looked_up(fs, fuse_req_ctx(req)->pid, dir);
 
 	if (r == -ENOENT) {
 		/* nodeid 0 with a timeout: the kernel caches the miss too. */

@@ -59,11 +59,16 @@ void um_notify_attrs_changed(struct um_fs *fs, struct um_inode *ino)
  * is nothing cached. A failed drop leaves the mark for the next change. */
 void um_notify_names_changed(struct um_fs *fs, struct um_inode *dir)
 {
-	int r;
-
 	/* Not under dir's lock: the kernel runs no READDIR of dir until
 	 * this change is answered, and READDIR alone reads the count. */
 	atomic_fetch_add(&dir->names_version, 1);
+	um_notify_listing_dropped(fs, dir);
+}
+
+void um_notify_listing_dropped(struct um_fs *fs, struct um_inode *dir)
+{
+	int r;
+
 	if (!fs->se || !atomic_exchange(&dir->listed, false))
 		return;
 	r = fuse_lowlevel_notify_inval_inode(fs->se, um_nodeid(fs, dir), 0, 0);

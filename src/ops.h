@@ -22,9 +22,13 @@ fuse_ino_t um_nodeid(struct um_fs *fs, struct um_inode *ino);
  * upper file): see ops.c. */
 void um_notify_attrs_changed(struct um_fs *fs, struct um_inode *ino);
 /* After a change of dir's names, before the reply: count it (its
- * names_version, for the handles listing it) and make the kernel drop its
+ * names_version, for listings under way) and make the kernel drop its
  * cached listing of dir (see ops.c). Call without dir's lock. */
 void um_notify_names_changed(struct um_fs *fs, struct um_inode *dir);
+/* Only the latter: the kernel's listing of dir is to be read again
+ * (its fallthrus are to be written, or its files' attributes given),
+ * though no name changed. */
+void um_notify_listing_dropped(struct um_fs *fs, struct um_inode *dir);
 /* Fill a lookup reply for ino (which carries the reference passed on). */
 void um_fill_entry(struct um_fs *fs, struct um_inode *ino, const struct stat *st, struct fuse_entry_param *e);
 

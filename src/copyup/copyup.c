@@ -360,7 +360,7 @@ static int copyup_one(struct um_fs *fs, struct um_inode *ino, unsigned flags)
 		 * fallthrus (readdir/op_dir.c), if the kernel asks for it
 		 * instead of showing the one it cached. */
 		if (copied_dir)
-			um_notify_names_changed(fs, ino);
+			um_notify_listing_dropped(fs, ino);
 		return r;
 	}
 }

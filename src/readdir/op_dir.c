@@ -44,6 +44,7 @@ struct snapkey {
  * time owns it (taken out of dir->listing); a concurrent one builds its
  * own, and the one put back last is dropped. */
 struct um_dirlisting {
+	uint64_t put_at; /* `puts` when last given back */
 	struct um_dirstream *stream; /* NULL: the snapshot */
 	/* The directory's names_version (inode.h) when the snapshot was
 	 * taken or the stream last read afresh. */
@@ -51,6 +52,15 @@ struct um_dirlisting {
 	struct um_dirsnap snap;
 	struct snapkey *order; /* the snapshot by cookie; NULL: none taken yet */
 };
+
+/* A listing a program stops reading (it only checked whether a
+ * directory is empty, say) would stay in its directory until the kernel
+ * forgets the directory: past KEPT_MAX kept listings, the older half
+ * goes. `kept` counts them and `puts` orders them; both change only
+ * atomically, and guard nothing else. */
+#define KEPT_MAX 64
+static atomic_long kept;
+static _Atomic uint64_t puts;
 
 static int key_cmp(const void *a, const void *b)
 {
@@ -115,18 +125,68 @@ static void listing_free(struct um_dirlisting *h)
 	free(h);
 }
 
-void um_dir_listing_drop(struct um_inode *dir)
+/* dir's kept listing, now the caller's, or NULL. */
+static struct um_dirlisting *listing_take(struct um_inode *dir)
 {
-	listing_free(atomic_exchange(&dir->listing, NULL));
+	struct um_dirlisting *h = atomic_exchange(&dir->listing, NULL);
+
+	if (h)
+		atomic_fetch_sub(&kept, 1);
+	return h;
 }
 
-/* Give h back to dir for the next READDIR, unless another one did first. */
-static void listing_put(struct um_inode *dir, struct um_dirlisting *h)
+void um_dir_listing_drop(struct um_inode *dir)
+{
+	listing_free(listing_take(dir));
+}
+
+/* Give h back to dir for the next READDIR, unless another one did
+ * first: false then, and h is gone. */
+static bool listing_keep(struct um_inode *dir, struct um_dirlisting *h)
 {
 	struct um_dirlisting *none = NULL;
 
-	if (!atomic_compare_exchange_strong(&dir->listing, &none, h))
+	if (!atomic_compare_exchange_strong(&dir->listing, &none, h)) {
 		listing_free(h);
+		return false;
+	}
+	atomic_fetch_add(&kept, 1);
+	return true;
+}
+
+static bool has_listing(struct um_inode *dir, void *arg)
+{
+	(void)arg;
+	return atomic_load(&dir->listing) != NULL;
+}
+
+/* Free the listings given back before `before`. */
+static void listings_trim(struct um_fs *fs, uint64_t before)
+{
+	struct um_inode **dirs = NULL;
+	size_t n = 0;
+
+	if (um_itable_dirs(fs, has_listing, NULL, &dirs, &n) < 0)
+		return; /* out of memory: the next give-back tries again */
+	for (size_t i = 0; i < n; i++) {
+		struct um_dirlisting *h = listing_take(dirs[i]);
+
+		if (h && h->put_at < before)
+			listing_free(h);
+		else if (h)
+			(void)listing_keep(dirs[i], h);
+		um_inode_unref(fs, dirs[i], 1);
+	}
+	free(dirs);
+}
+
+static void listing_put(struct um_fs *fs, struct um_inode *dir, struct um_dirlisting *h)
+{
+	uint64_t at = atomic_fetch_add(&puts, 1) + 1;
+
+	h->put_at = at;
+	if (listing_keep(dir, h) && atomic_load(&kept) > KEPT_MAX)
+		listings_trim(fs, at - KEPT_MAX / 2);
 }
 
 /* Has dir's upper part been removed (by an rmdir running meanwhile)? */
@@ -222,7 +282,7 @@ static uint64_t dotdot_ino(struct um_inode *dir)
  * *ret NULL. */
 static int listing_get(struct um_fs *fs, struct um_inode *dir, off_t off, struct um_dirlisting **ret)
 {
-	struct um_dirlisting *h = atomic_exchange(&dir->listing, NULL);
+	struct um_dirlisting *h = listing_take(dir);
 	int r;
 
 	*ret = NULL;
@@ -398,7 +458,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	if (r < 0 || (r == 0 && pos == 0))
 		listing_free(h);
 	else
-		listing_put(dir, h);
+		listing_put(fs, dir, h);
 	/* Before the reply: whatever the kernel caches from it must be
 	 * dropped at the next change (um_notify_names_changed()), and a
 	 * lean listing when a caller wants attributes (rdplus.h). */
@@ -418,7 +478,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	 * directory whose fallthrus could not be written (its upper file
 	 * system full, say) must be asked for again, to try again. */
 	if (r == 0 && pos == 0 && fill_pending(fs, dir))
-		um_notify_names_changed(fs, dir);
+		um_notify_listing_dropped(fs, dir);
 }
 
 void um_op_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off, struct fuse_file_info *fi)

@@ -169,12 +169,11 @@ bool um_rdplus_files(struct um_fs *fs, pid_t tid, const struct um_inode *dir)
 }
 
 /* Make the kernel ask again for dir's listing, if it was given a lean
- * one (names_version moves too, which costs a listing under way one
- * read afresh). */
+ * one. */
 static void drop_lean(struct um_fs *fs, struct um_inode *dir)
 {
 	if (atomic_exchange(&dir->lean_listed, false))
-		um_notify_names_changed(fs, dir);
+		um_notify_listing_dropped(fs, dir);
 }
 
 static bool is_lean(struct um_inode *dir, void *arg)

@@ -10,7 +10,8 @@
  * calling thread's process group, which a shell gives each pipeline): its
  * first listing carries everything; later ones carry the attributes of
  * directories only (a walker descends into them) until one of its threads
- * looks up a name such a listing gave, and everything from then on.
+ * looks up a file (not a directory: see op_entry.c) such a listing gave,
+ * and everything from then on.
  *
  * The kernel keeps the listings (readdir/op_dir.c), lean ones too, and
  * serves them to every caller: when a job turns out to want the

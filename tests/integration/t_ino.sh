@@ -208,6 +208,27 @@ if ! selftest; then
 	fi
 	expect_eq "adaptive: a second stat walk looks nothing up" "$n2" "$n3"
 	expect_same_file "adaptive: and sees the same" "$T/walk.adaptive" "$T/walk.adaptive2"
+
+	# Directories too big for one READDIRPLUS: the kernel lists the rest
+	# with plain READDIRs, so a find looks up the subdirectories it
+	# meets there to descend. That is no sign of a stat walker: the
+	# daemon says when a job turns to full listings (-d), and only the
+	# stat walk may turn it.
+	kmount tmpfs "$T/l4" size=16m,mode=0755
+	for b in b1 b2; do
+		mkdir -p "$T/l4/$b/zsub"
+		for ((i = 0; i < 1500; i++)); do : >"$T/l4/$b/file-with-a-longish-name-$i"; done
+		: >"$T/l4/$b/zsub/x"
+	done
+	um_mount "$M" "lowerdir=$T/l4" -d || finish
+	tin "$M" find . -printf "" || fail "adaptive: find of big directories failed"
+	t1=$(grep -c 'looks names up' "${_log_of[$M]}")
+	nl1=$(grep -c 'opcode: LOOKUP ' "${_log_of[$M]}")
+	tin "$M" find . -printf '%s\n' >/dev/null || fail "adaptive: stat walk of big directories failed"
+	t2=$(grep -c 'looks names up' "${_log_of[$M]}")
+	um_umount "$M"
+	expect_eq "adaptive: a find of directories bigger than one READDIRPLUS stays lean (it looked up $nl1 names)" 0 "$t1"
+	expect_eq "adaptive: the stat walk after it turns the job to full listings" 1 "$t2"
 fi
 
 # Another lower list: an empty layer on top moves every lower layer's
