@@ -359,7 +359,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	_cleanup_free_ struct um_inode **taken = plus ? calloc(size / 128 + 1, sizeof(*taken)) : NULL;
 	size_t pos = 0, ntaken = 0, i = 0;
 	uint32_t version;
-	bool changed, files = !plus || um_rdplus_files(fs, fuse_req_ctx(req)->pid, dir), lean = false;
+	bool changed, refill, files = !plus || um_rdplus_files(fs, fuse_req_ctx(req)->pid, dir), lean = false;
 	int r = 0;
 
 	(void)fi; /* no handle (um_op_opendir()) */
@@ -469,16 +469,23 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 		fuse_reply_err(req, -r);
 		return;
 	}
+	/* The kernel keeps every listing (um_op_opendir()): one of a
+	 * directory whose fallthrus could not be written (its upper file
+	 * system full, say) must be asked for again, to try again; after
+	 * the reply, which completes the kernel's listing. Once answered,
+	 * the kernel may forget dir (closed, and removed): hold it. */
+	refill = r == 0 && pos == 0 && fill_pending(fs, dir);
+	if (refill)
+		um_inode_ref(dir);
 	if (fuse_reply_buf(req, buf, pos) < 0) {
 		/* Not delivered (interrupted): the kernel counts none of them. */
 		for (size_t k = 0; k < ntaken; k++)
 			um_inode_unref(fs, taken[k], 1);
 	}
-	/* The kernel keeps every listing (um_op_opendir()): one of a
-	 * directory whose fallthrus could not be written (its upper file
-	 * system full, say) must be asked for again, to try again. */
-	if (r == 0 && pos == 0 && fill_pending(fs, dir))
+	if (refill) {
 		um_notify_listing_dropped(fs, dir);
+		um_inode_unref(fs, dir, 1);
+	}
 }
 
 void um_op_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off, struct fuse_file_info *fi)
