@@ -14,6 +14,7 @@
 #include "log.h"
 #include "marker.h"
 #include "readdir/fallthru.h"
+#include "op_file.h"
 #include "readdir/rdplus.h"
 #include "sys.h"
 
@@ -169,6 +170,7 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	fs->wh_fd = -1;
 	pthread_mutex_init(&fs->rename_lock, NULL);
 	pthread_mutex_init(&fs->wh_lock, NULL);
+	pthread_mutex_init(&fs->files_lock, NULL);
 	fs->n_layers = 1 + (unsigned)cfg->n_lower;
 	fs->layers = calloc(fs->n_layers, sizeof(*fs->layers));
 	if (!fs->layers)
@@ -277,8 +279,9 @@ struct um_fs *um_fs_free(struct um_fs *fs)
 {
 	if (!fs)
 		return NULL;
-	/* Frees every inode left, the root and those the kernel never
-	 * forgot before unmounting. */
+	/* Handles the kernel never released (open at the unmount), then
+	 * every inode left: the root, and those the kernel never forgot. */
+	um_files_free_all(fs);
 	um_itable_free(fs->itable);
 	for (unsigned l = 0; fs->layers && l < fs->n_layers; l++)
 		um_branch_close(&fs->layers[l]);

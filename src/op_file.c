@@ -37,6 +37,7 @@ struct um_file {
 	/* Opened for writing with setuid/setgid set: the next write checks
 	 * what it clears (um_file_kill_priv()). */
 	atomic_bool priv;
+	struct um_file *prev, *next; /* fs->files, under fs->files_lock */
 };
 
 static struct um_file *file_of(struct fuse_file_info *fi)
@@ -77,7 +78,6 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	struct um_file *f = malloc(sizeof(*f));
 	struct stat st;
 
-	(void)fs;
 	if (!f)
 		return -ENOMEM;
 	pthread_rwlock_init(&f->lock, NULL);
@@ -89,6 +89,13 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	atomic_init(&f->priv, (f->flags & O_ACCMODE) != O_RDONLY &&
 				      (um_sys_fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID))));
 	atomic_fetch_add(&ino->nopen, 1);
+	pthread_mutex_lock(&fs->files_lock);
+	f->prev = NULL;
+	f->next = fs->files;
+	if (fs->files)
+		fs->files->prev = f;
+	fs->files = f;
+	pthread_mutex_unlock(&fs->files_lock);
 	fi->fh = (uintptr_t)f;
 	/* File data changes only through this mount: the page cache stays
 	 * valid across opens (and across copy-up, which copies it as is). */
@@ -98,6 +105,14 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 
 static void file_free(struct um_fs *fs, struct um_file *f)
 {
+	pthread_mutex_lock(&fs->files_lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		fs->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&fs->files_lock);
 	(void)close(f->fd);
 	atomic_fetch_sub(&f->ino->nopen, 1);
 	um_inode_unref(fs, f->ino, 1);
@@ -115,6 +130,13 @@ void um_file_detach(struct um_fs *fs, struct fuse_file_info *fi)
 {
 	file_unref(fs, file_of(fi));
 	fi->fh = 0;
+}
+
+void um_files_free_all(struct um_fs *fs)
+{
+	/* The session is over: no request holds a handle any more. */
+	while (fs->files)
+		file_free(fs, fs->files);
 }
 
 /* Reopen a handle whose object was copied up since it was opened.

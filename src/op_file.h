@@ -16,6 +16,9 @@ struct um_inode;
 int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, struct fuse_file_info *fi);
 /* Undo um_file_attach() for an open the kernel never saw. */
 void um_file_detach(struct um_fs *fs, struct fuse_file_info *fi);
+/* At the end of the mount: free the handles the kernel never released
+ * (files open when the session ended). */
+void um_files_free_all(struct um_fs *fs);
 
 /* The handle's fd, when it is open for writing on the upper copy
  * (ftruncate through it); -EBADF otherwise (nothing to put then). On

@@ -23,6 +23,7 @@ enum um_rdplus { UM_RDPLUS_ADAPTIVE, UM_RDPLUS_AUTO, UM_RDPLUS_ALWAYS, UM_RDPLUS
 struct um_ftstore;
 struct um_inode;
 struct um_itable;
+struct um_file;
 
 struct um_layer {
 	int fd;       /* branch root, O_RDONLY|O_DIRECTORY; -1 for an absent upper */
@@ -77,6 +78,11 @@ struct um_fs {
 	/* For notifications to the kernel (ops.c); set before the session
 	 * starts. */
 	struct fuse_session *se;
+	/* Every open file handle (op_file.c): those still open when the
+	 * session ends get no RELEASE, and are freed with the mount.
+	 * files_lock guards the list's links. */
+	pthread_mutex_t files_lock;
+	struct um_file *files;
 };
 
 #define UM_UPPER 0
