@@ -13,8 +13,8 @@
 #include "inode.h"
 #include "log.h"
 #include "marker.h"
-#include "readdir/fallthru.h"
 #include "op_file.h"
+#include "readdir/fallthru.h"
 #include "readdir/rdplus.h"
 #include "sys.h"
 

@@ -95,10 +95,11 @@ struct um_inode {
 	_Atomic unsigned nopen;
 	int keep_fd;
 	/* Directories: bumped by every change of the names it holds, before
-	 * the change is answered (um_notify_names_changed()). The kernel continues its cached listing
-	 * with any handle's READDIR reply at the same cookie, and checks for
-	 * changes only when a listing starts: a handle's snapshot or buffer
-	 * older than the last change must be read again (readdir/op_dir.c). */
+	 * the change is answered (um_notify_names_changed()). The kernel
+	 * continues its cached listing with any READDIR reply at the same
+	 * cookie, and checks for changes only when a listing starts: a kept
+	 * listing's snapshot or buffer older than the last change must be
+	 * read again (readdir/op_dir.c). */
 	_Atomic uint32_t names_version;
 	/* Directories: a READDIR was answered since the kernel was last told
 	 * to drop its cached listing (um_notify_names_changed()). */

@@ -72,11 +72,11 @@ void um_notify_listing_dropped(struct um_fs *fs, struct um_inode *dir)
 	if (!fs->se || !atomic_exchange(&dir->listed, false))
 		return;
 	r = fuse_lowlevel_notify_inval_inode(fs->se, um_nodeid(fs, dir), 0, 0);
-	if (r < 0 && r != -ENOENT)
+	if (r < 0 && r != -ENOENT) {
 		atomic_store(&dir->listed, true);
-	if (r < 0 && r != -ENOENT)
 		um_debug("cannot drop the kernel's listing of directory %#llx: %s", (unsigned long long)dir->st_ino,
 			 strerror(-r));
+	}
 }
 
 void um_fill_entry(struct um_fs *fs, struct um_inode *ino, const struct stat *st, struct fuse_entry_param *e)

@@ -146,11 +146,13 @@ static bool listing_keep(struct um_inode *dir, struct um_dirlisting *h)
 {
 	struct um_dirlisting *none = NULL;
 
+	/* Counted first: listing_take() may take it at once. */
+	atomic_fetch_add(&kept, 1);
 	if (!atomic_compare_exchange_strong(&dir->listing, &none, h)) {
+		atomic_fetch_sub(&kept, 1);
 		listing_free(h);
 		return false;
 	}
-	atomic_fetch_add(&kept, 1);
 	return true;
 }
 
@@ -202,17 +204,27 @@ static bool upper_removed(struct um_fs *fs, struct um_inode *dir)
 	return r == 0 && st.st_nlink == 0;
 }
 
+/* Does dir's upper part hold every name it shows (upper alone, or
+ * complete)? If not, *unfilled says whether it is a merged directory with
+ * an upper part whose fallthrus are not written yet. */
+static bool upper_has_all(struct um_inode *dir, bool *unfilled)
+{
+	bool upper, all;
+
+	pthread_rwlock_rdlock(&dir->lock);
+	upper = dir->nparts && dir->parts[0].layer == UM_UPPER;
+	all = upper && (dir->nparts == 1 || (dir->flags & UM_INO_COMPLETE));
+	pthread_rwlock_unlock(&dir->lock);
+	*unfilled = upper && !all;
+	return all;
+}
+
 /* Would dir's next listing write its fallthrus? */
 static bool fill_pending(struct um_fs *fs, struct um_inode *dir)
 {
-	bool pending;
+	bool unfilled;
 
-	if (!fs->fallthru)
-		return false;
-	pthread_rwlock_rdlock(&dir->lock);
-	pending = dir->nparts > 1 && dir->parts[0].layer == UM_UPPER && !(dir->flags & UM_INO_COMPLETE);
-	pthread_rwlock_unlock(&dir->lock);
-	return pending;
+	return fs->fallthru && !upper_has_all(dir, &unfilled) && unfilled;
 }
 
 /* Can dir be read from its upper part alone? If it is a merged directory
@@ -220,20 +232,12 @@ static bool fill_pending(struct um_fs *fs, struct um_inode *dir)
  * listing starts). */
 static bool can_stream(struct um_fs *fs, struct um_inode *dir, bool may_fill)
 {
-	bool upper, complete;
-	uint16_t nparts;
+	bool unfilled;
 	int r;
 
-	pthread_rwlock_rdlock(&dir->lock);
-	upper = dir->nparts && dir->parts[0].layer == UM_UPPER;
-	nparts = dir->nparts;
-	complete = dir->flags & UM_INO_COMPLETE;
-	pthread_rwlock_unlock(&dir->lock);
-	if (!upper)
-		return false;
-	if (nparts == 1 || complete)
+	if (upper_has_all(dir, &unfilled))
 		return true;
-	if (!fs->fallthru || !may_fill)
+	if (!unfilled || !fs->fallthru || !may_fill)
 		return false;
 	r = um_dir_fill(fs, dir);
 	if (r == -ENOENT && upper_removed(fs, dir))
@@ -380,8 +384,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off
 	 * continues at the cookie where that listing stops, whichever
 	 * listing began it: after a change of dir's names (which the kernel
 	 * does not let run during a READDIR of dir), names read before the
-	 * change, and gone since, would outlive it there. So each reply is read as
-	 * dir is now, from after cookie off. */
+	 * change, and gone since, would outlive it there. So each reply is
+	 * read as dir is now, from after cookie off. */
 	/* NEEDSWORK: a snapshot merges the whole directory again for each
 	 * chunk read after a change, so listing a large merged directory
 	 * (fallthru=off) while names in it keep changing costs O(n^2). */
