@@ -224,4 +224,29 @@ for ft in off on; do
 	um_umount "$M"
 done
 
+# A listing a program stops reading (one entry read, the directory
+# closed: no READDIR past its end) is kept for a next READDIR, but not
+# without bound: an upper-only directory's kept listing holds an open of
+# that directory, besides the directory's own fd. After 200 of them, the
+# daemon holds at most 200 + 64 fds on those directories (it keeps 64
+# listings at most, then drops the older half).
+if ! selftest; then
+	mkdir -p "$T/ab/up" "$T/ab/work" "$T/ab/low"
+	for ((i = 0; i < 200; i++)); do mkdir "$T/ab/up/d$i" && : >"$T/ab/up/d$i/a" && : >"$T/ab/up/d$i/b"; done
+	um_mount "$M" "upperdir=$T/ab/up,workdir=$T/ab/work,lowerdir=$T/ab/low" || finish
+	tl 60 python3 -c '
+import os, sys
+for i in range(200):
+    with os.scandir(os.path.join(sys.argv[1], "d%d" % i)) as it:
+        next(it)
+' "$M" || fail "abandoned listings: the reader failed"
+	n=$(find "/proc/${_pid_of[$M]}/fd" -mindepth 1 -printf '%l\n' 2>/dev/null | grep -c "^$T/ab/up/d")
+	um_umount "$M"
+	if [ "$n" -ge 200 ] && [ "$n" -le 264 ]; then
+		pass "200 listings stopped after one entry: the daemon holds $n fds on those directories (200 + at most 64)"
+	else
+		fail "200 listings stopped after one entry: the daemon holds $n fds on those directories (expected 200 to 264)"
+	fi
+fi
+
 finish
