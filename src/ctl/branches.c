@@ -162,7 +162,7 @@ out:
 static int check_layout(struct um_ctl_set *set, char *err, size_t errlen)
 {
 	_cleanup_free_ struct dir_id *ids = calloc(set->n_layers, sizeof(*ids));
-	struct dir_id work;
+	struct dir_id work = { 0 };
 	int r;
 
 	if (!ids) {

@@ -645,7 +645,9 @@ static void place_path(int p, char *b, size_t n)
 	const struct obj *o = &ob[dtok[j]];
 	char pp[2048];
 	place_path(o->place, pp, sizeof(pp));
-	snprintf(b, n, "%s/%s%s", pp, o->name, (p - NDIR) % 2 ? "/sub" : "");
+	/* Places nest a few levels deep: far below the buffer. */
+	if (snprintf(b, n, "%s/%s%s", pp, o->name, (p - NDIR) % 2 ? "/sub" : "") >= (int)n)
+		abort();
 }
 
 static void obj_path(const struct obj *o, char *b, size_t n)

@@ -84,7 +84,7 @@ static int rm_rf(int dfd, const char *name, const struct where *ref);
 static int rm_children(int dfd, const char *name, const struct stat *st, const struct where *ref)
 {
 	struct stat fst;
-	struct where here;
+	struct where here = { 0 };
 	DIR *d;
 	struct dirent *de;
 	int fd, r = 0, q;
@@ -148,7 +148,7 @@ static int rm_rf(int dfd, const char *name, const struct where *ref)
 
 int um_fx_rm_rf_at(int dfd, const char *name)
 {
-	struct where ref, up;
+	struct where ref = { 0 }, up = { 0 };
 	char *dotdot;
 	int r, q;
 
