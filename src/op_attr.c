@@ -3,10 +3,12 @@
  * either way, then changed in upper. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include "copyup/copyup.h"
 #include "inode.h"
+#include "namespace.h"
 #include "op_file.h"
 #include "ops.h"
 #include "sys.h"
@@ -55,13 +57,43 @@ static struct timespec time_arg(int to_set, int set_bit, int now_bit, struct tim
 	return (struct timespec){ .tv_nsec = UTIME_OMIT };
 }
 
+/* With HANDLE_KILLPRIV_V2 (initreply.c) a SETATTR that sets nothing on a
+ * file is the kernel handing over a clearing it no longer does: a
+ * chown(f, -1, -1), or a write by a caller without CAP_FSETID (libfuse
+ * 3.14 drops the request's FATTR_KILL_SUIDGID, so the two look alike).
+ * Cleared as chown clears: setuid always, setgid when group-executable or
+ * the caller is neither in the file's group nor has CAP_FSETID. The one
+ * case where that differs from the VFS: a write by a caller with
+ * CAP_FSETID to a setuid file that also has a file capability (the kernel
+ * then sends this request to drop the capability) drops setuid too. */
+static int kill_priv_unchanged(fuse_req_t req, int dirfd, const char *name)
+{
+	struct stat st;
+	mode_t kill = 0;
+	int r = um_sys_lstatat(dirfd, name, &st);
+
+	if (r < 0 || !S_ISREG(st.st_mode))
+		return r;
+	if (st.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((st.st_mode & S_ISGID) &&
+	    ((st.st_mode & S_IXGRP) ||
+	     !(um_ns_caller_in_group(req, st.st_gid) || um_ns_caller_capable(req, CAP_FSETID))))
+		kill |= S_ISGID;
+	return kill ? um_sys_fchmodat(dirfd, name, st.st_mode & 07777 & ~kill) : 0;
+}
+
 static int apply(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, const struct stat *attr, int to_set,
 		 struct fuse_file_info *fi)
 {
+	const int owner_mode = FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE;
+	bool kill = atomic_load_explicit(&fs->killpriv_v2, memory_order_relaxed) &&
+		    !(to_set & (owner_mode | FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+				FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW));
 	struct um_loc loc;
 	int r = 0;
 
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE)) {
+	if ((to_set & owner_mode) || kill) {
 		r = um_inode_locate(fs, ino, &loc);
 		if (r < 0)
 			return r;
@@ -69,6 +101,8 @@ static int apply(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, const s
 		 * holds it for writing) copies its attributes and then replaces
 		 * it, and must not do so around this change (copyup.c). */
 		pthread_rwlock_rdlock(&ino->lock);
+		if (kill)
+			r = kill_priv_unchanged(req, loc.dirfd, loc.name);
 		if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
 			r = um_sys_fchownat(loc.dirfd, loc.name,
 					    to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,

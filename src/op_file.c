@@ -68,6 +68,16 @@ int um_file_kill_priv(fuse_req_t req, int fd)
 	return kill ? um_sys_fchmodat(fd, "", st.st_mode & 07777 & ~kill) : 0;
 }
 
+/* Whether this change of f's data must check what it clears. With
+ * HANDLE_KILLPRIV_V2 (initreply.c) every change does: the kernel then
+ * clears nothing itself, and the mode may have gained setuid since the
+ * open. (It also passes a setuid file's clearing on as an empty SETATTR
+ * before the write, op_attr.c; an fstat here does not depend on that.) */
+static bool kill_priv_due(struct um_fs *fs, struct fuse_file_info *fi)
+{
+	return atomic_exchange(&file_of(fi)->priv, false) || atomic_load_explicit(&fs->killpriv_v2, memory_order_relaxed);
+}
+
 static bool open_for_write(int flags)
 {
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
@@ -352,7 +362,7 @@ void um_op_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv
 	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	dst.buf[0].fd = fd;
 	dst.buf[0].pos = off;
-	n = atomic_exchange(&file_of(fi)->priv, false) ? um_file_kill_priv(req, fd) : 0;
+	n = kill_priv_due(um_req_fs(req), fi) ? um_file_kill_priv(req, fd) : 0;
 	if (n == 0)
 		n = fuse_buf_copy(&dst, bufv, 0);
 	um_file_put(um_req_fs(req), fi);
@@ -425,7 +435,7 @@ void um_op_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, 
 		return;
 	}
 	r = um_sys_fallocate(fd, mode, offset, length);
-	if (r == 0 && atomic_exchange(&file_of(fi)->priv, false))
+	if (r == 0 && kill_priv_due(um_req_fs(req), fi))
 		r = um_file_kill_priv(req, fd);
 	um_file_put(um_req_fs(req), fi);
 	fuse_reply_err(req, -r);
@@ -445,7 +455,7 @@ void um_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, stru
 	}
 	in = um_file_get(fs, fi_in);
 	n = um_sys_copy_file_range(in, &off_in, out, &off_out, len, (unsigned)flags);
-	if (n > 0 && atomic_exchange(&file_of(fi_out)->priv, false)) {
+	if (n > 0 && kill_priv_due(fs, fi_out)) {
 		int r = um_file_kill_priv(req, out);
 
 		n = r < 0 ? r : n;

@@ -63,6 +63,9 @@ struct um_fs {
 	/* The kernel sends no OPENDIR/RELEASEDIR once told ENOSYS (set at
 	 * INIT, before any request that reads it). */
 	bool no_opendir;
+	/* The kernel leaves clearing setuid/setgid on writes to us
+	 * (HANDLE_KILLPRIV_V2, initreply.c); set before INIT is answered. */
+	atomic_bool killpriv_v2;
 	bool metacopy;           /* -o metacopy=on: metadata-only copy-up (copyup.h) */
 	/* The upper's format version is at least UM_FORMAT_METACOPY (read at
 	 * mount, raised by the first metadata-only copy-up; only ever set). */

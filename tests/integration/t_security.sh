@@ -213,6 +213,8 @@ build() {
 			gm) mkfo "$D" "suid/${c}_$X" "0:$G" 02767 ;;
 			esac
 		done
+		# late: made setuid after a writer opened it
+		mkfo "$D" "suid/late_$X" 0:0 0777
 		# file capabilities (security.capability, CAP_NET_RAW
 		# permitted+effective): removed by the same changes
 		for c in $CAP_CASES; do
@@ -630,6 +632,33 @@ for X in l u; do
 		esac
 		uop "$f: the capability is gone" ENODATA root fsop getxattr "$f" security.capability
 	done
+done
+# late_suid SIDE X: A opens suid/late_X for appending; root then makes it
+# 06777 through the mount; A writes through the descriptor it opened
+# before. Each step waits for the one before through a fifo, with
+# timeouts, so a failed step cannot hang the test.
+late_suid() {
+	local m=$T/$1/mnt f=suid/late_$2 pid
+	rm -f "$T/late.1" "$T/late.2"
+	mkfifo -m 0666 "$T/late.1" "$T/late.2"
+	# shellcheck disable=SC2016
+	timeout 20 ${WHO_ARGS[a]} bash -c 'exec 3>>"$1" && echo >"$2" && read -r _ <"$3" && printf x >&3' \
+		_ "$m/$f" "$T/late.1" "$T/late.2" &
+	pid=$!
+	timeout 10 cat "$T/late.1" >/dev/null
+	chmod 06777 "$m/$f"
+	timeout 10 bash -c 'echo >"$1"' _ "$T/late.2"
+	wait "$pid"
+}
+# The kernel clears them itself at each write, or (HANDLE_KILLPRIV_V2)
+# leaves it to the daemon, which must then look at every write, not only
+# the first after an open of a file that was setuid then.
+for X in l u; do
+	late_suid ref $X
+	late_suid un $X
+	uop "suid/late_$X: made setuid after A opened it; A's write clears it" \
+		"~OK f 0777 0:0 [0-9]+ 1" root fsop stat "suid/late_$X"
+	up_stat "suid/late_$X: mode on upper" "suid/late_$X" "-rwxrwxrwx 0:0"
 done
 dcmp "after the setuid checks"
 
