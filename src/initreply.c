@@ -1,20 +1,26 @@
 /* FUSE_HANDLE_KILLPRIV_V2 on libfuse 3.14, by rewriting the INIT reply.
  *
  * Without it the kernel asks for security.capability before every
- * write(2) (FUSE superblocks never get SB_NOSEC) and refreshes the mode
+ * write(2) (FUSE superblocks get SB_NOSEC only with it; with it, once
+ * per file until its attributes are next refreshed) and refreshes the mode
  * before every chown: two round trips per extracted file in untar
  * (bench/README.md, "HANDLE_KILLPRIV_V2"). With it the kernel leaves
  * clearing setuid/setgid on write, truncate and chown to us: truncate
- * and O_TRUNC already clear them here, the upper filesystem clears them
- * when we chown, every data change checks (op_file.c), and the empty
- * SETATTR the kernel sends for chown(f, -1, -1) or before a setuid file's
- * write clears them (op_attr.c). libfuse 3.14 never offers the flag in its
- * reply, so we add it on the way out. t_security checks every case
+ * and O_TRUNC already clear them here (um_file_kill_priv(), op_file.c),
+ * the upper filesystem clears them when we chown, and the empty SETATTR
+ * the kernel sends for chown(f, -1, -1) and before a setuid file's data
+ * changes clears them (op_attr.c). libfuse 3.14 never offers the flag in
+ * its reply, so we add it on the way out. t_security checks every case
  * against kernel overlayfs.
  *
  * Only the protocol is relied on (linux/fuse.h): the INIT request is the
  * first one the kernel sends and the only one until it has its reply, so
- * the hooks look at no other message. */
+ * the hooks look at no other message. libfuse answers as protocol 7.31
+ * and the flag is 7.33's; the kernel takes the flags it offered whatever
+ * minor the reply names. Side effect: with I/O hooks that have no splice
+ * functions, libfuse 3.14 no longer receives requests by splice
+ * (FUSE_CAP_SPLICE_READ), which strace showed it never did here anyway
+ * (bench/README.md, "Splice"). */
 #include "initreply.h"
 
 #include <errno.h>
@@ -80,6 +86,9 @@ static const struct fuse_custom_io hooks = {
 
 int um_initreply_install(struct fuse_session *se, struct um_fs *fs)
 {
+	int r;
+
 	(void)fs; /* reaches the hooks as the session's userdata */
-	return fuse_session_custom_io(se, &hooks, fuse_session_fd(se)) < 0 ? -EINVAL : 0;
+	r = fuse_session_custom_io(se, &hooks, fuse_session_fd(se));
+	return r < 0 ? r : 0; /* -errno in libfuse 3.14 */
 }

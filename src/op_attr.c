@@ -15,11 +15,11 @@
 
 /* The kernel's FUSE client leaves setgid without group-execute to us
  * (um_file_kill_priv()), even when it sends a mode with the size. */
-static int truncate_fd(fuse_req_t req, int fd, off_t size)
+static int truncate_fd(fuse_req_t req, struct um_inode *ino, int fd, off_t size)
 {
 	int r = um_sys_ftruncate(fd, size);
 
-	return r < 0 ? r : um_file_kill_priv(req, fd);
+	return r < 0 ? r : um_file_kill_priv(req, ino, fd);
 }
 
 static int truncate_loc(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, off_t size,
@@ -31,7 +31,7 @@ static int truncate_loc(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, 
 	if (fi) {
 		fd = um_file_get_writable(fs, fi);
 		if (fd >= 0) {
-			r = truncate_fd(req, fd, size);
+			r = truncate_fd(req, ino, fd, size);
 			um_file_put(fs, fi);
 			return r;
 		}
@@ -43,7 +43,7 @@ static int truncate_loc(fuse_req_t req, struct um_fs *fs, struct um_inode *ino, 
 	um_loc_release(fs, &loc);
 	if (fd < 0)
 		return fd;
-	r = truncate_fd(req, fd, size);
+	r = truncate_fd(req, ino, fd, size);
 	(void)close(fd);
 	return r;
 }
@@ -58,21 +58,25 @@ static struct timespec time_arg(int to_set, int set_bit, int now_bit, struct tim
 }
 
 /* With HANDLE_KILLPRIV_V2 (initreply.c) a SETATTR that sets nothing on a
- * file is the kernel handing over a clearing it no longer does: a
- * chown(f, -1, -1), or a write by a caller without CAP_FSETID (libfuse
- * 3.14 drops the request's FATTR_KILL_SUIDGID, so the two look alike).
- * Cleared as chown clears: setuid always, setgid when group-executable or
- * the caller is neither in the file's group nor has CAP_FSETID. The one
- * case where that differs from the VFS: a write by a caller with
- * CAP_FSETID to a setuid file that also has a file capability (the kernel
- * then sends this request to drop the capability) drops setuid too. */
+ * non-directory is the kernel handing over a clearing it no longer does:
+ * a chown(f, -1, -1), or, before a write, truncate or fallocate by a
+ * caller without CAP_FSETID, the clearing of a setuid file's bits. (The
+ * kernel marks FATTR_KILL_SUIDGID only on a SETATTR that also changes
+ * the size or the owner.) Cleared as chown clears: setuid always, setgid
+ * when group-executable or the caller is neither in the file's group nor
+ * has CAP_FSETID. Where that differs from the VFS: a caller with
+ * CAP_FSETID changing the data of a setuid or setgid file that also has
+ * a file capability (the kernel removes the capability, then sends this
+ * same empty request, as for its chown(f, -1, -1)) loses setuid, and
+ * setgid if group-executable. */
 static int kill_priv_unchanged(fuse_req_t req, int dirfd, const char *name)
 {
 	struct stat st;
 	mode_t kill = 0;
 	int r = um_sys_lstatat(dirfd, name, &st);
 
-	if (r < 0 || !S_ISREG(st.st_mode))
+	/* chown clears them on every non-directory (a symlink has none). */
+	if (r < 0 || S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))
 		return r;
 	if (st.st_mode & S_ISUID)
 		kill |= S_ISUID;

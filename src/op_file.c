@@ -50,9 +50,13 @@ static struct um_file *file_of(struct fuse_file_info *fi)
  * the caller is not in the file's group, unless it has CAP_FSETID.
  * Ours to do where the kernel's FUSE client leaves it: an open with
  * O_TRUNC truncates here (FUSE_CAP_ATOMIC_O_TRUNC) and the kernel then
- * sends no setattr at all; on a write, truncate, fallocate or
- * copy_file_range it clears all but a setgid bit without group-execute. */
-int um_file_kill_priv(fuse_req_t req, int fd)
+ * sends no setattr at all. On a write, truncate, fallocate or
+ * copy_file_range it clears all but a setgid bit without group-execute
+ * itself, or, with HANDLE_KILLPRIV_V2 (initreply.c), sends an empty
+ * SETATTR before the write (op_attr.c) and leaves truncate to us. The
+ * kernel is told when the mode changed: no reply to an OPEN or WRITE
+ * carries attributes, and its cached mode would show the bits for a day. */
+int um_file_kill_priv(fuse_req_t req, struct um_inode *ino, int fd)
 {
 	struct stat st;
 	mode_t kill = 0;
@@ -65,17 +69,12 @@ int um_file_kill_priv(fuse_req_t req, int fd)
 		kill |= S_ISUID;
 	if ((st.st_mode & S_ISGID) && ((st.st_mode & S_IXGRP) || !um_ns_caller_in_group(req, st.st_gid)))
 		kill |= S_ISGID;
-	return kill ? um_sys_fchmodat(fd, "", st.st_mode & 07777 & ~kill) : 0;
-}
-
-/* Whether this change of f's data must check what it clears. With
- * HANDLE_KILLPRIV_V2 (initreply.c) every change does: the kernel then
- * clears nothing itself, and the mode may have gained setuid since the
- * open. (It also passes a setuid file's clearing on as an empty SETATTR
- * before the write, op_attr.c; an fstat here does not depend on that.) */
-static bool kill_priv_due(struct um_fs *fs, struct fuse_file_info *fi)
-{
-	return atomic_exchange(&file_of(fi)->priv, false) || atomic_load_explicit(&fs->killpriv_v2, memory_order_relaxed);
+	if (!kill)
+		return 0;
+	r = um_sys_fchmodat(fd, "", st.st_mode & 07777 & ~kill);
+	if (r == 0)
+		um_notify_attrs_changed(um_req_fs(req), ino);
+	return r;
 }
 
 static bool open_for_write(int flags)
@@ -252,7 +251,7 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	fd = um_sys_openat(loc.datalayer ? loc.datadirfd : loc.dirfd, loc.name,
 			   fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT));
 	um_loc_release(fs, &loc);
-	r = fd >= 0 && (fi->flags & O_TRUNC) ? um_file_kill_priv(req, fd) : fd;
+	r = fd >= 0 && (fi->flags & O_TRUNC) ? um_file_kill_priv(req, ino, fd) : fd;
 	if (r >= 0)
 		r = um_file_attach(fs, ino, fd, loc.datalayer ? loc.datalayer : loc.layer, fi);
 	if (r < 0) {
@@ -362,7 +361,7 @@ void um_op_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv
 	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	dst.buf[0].fd = fd;
 	dst.buf[0].pos = off;
-	n = kill_priv_due(um_req_fs(req), fi) ? um_file_kill_priv(req, fd) : 0;
+	n = atomic_exchange(&file_of(fi)->priv, false) ? um_file_kill_priv(req, file_of(fi)->ino, fd) : 0;
 	if (n == 0)
 		n = fuse_buf_copy(&dst, bufv, 0);
 	um_file_put(um_req_fs(req), fi);
@@ -435,8 +434,8 @@ void um_op_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, 
 		return;
 	}
 	r = um_sys_fallocate(fd, mode, offset, length);
-	if (r == 0 && kill_priv_due(um_req_fs(req), fi))
-		r = um_file_kill_priv(req, fd);
+	if (r == 0 && atomic_exchange(&file_of(fi)->priv, false))
+		r = um_file_kill_priv(req, file_of(fi)->ino, fd);
 	um_file_put(um_req_fs(req), fi);
 	fuse_reply_err(req, -r);
 }
@@ -455,8 +454,8 @@ void um_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, stru
 	}
 	in = um_file_get(fs, fi_in);
 	n = um_sys_copy_file_range(in, &off_in, out, &off_out, len, (unsigned)flags);
-	if (n > 0 && kill_priv_due(fs, fi_out)) {
-		int r = um_file_kill_priv(req, out);
+	if (n > 0 && atomic_exchange(&file_of(fi_out)->priv, false)) {
+		int r = um_file_kill_priv(req, file_of(fi_out)->ino, out);
 
 		n = r < 0 ? r : n;
 	}

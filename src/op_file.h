@@ -27,8 +27,9 @@ int um_file_get_writable(struct um_fs *fs, struct fuse_file_info *fi);
 /* The handle's current fd; the caller ends with um_file_put(). */
 int um_file_get(struct um_fs *fs, struct fuse_file_info *fi);
 void um_file_put(struct um_fs *fs, struct fuse_file_info *fi);
-/* Clear what a change of fd's data by req's caller clears: setuid, and
- * setgid unless it is without group-execute and the caller in the group. */
-int um_file_kill_priv(fuse_req_t req, int fd);
+/* Clear what a change of fd's data (ino's) by req's caller clears:
+ * setuid, and setgid unless it is without group-execute and the caller
+ * in the group; tell the kernel if the mode changed. */
+int um_file_kill_priv(fuse_req_t req, struct um_inode *ino, int fd);
 
 #endif

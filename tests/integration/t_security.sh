@@ -601,6 +601,15 @@ for X in l u; do
 		gc) uop "$f: A (not in the group) copy_file_ranges into it" "OK 5" a fsop copy_file_range ro/l644 "$f" 5 ;;
 		gm) uop "$f: BG (in the group) writes its group's 02767 file" OK bg fsop write "$f" 0 x ;;
 		esac
+		# The mode alone, before anything asks for more: a statx of
+		# STATX_MODE is answered from the kernel's cache, which no reply
+		# to an OPEN refreshes.
+		case $c in
+		no | oo | rt)
+			dcheck "$f: the mode alone, read from the kernel's cache at once" - \
+				"$(stat -c %a "$T/ref/mnt/$f" 2>&1)" "$(stat -c %a "$T/un/mnt/$f" 2>&1)" "stat -c %a"
+			;;
+		esac
 		case $c in
 		n? | gx) mode=0777 own=0:0 want="-rwxrwxrwx 0:0" ;;
 		o?) mode=0755 own=$A:$A want="-rwxr-xr-x $A:$A" ;;
