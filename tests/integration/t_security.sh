@@ -215,6 +215,10 @@ build() {
 		done
 		# late: made setuid after a writer opened it
 		mkfo "$D" "suid/late_$X" 0:0 0777
+		# pipe: a setuid FIFO of A's (chown clears it on every non-directory)
+		mkfifo "$D/suid/pipe_$X"
+		chown "$A:$A" "$D/suid/pipe_$X"
+		chmod 06755 "$D/suid/pipe_$X"
 		# file capabilities (security.capability, CAP_NET_RAW
 		# permitted+effective): removed by the same changes
 		for c in $CAP_CASES; do
@@ -668,6 +672,11 @@ for X in l u; do
 	uop "suid/late_$X: made setuid after A opened it; A's write clears it" \
 		"~OK f 0777 0:0 [0-9]+ 1" root fsop stat "suid/late_$X"
 	up_stat "suid/late_$X: mode on upper" "suid/late_$X" "-rwxrwxrwx 0:0"
+done
+for X in l u; do
+	uop "suid/pipe_$X: the owner chowns its setuid FIFO -1 -1" OK a fsop chown "suid/pipe_$X" -1 -1
+	uop "suid/pipe_$X: mode afterwards" "OK p 0755 $A:$A 0 1" root fsop stat "suid/pipe_$X"
+	up_stat "suid/pipe_$X: mode on upper" "suid/pipe_$X" "prwxr-xr-x $A:$A"
 done
 dcmp "after the setuid checks"
 
