@@ -3,12 +3,10 @@
  * either way, then changed in upper. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <unistd.h>
 
 #include "copyup/copyup.h"
 #include "inode.h"
-#include "namespace.h"
 #include "op_file.h"
 #include "ops.h"
 #include "sys.h"
@@ -62,9 +60,8 @@ static struct timespec time_arg(int to_set, int set_bit, int now_bit, struct tim
  * a chown(f, -1, -1), or, before a write, truncate or fallocate by a
  * caller without CAP_FSETID, the clearing of a setuid file's bits. (The
  * kernel marks FATTR_KILL_SUIDGID only on a SETATTR that also changes
- * the size or the owner.) Cleared as chown clears: setuid always, setgid
- * when group-executable or the caller is neither in the file's group nor
- * has CAP_FSETID. Where that differs from the VFS: a caller with
+ * the size or the owner.) Cleared as chown clears (um_file_priv_to_clear()).
+ * Where that differs from the VFS: a caller with
  * CAP_FSETID changing the data of a setuid or setgid file that also has
  * a file capability (the kernel removes the capability, then sends this
  * same empty request, as for its chown(f, -1, -1)) loses setuid, and
@@ -72,18 +69,13 @@ static struct timespec time_arg(int to_set, int set_bit, int now_bit, struct tim
 static int kill_priv_unchanged(fuse_req_t req, int dirfd, const char *name)
 {
 	struct stat st;
-	mode_t kill = 0;
+	mode_t kill;
 	int r = um_sys_lstatat(dirfd, name, &st);
 
 	/* chown clears them on every non-directory (a symlink has none). */
 	if (r < 0 || S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))
 		return r;
-	if (st.st_mode & S_ISUID)
-		kill |= S_ISUID;
-	if ((st.st_mode & S_ISGID) &&
-	    ((st.st_mode & S_IXGRP) ||
-	     !(um_ns_caller_in_group(req, st.st_gid) || um_ns_caller_capable(req, CAP_FSETID))))
-		kill |= S_ISGID;
+	kill = um_file_priv_to_clear(req, &st, true);
 	return kill ? um_sys_fchmodat(dirfd, name, st.st_mode & 07777 & ~kill) : 0;
 }
 

@@ -45,10 +45,25 @@ static struct um_file *file_of(struct fuse_file_info *fi)
 	return (struct um_file *)(uintptr_t)fi->fh;
 }
 
-/* Clear setuid/setgid as a change of the data by an unprivileged caller
- * clears them in the VFS: setuid always, setgid when group-executable or
- * the caller is not in the file's group, unless it has CAP_FSETID.
- * Ours to do where the kernel's FUSE client leaves it: an open with
+mode_t um_file_priv_to_clear(fuse_req_t req, const struct stat *st, bool chown)
+{
+	mode_t kill = 0;
+
+	if (!(st->st_mode & (S_ISUID | S_ISGID)))
+		return 0;
+	if (!chown && um_ns_caller_capable(req, CAP_FSETID))
+		return 0;
+	if (st->st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((st->st_mode & S_ISGID) &&
+	    ((st->st_mode & S_IXGRP) ||
+	     !(um_ns_caller_in_group(req, st->st_gid) || (chown && um_ns_caller_capable(req, CAP_FSETID)))))
+		kill |= S_ISGID;
+	return kill;
+}
+
+/* Clear setuid/setgid as a change of the data clears them in the VFS
+ * (um_file_priv_to_clear()). Ours to do where the kernel's FUSE client leaves it: an open with
  * O_TRUNC truncates here (FUSE_CAP_ATOMIC_O_TRUNC) and the kernel then
  * sends no setattr at all. On a write, truncate, fallocate or
  * copy_file_range it clears all but a setgid bit without group-execute
@@ -59,16 +74,12 @@ static struct um_file *file_of(struct fuse_file_info *fi)
 int um_file_kill_priv(fuse_req_t req, struct um_inode *ino, int fd)
 {
 	struct stat st;
-	mode_t kill = 0;
+	mode_t kill;
 	int r = um_sys_fstat(fd, &st);
 
-	if (r < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & (S_ISUID | S_ISGID)) ||
-	    um_ns_caller_capable(req, CAP_FSETID))
+	if (r < 0 || !S_ISREG(st.st_mode))
 		return r;
-	if (st.st_mode & S_ISUID)
-		kill |= S_ISUID;
-	if ((st.st_mode & S_ISGID) && ((st.st_mode & S_IXGRP) || !um_ns_caller_in_group(req, st.st_gid)))
-		kill |= S_ISGID;
+	kill = um_file_priv_to_clear(req, &st, false);
 	if (!kill)
 		return 0;
 	r = um_sys_fchmodat(fd, "", st.st_mode & 07777 & ~kill);

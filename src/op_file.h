@@ -27,6 +27,12 @@ int um_file_get_writable(struct um_fs *fs, struct fuse_file_info *fi);
 /* The handle's current fd; the caller ends with um_file_put(). */
 int um_file_get(struct um_fs *fs, struct fuse_file_info *fi);
 void um_file_put(struct um_fs *fs, struct fuse_file_info *fi);
+/* The setuid/setgid bits of st that a change by req's caller clears, as
+ * the VFS clears them. A chown: setuid always, setgid when
+ * group-executable or the caller is neither in the file's group nor has
+ * CAP_FSETID. A change of the data: the same, but nothing for a caller
+ * with CAP_FSETID. */
+mode_t um_file_priv_to_clear(fuse_req_t req, const struct stat *st, bool chown);
 /* Clear what a change of fd's data (ino's) by req's caller clears:
  * setuid, and setgid unless it is without group-execute and the caller
  * in the group; tell the kernel if the mode changed. */
