@@ -182,6 +182,7 @@ enum opt_kind {
 	OPT_READDIRPLUS,
 	OPT_USERXATTR,
 	OPT_MAX_DIRFDS,
+	OPT_PASSTHROUGH,
 };
 
 enum opt_arg {
@@ -214,6 +215,8 @@ static const struct opt_def opt_defs[] = {
 	  "chmod, chown, touch, xattrs copy up no data (default on)" },
 	{ "readdirplus", OPT_READDIRPLUS, ARG_STRING, "readdirplus=adaptive|auto|always|never",
 	  "listings also look entries up (default adaptive)" },
+	{ "passthrough", OPT_PASSTHROUGH, ARG_STRING, "passthrough=auto|all|off",
+	  "kernel does the I/O of files that cannot move (default), all, none" },
 	{ "max_dirfds", OPT_MAX_DIRFDS, ARG_STRING, "max_dirfds=N",
 	  "most directory fds kept open (default half the open-files limit)" },
 	{ "userxattr", OPT_USERXATTR, ARG_NONE, "userxattr",
@@ -514,6 +517,17 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 				    value);
 		cfg->metacopy = !strcmp(value, "on");
 		return 0;
+	case OPT_PASSTHROUGH:
+		if (!strcmp(value, "auto"))
+			cfg->passthrough = UM_PASSTHROUGH_AUTO;
+		else if (!strcmp(value, "all"))
+			cfg->passthrough = UM_PASSTHROUGH_ALL;
+		else if (!strcmp(value, "off"))
+			cfg->passthrough = UM_PASSTHROUGH_OFF;
+		else
+			return fail(err, errlen, -EINVAL,
+				    "passthrough: '%s' is none of auto, all, off; e.g. -o passthrough=off", value);
+		return 0;
 	case OPT_READDIRPLUS:
 		if (!strcmp(value, "adaptive"))
 			cfg->readdirplus = UM_RDPLUS_ADAPTIVE;
@@ -747,6 +761,7 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 	cfg->fallthru = true;
 	cfg->metacopy = true;
 	cfg->readdirplus = UM_RDPLUS_DEFAULT;
+	cfg->passthrough = UM_PASSTHROUGH_AUTO;
 	if (scan_help_version(cfg, argc, argv))
 		return 0;
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "marker.h"
 #include "op_file.h"
+#include "passthrough.h"
 #include "readdir/fallthru.h"
 #include "readdir/rdplus.h"
 #include "sys.h"
@@ -186,6 +187,9 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	fs->readdirplus = cfg->readdirplus;
 	if (fs->readdirplus == UM_RDPLUS_ADAPTIVE && um_rdplus_new(&fs->rdplus) < 0)
 		goto fail;
+	fs->passthrough_all = cfg->passthrough == UM_PASSTHROUGH_ALL;
+	if (cfg->passthrough != UM_PASSTHROUGH_OFF && um_pt_new(&fs->pt) < 0)
+		goto fail;
 
 	if (fs->has_upper) {
 		r = um_branch_open(cfg->upperdir, "upperdir", &fs->layers[UM_UPPER], err, errlen);
@@ -291,6 +295,7 @@ struct um_fs *um_fs_free(struct um_fs *fs)
 		.lock_fd = fs->workdir_lock_fd });
 	um_ft_free(fs->ft);
 	um_rdplus_free(fs->rdplus);
+	um_pt_free(fs->pt);
 	free(fs);
 	return NULL;
 }

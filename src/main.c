@@ -23,7 +23,7 @@
 #include "config.h"
 #include "dirfds.h"
 #include "fs.h"
-#include "initreply.h"
+#include "devio.h"
 #include "inode.h"
 #include "log.h"
 #include "ops.h"
@@ -219,9 +219,9 @@ int main(int argc, char **argv)
 		goto destroy;
 	if (fuse_session_mount(se, cfg.mountpoint) < 0)
 		goto remove_handlers;
-	r = um_initreply_install(se, fs);
+	r = um_devio_install(se, fs);
 	if (r < 0)
-		um_log(UM_LOG_WARN, "cannot hook the session's I/O (%s): the kernel keeps clearing setuid/setgid on writes itself", strerror(-r));
+		um_log(UM_LOG_WARN, "cannot hook the session's I/O (%s): the kernel keeps clearing setuid/setgid on writes itself, and no open file is passed through", strerror(-r));
 	if (fuse_daemonize(cfg.foreground) < 0)
 		goto unmount;
 	if (!cfg.foreground)

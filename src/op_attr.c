@@ -9,6 +9,7 @@
 #include "inode.h"
 #include "op_file.h"
 #include "ops.h"
+#include "passthrough.h"
 #include "sys.h"
 
 /* The kernel's FUSE client leaves setgid without group-execute to us
@@ -55,7 +56,7 @@ static struct timespec time_arg(int to_set, int set_bit, int now_bit, struct tim
 	return (struct timespec){ .tv_nsec = UTIME_OMIT };
 }
 
-/* With HANDLE_KILLPRIV_V2 (initreply.c) a SETATTR that sets nothing on a
+/* With HANDLE_KILLPRIV_V2 (devio.c) a SETATTR that sets nothing on a
  * non-directory is the kernel handing over a clearing it no longer does:
  * a chown(f, -1, -1), or, before a write, truncate or fallocate by a
  * caller without CAP_FSETID, the clearing of a setuid file's bits. (The
@@ -140,13 +141,21 @@ void um_op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int to_
 			 : attr->st_size == 0		  ? UM_COPYUP_NODATA
 							  : 0;
 	struct stat st;
-	int r = flags & UM_COPYUP_NODATA ? um_copyup_may_truncate(fs, ino) : 0;
+	/* A truncate changes the data: not under a lower file's passthrough
+	 * handles (passthrough.h). */
+	bool sizing = (to_set & FUSE_SET_ATTR_SIZE) && !S_ISDIR(ino->type);
+	int r = sizing ? um_pt_write_begin(fs, ino) : 0;
+	bool reserved = sizing && r == 0;
 
+	if (r == 0 && (flags & UM_COPYUP_NODATA))
+		r = um_copyup_may_truncate(fs, ino);
 	if (r == 0)
 		r = um_copyup(fs, ino, flags);
 
 	if (r == 0)
 		r = apply(req, fs, ino, attr, to_set, fi);
+	if (reserved)
+		um_pt_write_end(fs, ino);
 	if (r == 0)
 		r = um_inode_stat(fs, ino, &st);
 	if (r < 0)

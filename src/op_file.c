@@ -20,6 +20,7 @@
 #include "log.h"
 #include "namespace.h"
 #include "ops.h"
+#include "passthrough.h"
 #include "sys.h"
 
 struct um_file {
@@ -37,6 +38,10 @@ struct um_file {
 	/* Opened for writing with setuid/setgid set: the next write checks
 	 * what it clears (um_file_kill_priv()). */
 	atomic_bool priv;
+	/* What the kernel does with it (passthrough.h), chosen at open;
+	 * pt_id: the backing id for UM_PT_BACKING. */
+	enum um_pt_kind pt;
+	int32_t pt_id;
 	struct um_file *prev, *next; /* fs->files, under fs->files_lock */
 };
 
@@ -67,7 +72,7 @@ mode_t um_file_priv_to_clear(fuse_req_t req, const struct stat *st, bool chown)
  * O_TRUNC truncates here (FUSE_CAP_ATOMIC_O_TRUNC) and the kernel then
  * sends no setattr at all. On a write, truncate, fallocate or
  * copy_file_range it clears all but a setgid bit without group-execute
- * itself, or, with HANDLE_KILLPRIV_V2 (initreply.c), sends an empty
+ * itself, or, with HANDLE_KILLPRIV_V2 (devio.c), sends an empty
  * SETATTR before the write (op_attr.c) and leaves truncate to us. The
  * kernel is told when the mode changed: no reply to an OPEN or WRITE
  * carries attributes, and its cached mode would show the bits for a day. */
@@ -97,9 +102,17 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 {
 	struct um_file *f = malloc(sizeof(*f));
 	struct stat st;
+	int pt;
 
 	if (!f)
 		return -ENOMEM;
+	f->pt_id = 0;
+	pt = um_pt_open(fs, ino, fd, layer == UM_LAYER_INDEX ? UM_UPPER : layer, &f->pt_id);
+	if (pt < 0) {
+		free(f);
+		return pt;
+	}
+	f->pt = pt;
 	pthread_rwlock_init(&f->lock, NULL);
 	atomic_init(&f->refs, 1);
 	f->fd = fd;
@@ -118,9 +131,31 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	pthread_mutex_unlock(&fs->files_lock);
 	fi->fh = (uintptr_t)f;
 	/* File data changes only through this mount: the page cache stays
-	 * valid across opens (and across copy-up, which copies it as is). */
-	fi->keep_cache = 1;
+	 * valid across opens (and across copy-up, which copies it as is).
+	 * Except that passthrough writes bypass it: a passthrough open lets
+	 * the kernel drop it, and it stays empty while those opens last. */
+	fi->keep_cache = f->pt != UM_PT_BACKING;
 	return 0;
+}
+
+int um_file_reply_open(fuse_req_t req, struct fuse_file_info *fi)
+{
+	int r;
+
+	um_pt_reply_begin(file_of(fi)->pt_id);
+	r = fuse_reply_open(req, fi);
+	um_pt_reply_end();
+	return r;
+}
+
+int um_file_reply_create(fuse_req_t req, const struct fuse_entry_param *e, struct fuse_file_info *fi)
+{
+	int r;
+
+	um_pt_reply_begin(file_of(fi)->pt_id);
+	r = fuse_reply_create(req, e, fi);
+	um_pt_reply_end();
+	return r;
 }
 
 static void file_free(struct um_fs *fs, struct um_file *f)
@@ -134,6 +169,7 @@ static void file_free(struct um_fs *fs, struct um_file *f)
 		f->next->prev = f->prev;
 	pthread_mutex_unlock(&fs->files_lock);
 	(void)close(f->fd);
+	um_pt_release(fs, f->ino, f->pt);
 	atomic_fetch_sub(&f->ino->nopen, 1);
 	um_inode_unref(fs, f->ino, 1);
 	pthread_rwlock_destroy(&f->lock);
@@ -235,9 +271,14 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	struct um_fs *fs = um_req_fs(req);
 	struct um_inode *ino = um_req_inode(req, nodeid);
 	struct um_loc loc;
-	uint16_t data = open_for_write(fi->flags) ? um_inode_data_layer(ino) : UM_UPPER;
-	int fd, r = 0;
+	bool writing = open_for_write(fi->flags);
+	uint16_t data = writing ? um_inode_data_layer(ino) : UM_UPPER;
+	int fd, r = writing ? um_pt_write_begin(fs, ino) : 0;
 
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	if (fi->flags & O_TRUNC)
 		r = um_copyup_may_truncate(fs, ino);
 	if (r == 0 && open_for_write(fi->flags))
@@ -248,10 +289,8 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		um_notify_attrs_changed(fs, ino);
 	if (r == 0)
 		r = um_inode_locate(fs, ino, &loc);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
+	if (r < 0)
+		goto fail;
 	/* O_CREAT/O_EXCL mean nothing for an existing object, and the daemon
 	 * must never take a controlling terminal. O_DIRECT is the caller's
 	 * business with the kernel (which sends its I/O uncached): our
@@ -268,11 +307,17 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	if (r < 0) {
 		if (fd >= 0)
 			(void)close(fd);
-		fuse_reply_err(req, -r);
-		return;
+		goto fail;
 	}
-	if (fuse_reply_open(req, fi) < 0)
+	if (writing)
+		um_pt_write_end(fs, ino); /* the handle is counted now */
+	if (um_file_reply_open(req, fi) < 0)
 		um_file_detach(fs, fi); /* not delivered (interrupted, the session ended): no release */
+	return;
+fail:
+	if (writing)
+		um_pt_write_end(fs, ino);
+	fuse_reply_err(req, -r);
 }
 
 /* A READ reply's buffer, one per session thread, kept for the thread's

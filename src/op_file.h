@@ -14,6 +14,10 @@ struct um_inode;
 /* Make fi's handle from fd (owned on success) on layer, for ino (a new
  * reference is taken). */
 int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, struct fuse_file_info *fi);
+/* Reply to OPEN or CREATE with fi's handle (and its backing file, for
+ * passthrough); fuse_reply_open()'s or fuse_reply_create()'s result. */
+int um_file_reply_open(fuse_req_t req, struct fuse_file_info *fi);
+int um_file_reply_create(fuse_req_t req, const struct fuse_entry_param *e, struct fuse_file_info *fi);
 /* Undo um_file_attach() for an open the kernel never saw. */
 void um_file_detach(struct um_fs *fs, struct fuse_file_info *fi);
 /* At the end of the mount: free the handles the kernel never released

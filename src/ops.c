@@ -131,7 +131,7 @@ static void um_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * than copying them; the writeback cache was slower on every writing
 	 * workload, and would leave setuid bits on files written back without
 	 * a caller (written back, a WRITE carries no caller to judge; see
-	 * initreply.c for the HANDLE_KILLPRIV_V2 libfuse 3.14 cannot offer).
+	 * devio.c for the HANDLE_KILLPRIV_V2 libfuse 3.14 cannot offer).
 	 * libfuse's max_write (1 MiB) stays. */
 }
 

@@ -20,10 +20,15 @@
 enum um_rdplus { UM_RDPLUS_ADAPTIVE, UM_RDPLUS_AUTO, UM_RDPLUS_ALWAYS, UM_RDPLUS_NEVER };
 #define UM_RDPLUS_DEFAULT UM_RDPLUS_ADAPTIVE
 
+/* Which open files the kernel reads and writes itself (-o passthrough=,
+ * passthrough.h). */
+enum um_passthrough { UM_PASSTHROUGH_OFF, UM_PASSTHROUGH_AUTO, UM_PASSTHROUGH_ALL };
+
 struct um_ftstore;
 struct um_inode;
 struct um_itable;
 struct um_file;
+struct um_pt;
 
 struct um_layer {
 	int fd;       /* branch root, O_RDONLY|O_DIRECTORY; -1 for an absent upper */
@@ -64,8 +69,15 @@ struct um_fs {
 	 * INIT, before any request that reads it). */
 	bool no_opendir;
 	/* The kernel leaves clearing setuid/setgid on writes to us
-	 * (HANDLE_KILLPRIV_V2, initreply.c); set before INIT is answered. */
+	 * (HANDLE_KILLPRIV_V2, devio.c); set before INIT is answered. */
 	atomic_bool killpriv_v2;
+	/* The kernel took FUSE_PASSTHROUGH (devio.c; set before INIT is
+	 * answered, so before any OPEN). pt: the open handles' kinds
+	 * (passthrough.h), NULL with -o passthrough=off; passthrough_all:
+	 * lower files too. */
+	atomic_bool passthrough;
+	struct um_pt *pt;
+	bool passthrough_all;
 	bool metacopy;           /* -o metacopy=on: metadata-only copy-up (copyup.h) */
 	/* The upper's format version is at least UM_FORMAT_METACOPY (read at
 	 * mount, raised by the first metadata-only copy-up; only ever set). */

@@ -440,6 +440,34 @@ START_TEST(parse_readdirplus)
 }
 END_TEST
 
+START_TEST(parse_passthrough_mode)
+{
+	static const struct {
+		const char *opt;
+		enum um_passthrough want;
+	} ok[] = { { "passthrough=auto", UM_PASSTHROUGH_AUTO },
+		   { "passthrough=all", UM_PASSTHROUGH_ALL },
+		   { "passthrough=off", UM_PASSTHROUGH_OFF },
+		   { "passthrough=off,passthrough=all", UM_PASSTHROUGH_ALL } };
+	char opts[128];
+
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
+	ck_assert_int_eq(cfg.passthrough, UM_PASSTHROUGH_AUTO);
+	um_config_release(&cfg);
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(opts, sizeof(opts), "lowerdir=/l,%s", ok[i].opt);
+		ck_assert_int_eq(PARSE("/mnt", "-o", opts), 0);
+		ck_assert_msg(cfg.passthrough == ok[i].want, "%s gave %d", ok[i].opt, cfg.passthrough);
+		ck_assert_msg(!strstr(fuse_opts(), "passthrough"), "ours, not fuse's: %s", fuse_opts());
+		um_config_release(&cfg);
+	}
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,passthrough=on"), -EINVAL);
+	ck_assert_err("passthrough:", "on");
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,passthrough"), -EINVAL);
+	ck_assert_err("passthrough", "");
+}
+END_TEST
+
 START_TEST(parse_max_dirfds)
 {
 	static const char *bad[] = { "max_dirfds=0", "max_dirfds=-1", "max_dirfds=12x", "max_dirfds=2147483648",
@@ -978,7 +1006,7 @@ END_TEST
 
 START_TEST(usage_lists_every_option)
 {
-	static const char *opts[] = { "lowerdir=", "upperdir=", "workdir=", "cache_timeout=", "max_dirfds=", "ro", "rw",
+	static const char *opts[] = { "lowerdir=", "upperdir=", "workdir=", "cache_timeout=", "max_dirfds=", "passthrough=", "ro", "rw",
 				      "allow_other", "default_permissions", "fsname=", "subtype=", "auto_unmount",
 				      "max_read=", "blksize=", "suid", "nosuid", "dev", "nodev", "exec", "noexec",
 				      "async", "sync", "dirsync", "atime", "noatime", "context=", "fscontext=",
@@ -1073,6 +1101,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_fallthru);
 	tcase_add_test(tc, parse_metacopy);
 	tcase_add_test(tc, parse_readdirplus);
+	tcase_add_test(tc, parse_passthrough_mode);
 	tcase_add_test(tc, parse_max_dirfds);
 	tcase_add_test(tc, parse_passthrough);
 	tcase_add_test(tc, parse_dropped);

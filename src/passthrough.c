@@ -1,0 +1,295 @@
+/* FUSE passthrough bookkeeping: see passthrough.h.
+ *
+ * The kernel's rules this follows (fs/fuse/iomode.c, Linux 6.9 and
+ * later): a passthrough open fails (EIO to the caller) if the inode has
+ * page-cache opens or a different backing file, and any other open fails
+ * while it has passthrough opens, FOPEN_DIRECT_IO ones included. The
+ * kernel forgets a file's mode when the file is released, before it
+ * sends RELEASE, so counts here are never below the kernel's.
+ *
+ * The backing id is registered from the handle's fd, but the kernel
+ * keeps only that file's path and our credentials from it: every
+ * passthrough open gets its own backing file opened with the caller's
+ * flags, so one id per inode serves readers and writers alike. */
+#include "passthrough.h"
+
+#include <errno.h>
+#include <linux/ioctl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <xxhash.h>
+
+#include <fuse_lowlevel.h>
+
+#include "log.h"
+
+/* linux/fuse.h 7.40; Debian 12's header is older. */
+struct um_backing_map {
+	int32_t fd;
+	uint32_t flags;
+	uint64_t padding;
+};
+#define UM_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct um_backing_map)
+#define UM_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+
+/* Only inodes with open handles or write reservations have one. */
+struct pt_entry {
+	const struct um_inode *ino;
+	struct pt_entry *next;
+	int32_t id;     /* while backing > 0; 0 otherwise */
+	uint16_t layer; /* of the file id was registered from */
+	unsigned cached, backing, writers;
+};
+
+struct um_pt {
+	/* Guards everything below: a new handle's kind and the counts it is
+	 * chosen from change in one step. */
+	pthread_mutex_t lock;
+	struct pt_entry **buckets;
+	size_t nbuckets; /* a power of two */
+	size_t n;
+	/* Set when the kernel refused a backing file for a reason that holds
+	 * for every file (no CAP_SYS_ADMIN): stop asking. */
+	bool broken;
+};
+
+static _Thread_local int32_t reply_id;
+
+int um_pt_new(struct um_pt **ret)
+{
+	struct um_pt *pt = calloc(1, sizeof(*pt));
+
+	if (!pt)
+		return -ENOMEM;
+	pt->nbuckets = 256;
+	pt->buckets = calloc(pt->nbuckets, sizeof(*pt->buckets));
+	if (!pt->buckets) {
+		free(pt);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&pt->lock, NULL);
+	*ret = pt;
+	return 0;
+}
+
+void um_pt_free(struct um_pt *pt)
+{
+	if (!pt)
+		return;
+	for (size_t i = 0; i < pt->nbuckets; i++)
+		while (pt->buckets[i]) {
+			struct pt_entry *e = pt->buckets[i];
+
+			pt->buckets[i] = e->next;
+			free(e);
+		}
+	free(pt->buckets);
+	pthread_mutex_destroy(&pt->lock);
+	free(pt);
+}
+
+static struct pt_entry **slot_of(struct um_pt *pt, const struct um_inode *ino)
+{
+	struct pt_entry **p = &pt->buckets[XXH3_64bits(&ino, sizeof(ino)) & (pt->nbuckets - 1)];
+
+	while (*p && (*p)->ino != ino)
+		p = &(*p)->next;
+	return p;
+}
+
+/* Double the buckets when entries outnumber them; failing to is harmless
+ * (longer chains). */
+static void maybe_grow(struct um_pt *pt)
+{
+	size_t n = pt->nbuckets * 2;
+	struct pt_entry **old = pt->buckets, **b;
+
+	if (pt->n <= pt->nbuckets || !(b = calloc(n, sizeof(*b))))
+		return;
+	pt->buckets = b;
+	pt->nbuckets = n;
+	for (size_t i = 0; i < n / 2; i++)
+		while (old[i]) {
+			struct pt_entry *e = old[i], **to;
+
+			old[i] = e->next;
+			to = &b[XXH3_64bits(&e->ino, sizeof(e->ino)) & (n - 1)];
+			e->next = *to;
+			*to = e;
+		}
+	free(old);
+}
+
+static int32_t backing_open(struct um_fs *fs, struct um_pt *pt, int fd)
+{
+	struct um_backing_map map = { .fd = fd };
+	int r = ioctl(fuse_session_fd(fs->se), UM_DEV_IOC_BACKING_OPEN, &map);
+
+	if (r > 0)
+		return r;
+	r = r < 0 ? errno : EIO;
+	if (r == EPERM) {
+		pt->broken = true;
+		um_log(UM_LOG_WARN, "the kernel refuses backing files (%s: they need CAP_SYS_ADMIN): files are read and written through the daemon",
+		       strerror(r));
+	} else {
+		/* ELOOP: a branch on a stacked filesystem (devio.c,
+		 * UM_STACK_DEPTH); EOPNOTSUPP: one the kernel cannot pass
+		 * through. The file is read through us. */
+		um_debug("no backing file for an open file: %s", strerror(r));
+	}
+	return 0;
+}
+
+/* ino's entry, made if missing; NULL only on ENOMEM. Caller holds
+ * pt->lock. */
+static struct pt_entry *entry_get(struct um_pt *pt, const struct um_inode *ino)
+{
+	struct pt_entry **p = slot_of(pt, ino), *e = *p;
+
+	if (e || !(e = calloc(1, sizeof(*e))))
+		return e;
+	e->ino = ino;
+	*p = e;
+	pt->n++;
+	maybe_grow(pt);
+	return e;
+}
+
+/* Drop ino's entry once nothing is counted in it. Caller holds pt->lock. */
+static void entry_put(struct um_pt *pt, const struct um_inode *ino)
+{
+	struct pt_entry **p = slot_of(pt, ino), *e = *p;
+
+	if (e && !e->backing && !e->cached && !e->writers) {
+		*p = e->next;
+		pt->n--;
+		free(e);
+	}
+}
+
+static bool tracking(const struct um_fs *fs)
+{
+	return fs->pt && atomic_load(&fs->passthrough);
+}
+
+int um_pt_write_begin(struct um_fs *fs, struct um_inode *ino)
+{
+	struct um_pt *pt = fs->pt;
+	struct pt_entry *e;
+	int r = 0;
+
+	if (!tracking(fs))
+		return 0;
+	pthread_mutex_lock(&pt->lock);
+	e = entry_get(pt, ino);
+	if (!e)
+		r = -ENOMEM;
+	else if (e->backing && e->layer != UM_UPPER)
+		r = -ETXTBSY;
+	else
+		e->writers++;
+	if (r < 0)
+		entry_put(pt, ino);
+	pthread_mutex_unlock(&pt->lock);
+	return r;
+}
+
+void um_pt_write_end(struct um_fs *fs, struct um_inode *ino)
+{
+	struct um_pt *pt = fs->pt;
+	struct pt_entry *e;
+
+	if (!tracking(fs))
+		return;
+	pthread_mutex_lock(&pt->lock);
+	e = *slot_of(pt, ino);
+	if (e && e->writers) {
+		e->writers--;
+		entry_put(pt, ino);
+	}
+	pthread_mutex_unlock(&pt->lock);
+}
+
+/* May the kernel read a new handle's file on layer itself? A lower file
+ * only where it cannot be copied up under the handle (passthrough.h). */
+static bool may_pass(const struct um_fs *fs, const struct pt_entry *e, uint16_t layer)
+{
+	if (layer == UM_UPPER || fs->readonly)
+		return true;
+	return fs->passthrough_all && !e->writers;
+}
+
+int um_pt_open(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, int32_t *id)
+{
+	struct um_pt *pt = fs->pt;
+	struct pt_entry *e;
+	int kind = UM_PT_CACHED;
+
+	if (!tracking(fs))
+		return UM_PT_UNTRACKED;
+	pthread_mutex_lock(&pt->lock);
+	e = entry_get(pt, ino);
+	if (!e) {
+		kind = -ENOMEM;
+		goto out;
+	}
+	/* Joining the inode's backing file is right whatever layer this
+	 * handle was opened on: with =auto that file is the upper copy (a
+	 * lower open raced with a copy-up), with =all it has the same data
+	 * as upper (um_pt_write_begin() refuses changes meanwhile). */
+	if (!e->cached && !e->backing && !pt->broken && may_pass(fs, e, layer)) {
+		e->id = backing_open(fs, pt, fd);
+		e->layer = layer;
+	}
+	if (e->backing || e->id > 0) {
+		e->backing++;
+		*id = e->id;
+		kind = UM_PT_BACKING;
+	} else {
+		e->cached++;
+	}
+out:
+	pthread_mutex_unlock(&pt->lock);
+	return kind;
+}
+
+void um_pt_release(struct um_fs *fs, struct um_inode *ino, enum um_pt_kind kind)
+{
+	struct um_pt *pt = fs->pt;
+	struct pt_entry *e;
+
+	if (kind == UM_PT_UNTRACKED)
+		return;
+	pthread_mutex_lock(&pt->lock);
+	e = *slot_of(pt, ino);
+	if (e && kind == UM_PT_BACKING && e->backing && --e->backing == 0) {
+		uint32_t id = (uint32_t)e->id;
+
+		/* The kernel holds its own reference for each file open on it. */
+		if (ioctl(fuse_session_fd(fs->se), UM_DEV_IOC_BACKING_CLOSE, &id) < 0)
+			um_log(UM_LOG_WARN, "cannot close backing id %u: %s", id, strerror(errno));
+		e->id = 0;
+	} else if (e && kind == UM_PT_CACHED && e->cached) {
+		e->cached--;
+	}
+	entry_put(pt, ino);
+	pthread_mutex_unlock(&pt->lock);
+}
+
+void um_pt_reply_begin(int32_t id)
+{
+	reply_id = id;
+}
+
+void um_pt_reply_end(void)
+{
+	reply_id = 0;
+}
+
+int32_t um_pt_reply_id(void)
+{
+	return reply_id;
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# t_passthrough: FUSE passthrough (-o passthrough=auto|all|off), what a
+# program sees and what the daemon is asked.
+#
+# Where the kernel offers passthrough (Linux >= 6.9 built with
+# CONFIG_FUSE_PASSTHROUGH; the test reads the kernel's version and
+# config) the daemon must take it, and then:
+# 1. default (auto): writing a new file and reading it back sends the
+#    daemon no WRITE and no READ; reading a lower file does (lower files
+#    stay cached, so their handles can follow a copy-up). A descriptor
+#    kept open on a lower file sees an append made through another one
+#    (the copy-up, a page-cache open beside it: no EIO). A descriptor
+#    kept on an upper file sees truncate, append and overwrite made
+#    through other opens and paths; chmod and rename under it are fine.
+# 2. A file written and closed, then removed, gives its space back in
+#    upper (a tmpfs of ours): the kernel's backing file was released with
+#    the last open.
+# 3. passthrough=all: reading a lower file sends no READ. While a
+#    descriptor keeps a lower file open, opening it for writing, with
+#    O_TRUNC, and truncating it fail with ETXTBSY (man page) and copy
+#    nothing up; chmod works; a new open and the kept descriptor read the
+#    data. Once it is closed, writing works and what was written is read
+#    through passthrough. A read-only union (default options) passes
+#    lower files through.
+# 4. passthrough=off: WRITE requests as before, and the option is taken.
+# Where the kernel does not offer it, every open is a cached one and
+# sections 1-3 check only what a program sees.
+. "$(dirname "$0")/lib.sh"
+setup_test
+require_daemon
+selftest && skip "passthrough is the daemon's; nothing to compare with overlayfs"
+
+kernel_has_pt() {
+	local v maj min cfg
+	v=$(uname -r)
+	maj=${v%%.*}
+	min=${v#*.}
+	min=${min%%[!0-9]*}
+	[ "$maj" -gt 6 ] || { [ "$maj" -eq 6 ] && [ "$min" -ge 9 ]; } || return 1
+	for cfg in /proc/config.gz "/boot/config-$v"; do
+		[ -r "$cfg" ] || continue
+		if zgrep -q '^CONFIG_FUSE_PASSTHROUGH=y' "$cfg"; then return 0; else return 1; fi
+	done
+	return 0 # no config to read: a 6.9+ kernel is taken to have it (Debian's do)
+}
+if kernel_has_pt; then PT=1; else PT=0; fi
+log "kernel offers passthrough: $PT"
+
+# ops MNT NAME: how many NAME requests the daemon logged so far.
+ops() { grep -c "opcode: $2 (" "${_log_of[$1]}"; }
+
+ROFD=$HELPERS/rofd
+watch_start() {
+	coproc WATCH { exec timeout -k 5 60 "$ROFD" watch "$1" 2>&1; }
+	WREPLY=
+	read -t "$UM_TIMEOUT" -r WREPLY <&"${WATCH[0]}" || WREPLY="no answer from the watcher"
+}
+watch_read() {
+	WREPLY=
+	echo read >&"${WATCH[1]}" &&
+		read -t "$UM_TIMEOUT" -r WREPLY <&"${WATCH[0]}" || WREPLY="no answer from the watcher"
+}
+watch_stop() {
+	local pid=$WATCH_PID
+	eval "exec ${WATCH[1]}>&-"
+	wait "$pid" 2>/dev/null
+}
+
+kmount tmpfs "$T/t" size=64m
+U=$T/t/upper W=$T/t/work L=$T/lower M=$T/mnt
+mkdir -p "$U" "$W" "$L" "$M"
+mkf "$L" lowfile "lower one
+"
+mkf "$L" keep "kept
+"
+mkf "$L" all1 "all one
+"
+mkf "$L" all2 "before
+"
+OPTS="upperdir=$U,workdir=$W,lowerdir=$L"
+
+# ---------------------------------------------------------------- 1. auto
+um_mount "$M" "$OPTS" -d || finish
+if [ "$PT" -eq 1 ]; then
+	expect_eq "the daemon took passthrough at INIT" 1 \
+		"$(grep -c 'INIT: asking for passthrough' "${_log_of[$M]}")"
+else
+	expect_eq "no passthrough asked for: the kernel offers none" 0 \
+		"$(grep -c 'INIT: asking for passthrough' "${_log_of[$M]}")"
+fi
+
+w0=$(ops "$M" WRITE)
+r0=$(ops "$M" READ)
+t dd if=/dev/urandom of="$T/data" bs=64k count=16 status=none
+t dd if="$T/data" of="$M/new" bs=64k conv=fsync status=none
+expect_eq "a new file reads back as written" "$(md5sum <"$T/data")" "$(t cat "$M/new" | md5sum)"
+t sh -c 'echo 3 > /proc/sys/vm/drop_caches'
+expect_eq "and after the caches are dropped" "$(md5sum <"$T/data")" "$(t cat "$M/new" | md5sum)"
+expect_eq "upper holds it" "$(md5sum <"$T/data")" "$(md5sum <"$U/new")"
+if [ "$PT" -eq 1 ]; then
+	expect_eq "writing a new file sent no WRITE" "$w0" "$(ops "$M" WRITE)"
+	expect_eq "reading it back sent no READ" "$r0" "$(ops "$M" READ)"
+	expect_eq "reading a lower file is read through the daemon" "lower one" "$(t cat "$M/lowfile")"
+	[ "$(ops "$M" READ)" -gt "$r0" ] && pass "that sent READ" || fail "reading a lower file sent no READ"
+fi
+
+# A kept descriptor on a lower file, then a copy-up by an append.
+watch_start "$M/keep"
+expect_eq "watcher opened the lower file" OPEN "$WREPLY"
+watch_read
+expect_eq "watcher reads the lower data" "DATA kept|" "$WREPLY"
+if t sh -c "echo more >> '$M/keep'"; then pass "append beside a kept lower descriptor"; else fail "append beside a kept lower descriptor failed"; fi
+watch_read
+expect_eq "the kept descriptor sees the copy-up's new data" "DATA kept|more|" "$WREPLY"
+expect_eq "a new open sees it" "kept
+more" "$(t cat "$M/keep")"
+watch_stop
+
+# A kept descriptor on an upper file: truncate, append, overwrite by path.
+printf 'upper data\n' >"$M/up"
+watch_start "$M/up"
+expect_eq "watcher opened the upper file" OPEN "$WREPLY"
+t truncate -s 5 "$M/up"
+watch_read
+expect_eq "kept upper descriptor sees a truncate by path" "DATA upper" "$WREPLY"
+t sh -c "printf '+tail' >> '$M/up'"
+watch_read
+expect_eq "and an append through another open" "DATA upper+tail" "$WREPLY"
+t sh -c "printf 'U' | dd of='$M/up' bs=1 seek=0 conv=notrunc status=none"
+watch_read
+expect_eq "and an overwrite" "DATA Upper+tail" "$WREPLY"
+t chmod 600 "$M/up"
+t mv "$M/up" "$M/up2"
+watch_read
+expect_eq "and still reads after chmod and rename" "DATA Upper+tail" "$WREPLY"
+watch_stop
+expect_eq "new open after it all" "Upper+tail" "$(t cat "$M/up2")"
+
+# ---------------------------------------------------------------- 2. space
+used() { local b f s; read -r b f s < <(stat -f -c '%b %f %S' "$T/t"); echo $(((b - f) * s / 1024)); }
+sync
+k0=$(used)
+t dd if=/dev/zero of="$M/big" bs=1M count=24 status=none
+k1=$(used)
+[ $((k1 - k0)) -ge 20000 ] && pass "24 MiB written take space in upper" ||
+	fail "24 MiB written: upper grew by ${k0}->${k1} KiB only"
+t rm "$M/big"
+sync
+k2=
+for i in $(seq 50); do
+	k2=$(used)
+	[ $((k2 - k0)) -lt 4096 ] && break
+	sleep 0.1
+done
+[ $((k2 - k0)) -lt 4096 ] && pass "removed after close, its space is back" ||
+	fail "removed after close: upper still uses $((k2 - k0)) KiB more than before (a backing file kept open?)"
+um_umount "$M"
+
+# ---------------------------------------------------------------- 3. all
+um_mount "$M" "$OPTS,passthrough=all" -d || finish
+r0=$(ops "$M" READ)
+expect_eq "all: a lower file reads" "all one" "$(t cat "$M/all1")"
+[ "$PT" -eq 1 ] && expect_eq "all: reading a lower file sent no READ" "$r0" "$(ops "$M" READ)"
+
+watch_start "$M/all2"
+expect_eq "all: watcher opened the lower file" OPEN "$WREPLY"
+watch_read
+expect_eq "all: watcher reads it" "DATA before|" "$WREPLY"
+if [ "$PT" -eq 1 ]; then
+	expect_probe "all: opening it for writing meanwhile: ETXTBSY" ETXTBSY open "$M/all2" w
+	expect_probe "all: O_TRUNC meanwhile: ETXTBSY" ETXTBSY open "$M/all2" rt
+	expect_probe "all: truncate meanwhile: ETXTBSY" ETXTBSY truncate "$M/all2" 3
+	expect_eq "all: nothing was copied up by them" absent "$([ -e "$U/all2" ] && echo present || echo absent)"
+	expect_probe "all: chmod meanwhile works" OK chmod "$M/all2" 0640
+	expect_eq "all: a new open reads the data" "before" "$(t cat "$M/all2")"
+	watch_read
+	expect_eq "all: the kept descriptor still reads it" "DATA before|" "$WREPLY"
+	watch_stop
+	expect_probe "all: once it is closed, writing works" OK write "$M/all2"
+else
+	if t sh -c "echo after >> '$M/all2'"; then pass "all (no passthrough): append"; else fail "all (no passthrough): append failed"; fi
+	watch_read
+	expect_eq "all (no passthrough): the kept descriptor follows the copy-up" "DATA before|after|" "$WREPLY"
+	watch_stop
+fi
+t sh -c "echo after > '$M/all2'"
+r1=$(ops "$M" READ)
+expect_eq "all: a new open reads what was written" "after" "$(t cat "$M/all2")"
+expect_eq "all: upper holds it" "after" "$(cat "$U/all2")"
+[ "$PT" -eq 1 ] && expect_eq "all: ... through passthrough (no READ)" "$r1" "$(ops "$M" READ)"
+um_umount "$M"
+
+# A read-only union: nothing can be copied up, so the default passes
+# lower files through.
+um_mount "$M" "lowerdir=$L" -d || finish
+r0=$(ops "$M" READ)
+expect_eq "read-only union: a lower file reads" "lower one" "$(t cat "$M/lowfile")"
+[ "$PT" -eq 1 ] && expect_eq "read-only union: without READ" "$r0" "$(ops "$M" READ)"
+um_umount "$M"
+
+# ---------------------------------------------------------------- 4. off
+um_mount "$M" "$OPTS,passthrough=off" -d || finish
+expect_eq "off: nothing asked at INIT" 0 "$(grep -c 'INIT: asking for passthrough' "${_log_of[$M]}")"
+w0=$(ops "$M" WRITE)
+t sh -c "echo x > '$M/offfile'"
+[ "$(ops "$M" WRITE)" -gt "$w0" ] && pass "off: a write reaches the daemon" || fail "off: a write sent no WRITE"
+um_umount "$M"
+
+finish
