@@ -268,8 +268,10 @@ void um_pt_release(struct um_fs *fs, struct um_inode *ino, enum um_pt_kind kind)
 	if (e && kind == UM_PT_BACKING && e->backing && --e->backing == 0) {
 		uint32_t id = (uint32_t)e->id;
 
-		/* The kernel holds its own reference for each file open on it. */
-		if (ioctl(fuse_session_fd(fs->se), UM_DEV_IOC_BACKING_CLOSE, &id) < 0)
+		/* The kernel holds its own reference for each file open on it.
+		 * Without a session (handles freed at the end of the mount) the
+		 * connection is gone, and every backing id with it. */
+		if (fs->se && ioctl(fuse_session_fd(fs->se), UM_DEV_IOC_BACKING_CLOSE, &id) < 0)
 			um_log(UM_LOG_WARN, "cannot close backing id %u: %s", id, strerror(errno));
 		e->id = 0;
 	} else if (e && kind == UM_PT_CACHED && e->cached) {

@@ -23,6 +23,7 @@
 #    through passthrough. A read-only union (default options) passes
 #    lower files through.
 # 4. passthrough=off: WRITE requests as before, and the option is taken.
+# 5. SIGTERM while a passthrough file is open: the daemon exits 0.
 # Where the kernel does not offer it, every open is a cached one and
 # sections 1-3 check only what a program sees.
 . "$(dirname "$0")/lib.sh"
@@ -205,5 +206,27 @@ w0=$(ops "$M" WRITE)
 t sh -c "echo x > '$M/offfile'"
 [ "$(ops "$M" WRITE)" -gt "$w0" ] && pass "off: a write reaches the daemon" || fail "off: a write sent no WRITE"
 um_umount "$M"
+
+# ---------------------------------------------------------------- 5. SIGTERM
+# The daemon ends with a passthrough file still open: it frees that
+# handle with the session gone, and must exit 0 (not crash on the
+# backing id the connection already dropped).
+um_mount "$M" "$OPTS" || finish
+printf 'held\n' >"$M/held"
+exec 7<"$M/held"
+expect_eq "a held upper file reads" held "$(head -n1 <&7)"
+pid=${_pid_of[$M]}
+kill -TERM "$pid"
+rc=0
+if ! timeout 10 tail --pid="$pid" -f /dev/null; then
+	fail "SIGTERM with a file open: daemon still running after 10s"
+	kill -KILL "$pid"
+fi
+wait "$pid" || rc=$?
+exec 7<&-
+expect_eq "SIGTERM with a passthrough file open: exit status" 0 "$rc"
+unset '_pid_of[$M]'
+timeout 10 umount -l "$M" 2>/dev/null
+_forget_mount "$M"
 
 finish
