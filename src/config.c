@@ -216,7 +216,7 @@ static const struct opt_def opt_defs[] = {
 	{ "readdirplus", OPT_READDIRPLUS, ARG_STRING, "readdirplus=adaptive|auto|always|never",
 	  "listings also look entries up (default adaptive)" },
 	{ "passthrough", OPT_PASSTHROUGH, ARG_STRING, "passthrough=auto|all|off",
-	  "kernel does the I/O of files that cannot move (default), all, none" },
+	  "kernel does the I/O of files that cannot move, all, none (default)" },
 	{ "max_dirfds", OPT_MAX_DIRFDS, ARG_STRING, "max_dirfds=N",
 	  "most directory fds kept open (default half the open-files limit)" },
 	{ "userxattr", OPT_USERXATTR, ARG_NONE, "userxattr",
@@ -761,7 +761,7 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 	cfg->fallthru = true;
 	cfg->metacopy = true;
 	cfg->readdirplus = UM_RDPLUS_DEFAULT;
-	cfg->passthrough = UM_PASSTHROUGH_AUTO;
+	cfg->passthrough = UM_PASSTHROUGH_OFF;
 	if (scan_help_version(cfg, argc, argv))
 		return 0;
 

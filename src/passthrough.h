@@ -11,7 +11,8 @@
  *
  *   backing: passthrough. A file that cannot be copied up while open
  *            (in upper, or any file of a read-only union) with
- *            -o passthrough=auto, the default; any file with =all. A new
+ *            -o passthrough=auto; any file with =all. Off by default,
+ *            for the differences the man page lists under the option. A new
  *            open joins the backing file the inode's open handles use.
  *   cached:  the FUSE page cache and READ/WRITE requests, as without
  *            passthrough: a lower file with =auto, and any open beside

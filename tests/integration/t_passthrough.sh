@@ -5,7 +5,7 @@
 # Where the kernel offers passthrough (Linux >= 6.9 built with
 # CONFIG_FUSE_PASSTHROUGH; the test reads the kernel's version and
 # config) the daemon must take it, and then:
-# 1. default (auto): writing a new file and reading it back sends the
+# 1. auto: writing a new file and reading it back sends the
 #    daemon no WRITE and no READ; reading a lower file does (lower files
 #    stay cached, so their handles can follow a copy-up). A descriptor
 #    kept open on a lower file sees an append made through another one
@@ -20,9 +20,9 @@
 #    O_TRUNC, and truncating it fail with ETXTBSY (man page) and copy
 #    nothing up; chmod works; a new open and the kept descriptor read the
 #    data. Once it is closed, writing works and what was written is read
-#    through passthrough. A read-only union (default options) passes
-#    lower files through.
-# 4. passthrough=off: WRITE requests as before, and the option is taken.
+#    through passthrough. A read-only union passes lower files through
+#    with auto.
+# 4. off, the default: WRITE requests as before, nothing asked at INIT.
 # 5. SIGTERM while a passthrough file is open: the daemon exits 0.
 # Where the kernel does not offer it, every open is a cached one and
 # sections 1-3 check only what a program sees.
@@ -81,7 +81,7 @@ mkf "$L" all2 "before
 OPTS="upperdir=$U,workdir=$W,lowerdir=$L"
 
 # ---------------------------------------------------------------- 1. auto
-um_mount "$M" "$OPTS" -d || finish
+um_mount "$M" "$OPTS,passthrough=auto" -d || finish
 if [ "$PT" -eq 1 ]; then
 	expect_eq "the daemon took passthrough at INIT" 1 \
 		"$(grep -c 'INIT: asking for passthrough' "${_log_of[$M]}")"
@@ -191,16 +191,16 @@ expect_eq "all: upper holds it" "after" "$(cat "$U/all2")"
 [ "$PT" -eq 1 ] && expect_eq "all: ... through passthrough (no READ)" "$r1" "$(ops "$M" READ)"
 um_umount "$M"
 
-# A read-only union: nothing can be copied up, so the default passes
-# lower files through.
-um_mount "$M" "lowerdir=$L" -d || finish
+# A read-only union: nothing can be copied up, so auto passes lower
+# files through.
+um_mount "$M" "lowerdir=$L,passthrough=auto" -d || finish
 r0=$(ops "$M" READ)
 expect_eq "read-only union: a lower file reads" "lower one" "$(t cat "$M/lowfile")"
 [ "$PT" -eq 1 ] && expect_eq "read-only union: without READ" "$r0" "$(ops "$M" READ)"
 um_umount "$M"
 
 # ---------------------------------------------------------------- 4. off
-um_mount "$M" "$OPTS,passthrough=off" -d || finish
+um_mount "$M" "$OPTS" -d || finish
 expect_eq "off: nothing asked at INIT" 0 "$(grep -c 'INIT: asking for passthrough' "${_log_of[$M]}")"
 w0=$(ops "$M" WRITE)
 t sh -c "echo x > '$M/offfile'"
@@ -211,7 +211,7 @@ um_umount "$M"
 # The daemon ends with a passthrough file still open: it frees that
 # handle with the session gone, and must exit 0 (not crash on the
 # backing id the connection already dropped).
-um_mount "$M" "$OPTS" || finish
+um_mount "$M" "$OPTS,passthrough=auto" || finish
 printf 'held\n' >"$M/held"
 exec 7<"$M/held"
 expect_eq "a held upper file reads" held "$(head -n1 <&7)"

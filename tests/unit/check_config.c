@@ -452,7 +452,7 @@ START_TEST(parse_passthrough_mode)
 	char opts[128];
 
 	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
-	ck_assert_int_eq(cfg.passthrough, UM_PASSTHROUGH_AUTO);
+	ck_assert_int_eq(cfg.passthrough, UM_PASSTHROUGH_OFF);
 	um_config_release(&cfg);
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		snprintf(opts, sizeof(opts), "lowerdir=/l,%s", ok[i].opt);
