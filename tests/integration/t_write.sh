@@ -243,4 +243,39 @@ dop "after remount: mtime" "OK m=8.125000000" mtime f/times
 dop "after remount: hole kept" "OK 1048576" seek_hole f/sparse 0
 dop "after remount: write again" OK write f/plain 0 AGAIN
 diff_end
+
+# A descriptor's O_APPEND changed with fcntl(F_SETFL): the kernel sends
+# each WRITE with its offset, so a positional write after O_APPEND was
+# cleared must land at that offset (the daemon's own fd must not append),
+# and an append after O_APPEND was set lands at the end. As on tmpfs and
+# overlayfs: 0123456789 -> AB23CD6789EF. On a lower file (copy-up by the
+# O_APPEND open) and on a new one.
+log "O_APPEND cleared and set with fcntl"
+A=$T/append
+mkdir -p "$A/l" "$A/u" "$A/w" "$A/m"
+printf 0123456789 >"$A/l/low"
+um_mount "$A/m" "upperdir=$A/u,workdir=$A/w,lowerdir=$A/l" || finish
+printf 0123456789 >"$A/m/new"
+for f in low new; do
+	got=$(t python3 - "$A/m/$f" <<'PY'
+import fcntl, os, sys
+p = sys.argv[1]
+fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_APPEND)
+os.pwrite(fd, b"AB", 0)
+os.lseek(fd, 4, os.SEEK_SET)
+os.write(fd, b"CD")
+fd2 = os.open(p, os.O_WRONLY)
+fcntl.fcntl(fd2, fcntl.F_SETFL, fcntl.fcntl(fd2, fcntl.F_GETFL) | os.O_APPEND)
+os.write(fd2, b"EF")
+os.close(fd)
+os.close(fd2)
+with open(p) as f:
+    print(f.read())
+PY
+)
+	expect_eq "fcntl O_APPEND off then on ($f file)" AB23CD6789EF "$got"
+	expect_eq "upper holds the same ($f file)" AB23CD6789EF "$(cat "$A/u/$f")"
+done
+um_umount "$A/m"
 finish
