@@ -175,13 +175,20 @@ static bool tracking(const struct um_fs *fs)
 	return fs->pt && atomic_load(&fs->passthrough);
 }
 
+/* Write reservations matter only where a lower file can have a backing
+ * file: with =all. */
+static bool reserving(const struct um_fs *fs)
+{
+	return tracking(fs) && fs->passthrough_all;
+}
+
 int um_pt_write_begin(struct um_fs *fs, struct um_inode *ino)
 {
 	struct um_pt *pt = fs->pt;
 	struct pt_entry *e;
 	int r = 0;
 
-	if (!tracking(fs))
+	if (!reserving(fs))
 		return 0;
 	pthread_mutex_lock(&pt->lock);
 	e = entry_get(pt, ino);
@@ -202,7 +209,7 @@ void um_pt_write_end(struct um_fs *fs, struct um_inode *ino)
 	struct um_pt *pt = fs->pt;
 	struct pt_entry *e;
 
-	if (!tracking(fs))
+	if (!reserving(fs))
 		return;
 	pthread_mutex_lock(&pt->lock);
 	e = *slot_of(pt, ino);

@@ -48,7 +48,7 @@ void um_pt_free(struct um_pt *pt);
  * O_TRUNC, before its copy-up; a truncate): -ETXTBSY while a lower file
  * of ino is open through passthrough, else 0 with a reservation that
  * um_pt_write_end() gives back once the change is done or its handle
- * counted. -ENOMEM possible. */
+ * counted. -ENOMEM possible. Nothing to do but with =all. */
 int um_pt_write_begin(struct um_fs *fs, struct um_inode *ino);
 void um_pt_write_end(struct um_fs *fs, struct um_inode *ino);
 /* Choose the kind of a new handle on ino, whose fd is open on layer

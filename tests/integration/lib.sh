@@ -494,6 +494,29 @@ kumount() {
 	_forget_mount "$1"
 }
 
+# ---------------------------------------------------------------- watcher
+
+# A process that keeps one descriptor open on a file (helper "rofd
+# watch", see rofd.c), for coherence checks. One at a time per script.
+# watch_start PATH: start it; sets WREPLY to its first line ("OPEN").
+watch_start() {
+	coproc WATCH { exec timeout -k 5 60 "$HELPERS/rofd" watch "$1" 2>&1; }
+	WREPLY=
+	read -t "$UM_TIMEOUT" -r WREPLY <&"${WATCH[0]}" || WREPLY="no answer from the watcher"
+}
+# watch_ask read|drop: one request, the answer in WREPLY.
+watch_ask() {
+	WREPLY=
+	echo "$1" >&"${WATCH[1]}" &&
+		read -t "$UM_TIMEOUT" -r WREPLY <&"${WATCH[0]}" || WREPLY="no answer from the watcher"
+}
+# watch_stop: close its descriptor and wait for it to exit.
+watch_stop() {
+	local pid=$WATCH_PID
+	eval "exec ${WATCH[1]}>&-"
+	wait "$pid" 2>/dev/null
+}
+
 # ---------------------------------------------------------------- dumps
 
 # tree_dump ROOT OUT [treedump flags...]: returns treedump's status

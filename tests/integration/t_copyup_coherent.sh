@@ -41,24 +41,6 @@ snapshot "$L1" "$T/l1.before"
 snapshot "$L2" "$T/l2.before"
 um_mount "$M" "$OPTS" || finish
 
-# watch_start PATH: start the watcher; sets WREPLY to its first line.
-watch_start() {
-	coproc WATCH { exec timeout -k 5 60 "$ROFD" watch "$1" 2>&1; }
-	WREPLY=
-	read -t "$UM_TIMEOUT" -r WREPLY <&"${WATCH[0]}" || WREPLY="no answer from the watcher"
-}
-# watch_ask read|drop: one request, the answer in WREPLY.
-watch_ask() {
-	WREPLY=
-	echo "$1" >&"${WATCH[1]}" &&
-		read -t "$UM_TIMEOUT" -r WREPLY <&"${WATCH[0]}" || WREPLY="no answer from the watcher"
-}
-watch_stop() {
-	local pid=$WATCH_PID
-	eval "exec ${WATCH[1]}>&-"
-	wait "$pid" 2>/dev/null
-}
-
 # scenario NAME PATH WATCHED OLD NEW CMD...: WATCHED is the name the
 # watcher opens, PATH the one CMD changes.
 scenario() {
