@@ -94,6 +94,11 @@ struct um_inode {
 	 * and fchmod, as the kernel reaches an unlinked open file. */
 	_Atomic unsigned nopen;
 	int keep_fd;
+	/* Of those, the ones open for writing through passthrough. The
+	 * kernel hears of no write made through their shared mappings (the
+	 * backing file's times change beneath it), so while there are any,
+	 * no reply lets it cache ino's attributes (um_attr_timeout()). */
+	_Atomic unsigned pt_writers;
 	/* Directories: bumped by every change of the names it holds, before
 	 * the change is answered (um_notify_names_changed()). The kernel
 	 * continues its cached listing with any READDIR reply at the same

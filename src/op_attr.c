@@ -161,5 +161,5 @@ void um_op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int to_
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, fs->timeout);
+		fuse_reply_attr(req, &st, um_attr_timeout(fs, ino));
 }

@@ -77,7 +77,7 @@ void um_op_getattr(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, fs->timeout);
+		fuse_reply_attr(req, &st, um_attr_timeout(fs, ino));
 }
 
 void um_op_readlink(fuse_req_t req, fuse_ino_t nodeid)

@@ -98,6 +98,14 @@ static bool open_for_write(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
+/* A handle through which the kernel may change the backing file's data
+ * and times unseen by us: a writable one's shared mappings (inode.h,
+ * pt_writers). */
+static bool pt_writer(const struct um_file *f)
+{
+	return f->pt == UM_PT_BACKING && (f->flags & O_ACCMODE) != O_RDONLY;
+}
+
 int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, struct fuse_file_info *fi)
 {
 	struct um_file *f = malloc(sizeof(*f));
@@ -122,6 +130,8 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	atomic_init(&f->priv, (f->flags & O_ACCMODE) != O_RDONLY &&
 				      (um_sys_fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID))));
 	atomic_fetch_add(&ino->nopen, 1);
+	if (pt_writer(f))
+		atomic_fetch_add(&ino->pt_writers, 1);
 	pthread_mutex_lock(&fs->files_lock);
 	f->prev = NULL;
 	f->next = fs->files;
@@ -170,6 +180,8 @@ static void file_free(struct um_fs *fs, struct um_file *f)
 	pthread_mutex_unlock(&fs->files_lock);
 	(void)close(f->fd);
 	um_pt_release(fs, f->ino, f->pt);
+	if (pt_writer(f))
+		atomic_fetch_sub(&f->ino->pt_writers, 1);
 	atomic_fetch_sub(&f->ino->nopen, 1);
 	um_inode_unref(fs, f->ino, 1);
 	pthread_rwlock_destroy(&f->lock);
@@ -315,6 +327,10 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	}
 	if (writing)
 		um_pt_write_end(fs, ino); /* the handle is counted now */
+	/* What the kernel cached of ino's attributes before this open would
+	 * hide the times its mappings change (inode.h, pt_writers). */
+	if (pt_writer(file_of(fi)))
+		um_notify_attrs_changed(fs, ino);
 	if (um_file_reply_open(req, fi) < 0)
 		um_file_detach(fs, fi); /* not delivered (interrupted, the session ended): no release */
 	return;

@@ -79,12 +79,17 @@ void um_notify_listing_dropped(struct um_fs *fs, struct um_inode *dir)
 	}
 }
 
+double um_attr_timeout(struct um_fs *fs, struct um_inode *ino)
+{
+	return atomic_load(&ino->pt_writers) ? 0 : fs->timeout;
+}
+
 void um_fill_entry(struct um_fs *fs, struct um_inode *ino, const struct stat *st, struct fuse_entry_param *e)
 {
 	e->ino = um_nodeid(fs, ino);
 	e->generation = 0; /* nodeids are addresses, never reused while the kernel knows them */
 	e->attr = *st;
-	e->attr_timeout = fs->timeout;
+	e->attr_timeout = um_attr_timeout(fs, ino);
 	e->entry_timeout = fs->timeout;
 }
 

@@ -25,6 +25,9 @@
  *   fchmod P OCTAL | fchown P UID GID | fsetxattr P NAME VALUE |
  *   fremovexattr P NAME | futimens P  -- through an O_RDONLY descriptor
  *   fallocate P LEN   through an O_WRONLY descriptor
+ *   mapwrite P        open O_RDWR, map it shared, stat P, flip the case of
+ *                     the first byte through the mapping, stat P again while open:
+ *                     prints "OK MTIME" (seconds) of that second stat
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -35,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -249,6 +253,29 @@ int main(int argc, char **argv)
 		close(fd);
 		errno = e;
 		return report(r);
+	}
+	if (!strcmp(op, "mapwrite")) {
+		int fd = open(p, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return report(-1);
+		/* Mapping first: mmap itself makes the kernel drop the cached
+		 * atime, which the first stat then refreshes. */
+		char *m = mmap(NULL, 1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		int r = m == MAP_FAILED ? -1 : stat(p, &st);
+		if (r == 0) {
+			m[0] ^= 0x20;
+			r = stat(p, &st);
+		}
+		int e = errno;
+		if (m != MAP_FAILED)
+			munmap(m, 1);
+		close(fd);
+		if (r < 0) {
+			errno = e;
+			return report(-1);
+		}
+		printf("OK %lld\n", (long long)st.st_mtime);
+		return 0;
 	}
 	return usage();
 }

@@ -23,7 +23,10 @@
 #    through passthrough. A read-only union passes lower files through
 #    with auto.
 # 4. off, the default: WRITE requests as before, nothing asked at INIT.
-# 5. SIGTERM while a passthrough file is open: the daemon exits 0.
+# 5. auto: a write through a shared mapping of an upper file, or of a
+#    lower one opened for writing, moves the mtime stat shows while the
+#    file is open and after, as on the upper filesystem itself.
+# 6. SIGTERM while a passthrough file is open: the daemon exits 0.
 # Where the kernel does not offer it, every open is a cached one and
 # sections 1-3 check only what a program sees.
 . "$(dirname "$0")/lib.sh"
@@ -201,7 +204,38 @@ t sh -c "echo x > '$M/offfile'"
 [ "$(ops "$M" WRITE)" -gt "$w0" ] && pass "off: a write reaches the daemon" || fail "off: a write sent no WRITE"
 um_umount "$M"
 
-# ---------------------------------------------------------------- 5. SIGTERM
+# ---------------------------------------------------------------- 5. mappings
+# Writes through a shared mapping of a passed-through file reach the
+# backing file without a request: the times stat shows through the union
+# must still follow them, while the file is open and after (the kernel
+# would otherwise keep the attributes it cached before the open for
+# cache_timeout). Upper on $T, not tmpfs, whose mappings change no times;
+# the union must do what a file beside upper does.
+EU=$T/eu EW=$T/ew
+mkdir -p "$EU" "$EW"
+mkf "$L" maplow "lower map
+"
+printf 'native\n' >"$T/native"
+touch -d @946684800 "$T/native"
+native=$(probe_out mapwrite "$T/native")
+native_moved=$([ "$native" != "OK 946684800" ] && echo moved || echo kept)
+log "a mapped write to a file on \$T: mtime $native_moved ($native)"
+um_mount "$M" "upperdir=$EU,workdir=$EW,lowerdir=$L,passthrough=auto" || finish
+printf 'upper map\n' >"$M/mapup"
+for f in mapup maplow; do
+	t touch -d @946684800 "$M/$f"
+	expect_eq "$f: mtime set" 946684800 "$(t stat -c %Y "$M/$f")"
+	got=$(probe_out mapwrite "$M/$f")
+	expect_match "$f: a mapped write went through" '^OK [0-9]+$' "$got"
+	expect_eq "$f: mtime while open after a mapped write: $native_moved" "$native_moved" \
+		"$([ "$got" != "OK 946684800" ] && echo moved || echo kept)"
+	expect_eq "$f: mtime after close, as upper has it" "$(stat -c %Y "$EU/$f")" "$(t stat -c %Y "$M/$f")"
+done
+expect_eq "mapup: the mapped write's data" "Upper map" "$(t cat "$M/mapup")"
+expect_eq "maplow: the mapped write's data, copied up" "Lower map" "$(cat "$EU/maplow")"
+um_umount "$M"
+
+# ---------------------------------------------------------------- 6. SIGTERM
 # The daemon ends with a passthrough file still open: it frees that
 # handle with the session gone, and must exit 0 (not crash on the
 # backing id the connection already dropped).
