@@ -115,7 +115,7 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	if (!f)
 		return -ENOMEM;
 	f->pt_id = 0;
-	pt = um_pt_open(fs, ino, fd, layer == UM_LAYER_INDEX ? UM_UPPER : layer, &f->pt_id);
+	pt = um_pt_open(fs, ino, fd, layer == UM_LAYER_INDEX ? UM_UPPER : layer, fi->flags, &f->pt_id);
 	if (pt < 0) {
 		free(f);
 		return pt;

@@ -14,6 +14,7 @@
 #include "passthrough.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/ioctl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -122,6 +123,28 @@ static void maybe_grow(struct um_pt *pt)
 	free(old);
 }
 
+/* Can fd's file be read and written with O_DIRECT? The kernel opens
+ * each passthrough open's backing file with the caller's flags, and on a
+ * branch filesystem without direct I/O (squashfs, iso9660) an O_DIRECT
+ * open then fails with EIO. Asked by setting the flag on fd (which only
+ * a file that can do direct I/O takes) and clearing it. */
+static bool direct_io_ok(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || (fl & O_DIRECT))
+		return fl >= 0;
+	if (fcntl(fd, F_SETFL, fl | O_DIRECT) < 0)
+		return false;
+	if (fcntl(fd, F_SETFL, fl) < 0) {
+		/* Never seen: clearing a flag just set. The handle's reads
+		 * would then need aligned buffers; at least say so. */
+		um_log(UM_LOG_WARN, "cannot clear O_DIRECT on an open file: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 static int32_t backing_open(struct um_fs *fs, struct um_pt *pt, int fd)
 {
 	struct um_backing_map map = { .fd = fd };
@@ -221,15 +244,21 @@ void um_pt_write_end(struct um_fs *fs, struct um_inode *ino)
 }
 
 /* May the kernel read a new handle's file on layer itself? A lower file
- * only where it cannot be copied up under the handle (passthrough.h). */
-static bool may_pass(const struct um_fs *fs, const struct pt_entry *e, uint16_t layer)
+ * only where it cannot be copied up under the handle (passthrough.h).
+ * Not an O_APPEND open: its backing file would be opened O_APPEND, and
+ * stay so when fcntl(F_SETFL) clears the flag on the caller's file (the
+ * kernel passes on a set O_APPEND with each write, never a cleared
+ * one); one that joins an inode's backing file has no choice. */
+static bool may_pass(const struct um_fs *fs, const struct pt_entry *e, uint16_t layer, int flags, int fd)
 {
+	if ((flags & O_APPEND) || ((flags & O_DIRECT) && !direct_io_ok(fd)))
+		return false;
 	if (layer == UM_UPPER || fs->readonly)
 		return true;
 	return fs->passthrough_all && !e->writers;
 }
 
-int um_pt_open(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, int32_t *id)
+int um_pt_open(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, int flags, int32_t *id)
 {
 	struct um_pt *pt = fs->pt;
 	struct pt_entry *e;
@@ -247,9 +276,15 @@ int um_pt_open(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, i
 	 * handle was opened on: with =auto that file is the upper copy (a
 	 * lower open raced with a copy-up), with =all it has the same data
 	 * as upper (um_pt_write_begin() refuses changes meanwhile). */
-	if (!e->cached && !e->backing && !pt->broken && may_pass(fs, e, layer)) {
+	if (!e->cached && !e->backing && !pt->broken && may_pass(fs, e, layer, flags, fd)) {
 		e->id = backing_open(fs, pt, fd);
 		e->layer = layer;
+	}
+	/* As the branch filesystem itself (and overlayfs) would answer an
+	 * O_DIRECT open: joining the backing file, it would fail with EIO. */
+	if (e->backing && (flags & O_DIRECT) && !direct_io_ok(fd)) {
+		kind = -EINVAL;
+		goto out;
 	}
 	if (e->backing || e->id > 0) {
 		e->backing++;

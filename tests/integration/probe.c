@@ -11,7 +11,7 @@
  * Ops:
  *   lstat P | stat P | statfs P | readlink P | opendir P
  *   open P FLAGS      FLAGS letters: r w b(oth) c(reat) x(excl) t(runc) a(ppend)
- *                     d(irectory) n(ofollow); mode 0644 when creating
+ *                     d(irectory) n(ofollow) o (O_DIRECT); mode 0644 when creating
  *   read P            open O_RDONLY and read to the end
  *   write P           open O_WRONLY and write one byte
  *   creat P           O_CREAT|O_EXCL|O_WRONLY
@@ -73,6 +73,7 @@ static int open_flags(const char *s)
 		case 'a': f |= O_APPEND; break;
 		case 'd': f |= O_DIRECTORY; break;
 		case 'n': f |= O_NOFOLLOW; break;
+		case 'o': f |= O_DIRECT; break;
 		default: return -1;
 		}
 	}

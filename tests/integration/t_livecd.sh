@@ -575,6 +575,27 @@ if selftest; then
 	finish
 fi
 
+# A read-only union of the squashfs, where passthrough=auto lets the
+# kernel read lower files itself (where it offers passthrough). squashfs
+# has no direct I/O: an O_DIRECT open must still read the data as a plain
+# one does, and while the file is open through passthrough, fail as on
+# the squashfs itself, not with EIO.
+RO=$T/ro
+mkdir -p "$RO"
+um_mount --source livecd "$RO" "lowerdir=$SQ,passthrough=auto" || finish
+want=$(sha256sum <"$SQ/etc/motd")
+expect_eq "read-only union: O_DIRECT read of a squashfs file" "$want" \
+	"$(t dd if="$RO/etc/motd" iflag=direct bs=4k status=none | sha256sum)"
+expect_eq "read-only union: then a plain read" "$want" "$(t sha256sum <"$RO/etc/motd")"
+watch_start "$RO/etc/motd"
+expect_eq "read-only union: a kept plain descriptor" OPEN "$WREPLY"
+expect_probe "read-only union: O_DIRECT open beside it: as on squashfs" \
+	"$(probe_out open "$SQ/etc/motd" ro)" open "$RO/etc/motd" ro
+watch_stop
+expect_eq "read-only union: O_DIRECT read once it is closed" "$want" \
+	"$(t dd if="$RO/etc/motd" iflag=direct bs=4k status=none | sha256sum)"
+um_umount "$RO"
+
 # ---------------------------------------------------------------- part 2
 
 DOC=$(realpath -m "$LIB_DIR/../../docs/live-cd.md")
