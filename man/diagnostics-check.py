@@ -265,7 +265,9 @@ def literal_value(arg, macros, where):
             parts.append(macros[value])
         else:
             return None
-    if not any(k == "string" for k, _, _ in arg):
+    # A string macro alone is a literal too; what else reached here is a
+    # bare identifier, a format forwarded from elsewhere.
+    if not any(k == "string" or (k == "ident" and v in macros) for k, v, _ in arg):
         return None
     return "".join(parts)
 

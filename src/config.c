@@ -216,7 +216,7 @@ static const struct opt_def opt_defs[] = {
 	{ "readdirplus", OPT_READDIRPLUS, ARG_STRING, "readdirplus=adaptive|auto|always|never",
 	  "listings also look entries up (default adaptive)" },
 	{ "passthrough", OPT_PASSTHROUGH, ARG_STRING, "passthrough=auto|all|off",
-	  "kernel does the I/O of files that cannot move, all, none (default)" },
+	  "kernel does the I/O of files that cannot move (default), all, none" },
 	{ "max_dirfds", OPT_MAX_DIRFDS, ARG_STRING, "max_dirfds=N",
 	  "most directory fds kept open (default half the open-files limit)" },
 	{ "userxattr", OPT_USERXATTR, ARG_NONE, "userxattr",
@@ -527,6 +527,7 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 		else
 			return fail(err, errlen, -EINVAL,
 				    "passthrough: '%s' is none of auto, all, off; e.g. -o passthrough=off", value);
+		cfg->passthrough_given = true;
 		return 0;
 	case OPT_READDIRPLUS:
 		if (!strcmp(value, "adaptive"))
@@ -761,7 +762,7 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 	cfg->fallthru = true;
 	cfg->metacopy = true;
 	cfg->readdirplus = UM_RDPLUS_DEFAULT;
-	cfg->passthrough = UM_PASSTHROUGH_OFF;
+	cfg->passthrough = UM_PASSTHROUGH_AUTO;
 	if (scan_help_version(cfg, argc, argv))
 		return 0;
 

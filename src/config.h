@@ -43,7 +43,8 @@ struct um_config {
 	bool metacopy;            /* metacopy=on (the default): copyup.h */
 	bool userxattr;           /* -o userxattr: markers in user.* (marker.h) */
 	enum um_rdplus readdirplus;
-	enum um_passthrough passthrough; /* -o passthrough= (default off) */
+	enum um_passthrough passthrough; /* -o passthrough= (default auto) */
+	bool passthrough_given;          /* ... named on the command line */
 	unsigned long max_dirfds; /* -o max_dirfds; 0: half the open-files limit (dirfds.h) */
 	bool foreground;          /* -f, or -d */
 	bool debug;               /* -d */

@@ -188,7 +188,8 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	if (fs->readdirplus == UM_RDPLUS_ADAPTIVE && um_rdplus_new(&fs->rdplus) < 0)
 		goto fail;
 	fs->passthrough_all = cfg->passthrough == UM_PASSTHROUGH_ALL;
-	if (cfg->passthrough != UM_PASSTHROUGH_OFF && um_pt_new(&fs->pt) < 0)
+	if (cfg->passthrough != UM_PASSTHROUGH_OFF && um_pt_permitted(cfg->passthrough_given) &&
+	    um_pt_new(&fs->pt, cfg->passthrough_given) < 0)
 		goto fail;
 
 	if (fs->has_upper) {

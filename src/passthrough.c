@@ -15,11 +15,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/ioctl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include <fuse_lowlevel.h>
@@ -48,22 +52,47 @@ struct um_pt {
 	/* Guards everything below: a new handle's kind and the counts it is
 	 * chosen from change in one step. */
 	pthread_mutex_t lock;
+	/* Signalled when an inode's last passthrough handle on a lower file
+	 * is released (um_pt_write_begin() waits for it); CLOCK_MONOTONIC. */
+	pthread_cond_t released;
 	struct pt_entry **buckets;
 	size_t nbuckets; /* a power of two */
 	size_t n;
 	/* Set when the kernel refused a backing file for a reason that holds
 	 * for every file (no CAP_SYS_ADMIN): stop asking. */
 	bool broken;
+	bool given; /* immutable: -o passthrough= was on the command line */
 };
 
 static _Thread_local int32_t reply_id;
 
-int um_pt_new(struct um_pt **ret)
+bool um_pt_permitted(bool given)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+	const char *why = NULL;
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		why = strerror(errno);
+	else if (!(d[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN)))
+		why = "the kernel gives backing files only to a process with CAP_SYS_ADMIN";
+	if (!why)
+		return true;
+	if (given)
+		um_log(UM_LOG_WARN, "passthrough: %s; files are read and written through the daemon", why);
+	else
+		um_debug("no passthrough: %s", why);
+	return false;
+}
+
+int um_pt_new(struct um_pt **ret, bool given)
 {
 	struct um_pt *pt = calloc(1, sizeof(*pt));
+	pthread_condattr_t ca;
 
 	if (!pt)
 		return -ENOMEM;
+	pt->given = given;
 	pt->nbuckets = 256;
 	pt->buckets = calloc(pt->nbuckets, sizeof(*pt->buckets));
 	if (!pt->buckets) {
@@ -71,6 +100,14 @@ int um_pt_new(struct um_pt **ret)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&pt->lock, NULL);
+	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+	    pthread_cond_init(&pt->released, &ca)) {
+		pthread_mutex_destroy(&pt->lock);
+		free(pt->buckets);
+		free(pt);
+		return -ENOMEM;
+	}
+	pthread_condattr_destroy(&ca);
 	*ret = pt;
 	return 0;
 }
@@ -87,6 +124,7 @@ void um_pt_free(struct um_pt *pt)
 			free(e);
 		}
 	free(pt->buckets);
+	pthread_cond_destroy(&pt->released);
 	pthread_mutex_destroy(&pt->lock);
 	free(pt);
 }
@@ -145,6 +183,8 @@ static bool direct_io_ok(int fd)
 	return true;
 }
 
+#define PT_REFUSED "the kernel refuses backing files (%s: they need CAP_SYS_ADMIN): files are read and written through the daemon"
+
 static int32_t backing_open(struct um_fs *fs, struct um_pt *pt, int fd)
 {
 	struct um_backing_map map = { .fd = fd };
@@ -154,9 +194,13 @@ static int32_t backing_open(struct um_fs *fs, struct um_pt *pt, int fd)
 		return r;
 	r = r < 0 ? errno : EIO;
 	if (r == EPERM) {
+		/* Ours is not the initial user namespace: the capability is
+		 * not the one the kernel asks for. Loud only if asked for. */
 		pt->broken = true;
-		um_log(UM_LOG_WARN, "the kernel refuses backing files (%s: they need CAP_SYS_ADMIN): files are read and written through the daemon",
-		       strerror(r));
+		if (pt->given)
+			um_log(UM_LOG_WARN, PT_REFUSED, strerror(r));
+		else
+			um_log(UM_LOG_INFO, PT_REFUSED, strerror(r));
 	} else {
 		/* ELOOP: a branch on a stacked filesystem (devio.c,
 		 * UM_STACK_DEPTH); EOPNOTSUPP: one the kernel cannot pass
@@ -205,24 +249,42 @@ static bool reserving(const struct um_fs *fs)
 	return tracking(fs) && fs->passthrough_all;
 }
 
+/* How long a change of a lower file's data waits for its passthrough
+ * handles to go: the kernel sends RELEASE in the background after the
+ * last close(2), so `cat f; echo x >> f` would otherwise see ETXTBSY. */
+#define RELEASE_GRACE_MS 50
+
 int um_pt_write_begin(struct um_fs *fs, struct um_inode *ino)
 {
 	struct um_pt *pt = fs->pt;
 	struct pt_entry *e;
+	struct timespec until;
 	int r = 0;
 
 	if (!reserving(fs))
 		return 0;
+	(void)clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += RELEASE_GRACE_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&pt->lock);
 	e = entry_get(pt, ino);
-	if (!e)
+	if (!e) {
 		r = -ENOMEM;
-	else if (e->backing && e->layer != UM_UPPER)
-		r = -ETXTBSY;
-	else
-		e->writers++;
-	if (r < 0)
+		goto out;
+	}
+	/* Counted first: keeps e, and new lower opens from passing through. */
+	e->writers++;
+	while (e->backing && e->layer != UM_UPPER)
+		if (pthread_cond_timedwait(&pt->released, &pt->lock, &until) == ETIMEDOUT) {
+			r = e->backing && e->layer != UM_UPPER ? -ETXTBSY : 0;
+			break;
+		}
+	if (r < 0) {
+		e->writers--;
 		entry_put(pt, ino);
+	}
+out:
 	pthread_mutex_unlock(&pt->lock);
 	return r;
 }
@@ -316,6 +378,8 @@ void um_pt_release(struct um_fs *fs, struct um_inode *ino, enum um_pt_kind kind)
 		if (fs->se && ioctl(fuse_session_fd(fs->se), UM_DEV_IOC_BACKING_CLOSE, &id) < 0)
 			um_log(UM_LOG_WARN, "cannot close backing id %u: %s", id, strerror(errno));
 		e->id = 0;
+		if (e->layer != UM_UPPER && e->writers)
+			pthread_cond_broadcast(&pt->released);
 	} else if (e && kind == UM_PT_CACHED && e->cached) {
 		e->cached--;
 	}

@@ -45,12 +45,18 @@ enum um_pt_kind {
 	UM_PT_BACKING,
 };
 
-int um_pt_new(struct um_pt **ret);
+/* May this process register backing files (CAP_SYS_ADMIN)? If not, says
+ * so: a warning where passthrough was asked for (given), else a debug
+ * line, since it is the default. */
+bool um_pt_permitted(bool given);
+/* given: as above; also sets how loudly a refusal by the kernel is told. */
+int um_pt_new(struct um_pt **ret, bool given);
 void um_pt_free(struct um_pt *pt);
 
 /* Before anything that changes ino's data (an open for writing or with
  * O_TRUNC, before its copy-up; a truncate): -ETXTBSY while a lower file
- * of ino is open through passthrough, else 0 with a reservation that
+ * of ino is open through passthrough (after waiting a moment for a
+ * release already on its way), else 0 with a reservation that
  * um_pt_write_end() gives back once the change is done or its handle
  * counted. -ENOMEM possible. Nothing to do but with =all. */
 int um_pt_write_begin(struct um_fs *fs, struct um_inode *ino);

@@ -73,7 +73,8 @@ struct um_fs {
 	atomic_bool killpriv_v2;
 	/* The kernel took FUSE_PASSTHROUGH (devio.c; set before INIT is
 	 * answered, so before any OPEN). pt: the open handles' kinds
-	 * (passthrough.h), NULL with -o passthrough=off; passthrough_all:
+	 * (passthrough.h), NULL with -o passthrough=off or without
+	 * CAP_SYS_ADMIN (um_pt_permitted()); passthrough_all:
 	 * lower files too. */
 	atomic_bool passthrough;
 	struct um_pt *pt;

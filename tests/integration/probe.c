@@ -25,6 +25,8 @@
  *   fchmod P OCTAL | fchown P UID GID | fsetxattr P NAME VALUE |
  *   fremovexattr P NAME | futimens P  -- through an O_RDONLY descriptor
  *   fallocate P LEN   through an O_WRONLY descriptor
+ *   rewrite P         open O_RDONLY, read a byte, close, then at once open
+ *                     O_WRONLY and close: the answer of that second open
  *   mapwrite P        open O_RDWR, map it shared, stat P, flip the case of
  *                     the first byte through the mapping, stat P again while open:
  *                     prints "OK MTIME" (seconds) of that second stat
@@ -254,6 +256,20 @@ int main(int argc, char **argv)
 		close(fd);
 		errno = e;
 		return report(r);
+	}
+	if (!strcmp(op, "rewrite")) {
+		char c;
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return report(-1);
+		ssize_t r = read(fd, &c, 1);
+		close(fd);
+		if (r < 0)
+			return report(-1);
+		fd = open(p, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		return report(fd);
 	}
 	if (!strcmp(op, "mapwrite")) {
 		int fd = open(p, O_RDWR | O_CLOEXEC);

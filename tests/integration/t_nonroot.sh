@@ -23,7 +23,8 @@
 #    default_permissions (the kernel turns it on: the daemon asks for
 #    POSIX ACLs), neither allow_other nor default_permissions asked. It
 #    logs at mount that its markers are user.* attributes (it cannot
-#    write trusted.*: rootless format, fallthru off). Without
+#    write trusted.*: rootless format, fallthru off), and nothing about
+#    passthrough, the default it cannot have (no CAP_SYS_ADMIN). Without
 #    allow_other, O and root are refused (EACCES).
 # 2. What D can do, compared with kernel overlayfs in a user namespace
 #    of D's (unshare -U -m as D, userxattr: the kernel's non-root union),
@@ -448,6 +449,11 @@ expect_op "without allow_other root is refused" EACCES root "$T" stat un/mnt/f3
 
 union_side "$T/un" "$OUT/un.out" || fail "the union side of part 2 did not finish"
 part2_compare "$OUT/ref.out" "$OUT/un.out"
+# Passthrough (the default, auto) needs CAP_SYS_ADMIN: without it the
+# daemon quietly does the I/O itself (part 2 wrote and read files), with
+# no warning for an option not given.
+expect_eq "daemon log: no warning about passthrough, which was not asked for" "" \
+	"$(grep -i 'passthrough\|backing' "${_log_of[$M]}")"
 
 # On disk. The kernel's upper proves the whiteout expectation.
 up_whiteout "whiteout of a lower file" f2

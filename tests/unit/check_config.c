@@ -452,12 +452,14 @@ START_TEST(parse_passthrough_mode)
 	char opts[128];
 
 	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
-	ck_assert_int_eq(cfg.passthrough, UM_PASSTHROUGH_OFF);
+	ck_assert_int_eq(cfg.passthrough, UM_PASSTHROUGH_AUTO);
+	ck_assert(!cfg.passthrough_given);
 	um_config_release(&cfg);
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		snprintf(opts, sizeof(opts), "lowerdir=/l,%s", ok[i].opt);
 		ck_assert_int_eq(PARSE("/mnt", "-o", opts), 0);
 		ck_assert_msg(cfg.passthrough == ok[i].want, "%s gave %d", ok[i].opt, cfg.passthrough);
+		ck_assert(cfg.passthrough_given);
 		ck_assert_msg(!strstr(fuse_opts(), "passthrough"), "ours, not fuse's: %s", fuse_opts());
 		um_config_release(&cfg);
 	}
