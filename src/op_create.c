@@ -288,6 +288,8 @@ void um_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		return;
 	}
 	um_fill_entry(fs, ino, &st, &e);
+	/* Just made: nothing has mapped it yet (inode.h, pt_writers). */
+	e.attr_timeout = fs->timeout;
 	if (um_file_reply_create(req, &e, fi) < 0) {
 		um_file_detach(fs, fi);
 		um_inode_unref(fs, ino, 1);

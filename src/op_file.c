@@ -180,8 +180,10 @@ static void file_free(struct um_fs *fs, struct um_file *f)
 	pthread_mutex_unlock(&fs->files_lock);
 	(void)close(f->fd);
 	um_pt_release(fs, f->ino, f->pt);
-	if (pt_writer(f))
-		atomic_fetch_sub(&f->ino->pt_writers, 1);
+	/* What the kernel still caches of the attributes would hide the
+	 * times the handle's mappings changed (inode.h, pt_writers). */
+	if (pt_writer(f) && atomic_fetch_sub(&f->ino->pt_writers, 1) == 1)
+		um_notify_attrs_changed(fs, f->ino);
 	atomic_fetch_sub(&f->ino->nopen, 1);
 	um_inode_unref(fs, f->ino, 1);
 	pthread_rwlock_destroy(&f->lock);
@@ -327,10 +329,6 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	}
 	if (writing)
 		um_pt_write_end(fs, ino); /* the handle is counted now */
-	/* What the kernel cached of ino's attributes before this open would
-	 * hide the times its mappings change (inode.h, pt_writers). */
-	if (pt_writer(file_of(fi)))
-		um_notify_attrs_changed(fs, ino);
 	if (um_file_reply_open(req, fi) < 0)
 		um_file_detach(fs, fi); /* not delivered (interrupted, the session ended): no release */
 	return;

@@ -30,6 +30,7 @@
  *   mapwrite P        open O_RDWR, map it shared, stat P, flip the case of
  *                     the first byte through the mapping, stat P again while open:
  *                     prints "OK MTIME" (seconds) of that second stat
+ *   mapwrite P quiet  the same without the stats: prints "OK"
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -271,17 +272,17 @@ int main(int argc, char **argv)
 			close(fd);
 		return report(fd);
 	}
-	if (!strcmp(op, "mapwrite")) {
+	if (!strcmp(op, "mapwrite") && (n == 0 || (n == 1 && !strcmp(a[0], "quiet")))) {
 		int fd = open(p, O_RDWR | O_CLOEXEC);
 		if (fd < 0)
 			return report(-1);
 		/* Mapping first: mmap itself makes the kernel drop the cached
 		 * atime, which the first stat then refreshes. */
 		char *m = mmap(NULL, 1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		int r = m == MAP_FAILED ? -1 : stat(p, &st);
+		int r = m == MAP_FAILED ? -1 : n ? 0 : stat(p, &st);
 		if (r == 0) {
 			m[0] ^= 0x20;
-			r = stat(p, &st);
+			r = n ? 0 : stat(p, &st);
 		}
 		int e = errno;
 		if (m != MAP_FAILED)
@@ -291,6 +292,8 @@ int main(int argc, char **argv)
 			errno = e;
 			return report(-1);
 		}
+		if (n)
+			return report(0);
 		printf("OK %lld\n", (long long)st.st_mtime);
 		return 0;
 	}

@@ -26,7 +26,8 @@
 # 4. off: WRITE requests as before, nothing asked at INIT.
 # 5. auto: a write through a shared mapping of an upper file, or of a
 #    lower one opened for writing, moves the mtime stat shows while the
-#    file is open and after, as on the upper filesystem itself.
+#    file is open and after (also when only the mtime is asked for), as
+#    on the upper filesystem itself.
 # 6. SIGTERM while a passthrough file is open: the daemon exits 0.
 # Where the kernel does not offer it, every open is a cached one and
 # sections 1-3 check only what a program sees.
@@ -237,6 +238,13 @@ for f in mapup maplow; do
 done
 expect_eq "mapup: the mapped write's data" "Upper map" "$(t cat "$M/mapup")"
 expect_eq "maplow: the mapped write's data, copied up" "Lower map" "$(cat "$EU/maplow")"
+# Not asked while open: after the close, a stat(1) that asks for the
+# mtime alone (statx) must not get what the kernel cached before.
+t touch -d @946684800 "$M/mapup"
+expect_eq "mapup: mtime set again" 946684800 "$(t stat -c %Y "$M/mapup")"
+expect_probe "mapup: a mapped write, no stat while open" OK mapwrite "$M/mapup" quiet
+expect_eq "mapup: mtime after close, asked alone, as upper has it" "$(stat -c %Y "$EU/mapup")" \
+	"$(t stat -c %Y "$M/mapup")"
 um_umount "$M"
 
 # ---------------------------------------------------------------- 6. SIGTERM
