@@ -105,8 +105,13 @@ struct um_inode {
 	 * write through the mapping and that can see times from before
 	 * (man page, passthrough=). An invalidation at open would close
 	 * that, at the price of a GETATTR before the first write of every
-	 * new file: create-10k x4.15 -> x4.61, behind unionfs-fuse. */
+	 * new file: create-10k x4.15 -> x4.61, behind unionfs-fuse.
+	 * A mapping outlives its descriptor (the kernel maps the backing
+	 * file itself), so once ino had such a handle, its attributes are
+	 * cached for a second at most (UM_PT_WRITTEN_TIMEOUT) until the
+	 * kernel forgets it (which a live mapping keeps it from). */
 	_Atomic unsigned pt_writers;
+	atomic_bool pt_written;
 	/* Directories: bumped by every change of the names it holds, before
 	 * the change is answered (um_notify_names_changed()). The kernel
 	 * continues its cached listing with any READDIR reply at the same

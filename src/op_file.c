@@ -130,8 +130,10 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	atomic_init(&f->priv, (f->flags & O_ACCMODE) != O_RDONLY &&
 				      (um_sys_fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID))));
 	atomic_fetch_add(&ino->nopen, 1);
-	if (pt_writer(f))
+	if (pt_writer(f)) {
 		atomic_fetch_add(&ino->pt_writers, 1);
+		atomic_store(&ino->pt_written, true);
+	}
 	pthread_mutex_lock(&fs->files_lock);
 	f->prev = NULL;
 	f->next = fs->files;

@@ -79,9 +79,17 @@ void um_notify_listing_dropped(struct um_fs *fs, struct um_inode *dir)
 	}
 }
 
+/* inode.h, pt_written: how stale a write through a mapping left after
+ * the close may show. */
+#define UM_PT_WRITTEN_TIMEOUT 1.0
+
 double um_attr_timeout(struct um_fs *fs, struct um_inode *ino)
 {
-	return atomic_load(&ino->pt_writers) ? 0 : fs->timeout;
+	if (atomic_load(&ino->pt_writers))
+		return 0;
+	if (atomic_load(&ino->pt_written) && fs->timeout > UM_PT_WRITTEN_TIMEOUT)
+		return UM_PT_WRITTEN_TIMEOUT;
+	return fs->timeout;
 }
 
 void um_fill_entry(struct um_fs *fs, struct um_inode *ino, const struct stat *st, struct fuse_entry_param *e)

@@ -30,7 +30,8 @@ void um_notify_names_changed(struct um_fs *fs, struct um_inode *dir);
  * though no name changed. */
 void um_notify_listing_dropped(struct um_fs *fs, struct um_inode *dir);
 /* How long the kernel may cache ino's attributes: cache_timeout, but 0
- * while ino is open for writing through passthrough (inode.h). */
+ * while ino is open for writing through passthrough, and a second at
+ * most once it was (inode.h, pt_writers). */
 double um_attr_timeout(struct um_fs *fs, struct um_inode *ino);
 /* Fill a lookup reply for ino (which carries the reference passed on). */
 void um_fill_entry(struct um_fs *fs, struct um_inode *ino, const struct stat *st, struct fuse_entry_param *e);

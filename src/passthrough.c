@@ -14,6 +14,7 @@
 #include "passthrough.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/ioctl.h>
@@ -66,6 +67,19 @@ struct um_pt {
 
 static _Thread_local int32_t reply_id;
 
+/* The initial user namespace maps every id to itself; a container's
+ * does not, and the kernel wants CAP_SYS_ADMIN in the initial one. */
+static bool initial_userns(void)
+{
+	unsigned long inside, outside, count;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	int n = f ? fscanf(f, "%lu %lu %lu", &inside, &outside, &count) : 0;
+
+	if (f)
+		(void)fclose(f);
+	return n != 3 || (inside == 0 && outside == 0 && count == 4294967295UL);
+}
+
 bool um_pt_permitted(bool given)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
@@ -74,8 +88,8 @@ bool um_pt_permitted(bool given)
 
 	if (syscall(SYS_capget, &h, d) < 0)
 		why = strerror(errno);
-	else if (!(d[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN)))
-		why = "the kernel gives backing files only to a process with CAP_SYS_ADMIN";
+	else if (!(d[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN)) || !initial_userns())
+		why = "the kernel gives backing files only to a process with CAP_SYS_ADMIN in the initial user namespace";
 	if (!why)
 		return true;
 	if (given)
@@ -164,8 +178,8 @@ static void maybe_grow(struct um_pt *pt)
 /* Can fd's file be read and written with O_DIRECT? The kernel opens
  * each passthrough open's backing file with the caller's flags, and on a
  * branch filesystem without direct I/O (squashfs, iso9660) an O_DIRECT
- * open then fails with EIO. Asked by setting the flag on fd (which only
- * a file that can do direct I/O takes) and clearing it. */
+ * open joining one then fails with EIO. Asked by setting the flag on fd
+ * (which only a file that can do direct I/O takes) and clearing it. */
 static bool direct_io_ok(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -311,9 +325,9 @@ void um_pt_write_end(struct um_fs *fs, struct um_inode *ino)
  * stay so when fcntl(F_SETFL) clears the flag on the caller's file (the
  * kernel passes on a set O_APPEND with each write, never a cleared
  * one); one that joins an inode's backing file has no choice. */
-static bool may_pass(const struct um_fs *fs, const struct pt_entry *e, uint16_t layer, int flags, int fd)
+static bool may_pass(const struct um_fs *fs, const struct pt_entry *e, uint16_t layer, int flags)
 {
-	if ((flags & O_APPEND) || ((flags & O_DIRECT) && !direct_io_ok(fd)))
+	if (flags & O_APPEND)
 		return false;
 	if (layer == UM_UPPER || fs->readonly)
 		return true;
@@ -329,6 +343,13 @@ int um_pt_open(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, i
 	if (!tracking(fs))
 		return UM_PT_UNTRACKED;
 	pthread_mutex_lock(&pt->lock);
+	/* As the branch itself and overlayfs answer it. Without passthrough
+	 * it would work (the daemon reads without O_DIRECT), but only while
+	 * no other open made the file a backing one: one answer for all. */
+	if ((flags & O_DIRECT) && !pt->broken && !direct_io_ok(fd)) {
+		kind = -EINVAL;
+		goto out;
+	}
 	e = entry_get(pt, ino);
 	if (!e) {
 		kind = -ENOMEM;
@@ -338,15 +359,9 @@ int um_pt_open(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, i
 	 * handle was opened on: with =auto that file is the upper copy (a
 	 * lower open raced with a copy-up), with =all it has the same data
 	 * as upper (um_pt_write_begin() refuses changes meanwhile). */
-	if (!e->cached && !e->backing && !pt->broken && may_pass(fs, e, layer, flags, fd)) {
+	if (!e->cached && !e->backing && !pt->broken && may_pass(fs, e, layer, flags)) {
 		e->id = backing_open(fs, pt, fd);
 		e->layer = layer;
-	}
-	/* As the branch filesystem itself (and overlayfs) would answer an
-	 * O_DIRECT open: joining the backing file, it would fail with EIO. */
-	if (e->backing && (flags & O_DIRECT) && !direct_io_ok(fd)) {
-		kind = -EINVAL;
-		goto out;
 	}
 	if (e->backing || e->id > 0) {
 		e->backing++;

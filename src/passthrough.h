@@ -11,16 +11,14 @@
  *
  *   backing: passthrough. A file that cannot be copied up while open
  *            (in upper, or any file of a read-only union) with
- *            -o passthrough=auto; any file with =all. Off by default,
- *            for the differences the man page lists under the option. A new
+ *            -o passthrough=auto (the default); any file with =all. A new
  *            open joins the backing file the inode's open handles use.
  *   cached:  the FUSE page cache and READ/WRITE requests, as without
  *            passthrough: a lower file with =auto, and any open beside
  *            cached ones. Also an open that would start a backing file
- *            with O_APPEND (which fcntl could not clear on it) or with
- *            O_DIRECT where the file has no direct I/O (squashfs); such
- *            an O_DIRECT open that would join one fails with EINVAL, as
- *            on the branch itself.
+ *            with O_APPEND (which fcntl could not clear on it). An
+ *            O_DIRECT open where the file has no direct I/O (squashfs)
+ *            fails with EINVAL, as on the branch itself.
  *
  * A handle on a lower file cannot follow a copy-up once the kernel reads
  * its backing file (DESIGN.md "Coherent"; op_file.h). With =all, the
@@ -65,7 +63,8 @@ void um_pt_write_end(struct um_fs *fs, struct um_inode *ino);
  * (UM_UPPER or a lower layer) for an open with flags, and count it. For UM_PT_BACKING, *id is
  * the backing id for the OPEN reply (um_pt_reply_begin()). A kind, or
  * -ENOMEM (the open must fail: an uncounted handle could make a later
- * one mix the two modes). */
+ * one mix the two modes), or -EINVAL (O_DIRECT where fd's file has no
+ * direct I/O). */
 int um_pt_open(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, int flags, int32_t *id);
 /* The handle of that kind on ino is gone (RELEASE, or an open the
  * kernel never saw). The last backing handle closes the backing id. */

@@ -494,6 +494,21 @@ kumount() {
 	_forget_mount "$1"
 }
 
+# kernel_has_pt: does the kernel offer FUSE passthrough (Linux >= 6.9
+# built with CONFIG_FUSE_PASSTHROUGH; read from its version and config)?
+kernel_has_pt() {
+	local v maj min cfg
+	v=$(uname -r)
+	maj=${v%%.*}
+	min=${v#*.}
+	min=${min%%[!0-9]*}
+	[ "$maj" -gt 6 ] || { [ "$maj" -eq 6 ] && [ "$min" -ge 9 ]; } || return 1
+	for cfg in /proc/config.gz "/boot/config-$v"; do
+		[ -r "$cfg" ] || continue
+		if zgrep -q '^CONFIG_FUSE_PASSTHROUGH=y' "$cfg"; then return 0; else return 1; fi
+	done
+	return 0 # no config to read: a 6.9+ kernel is taken to have it (Debian's do)
+}
 # ---------------------------------------------------------------- watcher
 
 # A process that keeps one descriptor open on a file (helper "rofd

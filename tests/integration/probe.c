@@ -31,6 +31,9 @@
  *                     the first byte through the mapping, stat P again while open:
  *                     prints "OK MTIME" (seconds) of that second stat
  *   mapwrite P quiet  the same without the stats: prints "OK"
+ *   mapwrite P closed open O_RDWR, map it shared, close the descriptor, wait
+ *                     0.2 s, stat P, flip the byte, wait 1.1 s, stat P again:
+ *                     prints "OK MTIME" of that second stat
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -38,6 +41,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,27 +276,37 @@ int main(int argc, char **argv)
 			close(fd);
 		return report(fd);
 	}
-	if (!strcmp(op, "mapwrite") && (n == 0 || (n == 1 && !strcmp(a[0], "quiet")))) {
+	if (!strcmp(op, "mapwrite") && (n == 0 || (n == 1 && (!strcmp(a[0], "quiet") || !strcmp(a[0], "closed"))))) {
+		bool quiet = n && !strcmp(a[0], "quiet"), closed = n && !strcmp(a[0], "closed");
 		int fd = open(p, O_RDWR | O_CLOEXEC);
 		if (fd < 0)
 			return report(-1);
 		/* Mapping first: mmap itself makes the kernel drop the cached
 		 * atime, which the first stat then refreshes. */
 		char *m = mmap(NULL, 1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		int r = m == MAP_FAILED ? -1 : n ? 0 : stat(p, &st);
+		if (closed) {
+			/* A moment for the kernel's RELEASE, sent in the background. */
+			close(fd);
+			fd = -1;
+			usleep(200000);
+		}
+		int r = m == MAP_FAILED ? -1 : quiet ? 0 : stat(p, &st);
 		if (r == 0) {
 			m[0] ^= 0x20;
-			r = n ? 0 : stat(p, &st);
+			if (closed)
+				usleep(1100000);
+			r = quiet ? 0 : stat(p, &st);
 		}
 		int e = errno;
 		if (m != MAP_FAILED)
 			munmap(m, 1);
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		if (r < 0) {
 			errno = e;
 			return report(-1);
 		}
-		if (n)
+		if (quiet)
 			return report(0);
 		printf("OK %lld\n", (long long)st.st_mtime);
 		return 0;

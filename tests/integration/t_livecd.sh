@@ -575,25 +575,23 @@ if selftest; then
 	finish
 fi
 
-# A read-only union of the squashfs, where passthrough=auto lets the
-# kernel read lower files itself (where it offers passthrough). squashfs
-# has no direct I/O: an O_DIRECT open must still read the data as a plain
-# one does, and while the file is open through passthrough, fail as on
-# the squashfs itself, not with EIO.
+# A read-only union of the squashfs, where passthrough (the default,
+# auto) lets the kernel read lower files itself. squashfs has no direct
+# I/O: with passthrough an O_DIRECT open fails as on the squashfs itself
+# (and overlayfs), whether or not the file is open already, never with
+# EIO; without, the daemon reads it. Plain reads work either way.
 RO=$T/ro
 mkdir -p "$RO"
-um_mount --source livecd "$RO" "lowerdir=$SQ,passthrough=auto" || finish
+um_mount --source livecd "$RO" "lowerdir=$SQ" || finish
 want=$(sha256sum <"$SQ/etc/motd")
-expect_eq "read-only union: O_DIRECT read of a squashfs file" "$want" \
-	"$(t dd if="$RO/etc/motd" iflag=direct bs=4k status=none | sha256sum)"
-expect_eq "read-only union: then a plain read" "$want" "$(t sha256sum <"$RO/etc/motd")"
+if kernel_has_pt; then odirect=$(probe_out open "$SQ/etc/motd" ro); else odirect=OK; fi
+expect_probe "read-only union: O_DIRECT open of a squashfs file: $odirect" "$odirect" open "$RO/etc/motd" ro
+expect_eq "read-only union: a plain read" "$want" "$(t sha256sum <"$RO/etc/motd")"
 watch_start "$RO/etc/motd"
 expect_eq "read-only union: a kept plain descriptor" OPEN "$WREPLY"
-expect_probe "read-only union: O_DIRECT open beside it: as on squashfs" \
-	"$(probe_out open "$SQ/etc/motd" ro)" open "$RO/etc/motd" ro
+expect_probe "read-only union: O_DIRECT open beside it: $odirect" "$odirect" open "$RO/etc/motd" ro
 watch_stop
-expect_eq "read-only union: O_DIRECT read once it is closed" "$want" \
-	"$(t dd if="$RO/etc/motd" iflag=direct bs=4k status=none | sha256sum)"
+expect_eq "read-only union: a plain read after" "$want" "$(t sha256sum <"$RO/etc/motd")"
 um_umount "$RO"
 
 # ---------------------------------------------------------------- part 2
