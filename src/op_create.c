@@ -39,8 +39,7 @@ static int build(int dirfd, const char *name, struct newobj *o)
 		return um_sys_symlinkat(o->target, dirfd, name);
 	case S_IFREG:
 		if (o->open_flags >= 0) {
-			/* O_DIRECT, O_APPEND: as for open (op_file.c). */
-			int fd = um_sys_createat(dirfd, name, (o->open_flags & ~(O_CREAT | O_NOCTTY | O_DIRECT | O_APPEND)) | O_EXCL,
+			int fd = um_sys_createat(dirfd, name, (o->open_flags & ~UM_FD_FLAGS_DROPPED) | O_EXCL,
 						 o->mode & 07777);
 
 			if (fd < 0)

@@ -114,8 +114,10 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 
 	if (!f)
 		return -ENOMEM;
+	if (layer == UM_LAYER_INDEX)
+		layer = UM_UPPER; /* indexed files are upper files */
 	f->pt_id = 0;
-	pt = um_pt_open(fs, ino, fd, layer == UM_LAYER_INDEX ? UM_UPPER : layer, fi->flags, &f->pt_id);
+	pt = um_pt_open(fs, ino, fd, layer, fi->flags, &f->pt_id);
 	if (pt < 0) {
 		free(f);
 		return pt;
@@ -124,8 +126,8 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	pthread_rwlock_init(&f->lock, NULL);
 	atomic_init(&f->refs, 1);
 	f->fd = fd;
-	f->layer = layer == UM_LAYER_INDEX ? UM_UPPER : layer;
-	f->flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_DIRECT | O_APPEND);
+	f->layer = layer;
+	f->flags = fi->flags & ~(UM_FD_FLAGS_DROPPED | O_TRUNC);
 	f->ino = um_inode_ref(ino);
 	atomic_init(&f->priv, (f->flags & O_ACCMODE) != O_RDONLY &&
 				      (um_sys_fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID))));
@@ -307,19 +309,9 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		r = um_inode_locate(fs, ino, &loc);
 	if (r < 0)
 		goto fail;
-	/* O_CREAT/O_EXCL mean nothing for an existing object, and the daemon
-	 * must never take a controlling terminal. O_DIRECT is the caller's
-	 * business with the kernel (which sends its I/O uncached): our
-	 * buffers, a request's data 80 bytes into libfuse's, are not aligned
-	 * as the upper filesystem would demand. Nor O_APPEND: the kernel
-	 * puts every append at the size it knows, and sends each WRITE with
-	 * its offset; an fd opened O_APPEND here would append a write that
-	 * fcntl(F_SETFL) has since made positional (Linux's pwrite ignores
-	 * the offset on such an fd). */
 	/* Opened for writing, a metacopy file got its data above; for
 	 * reading, the data is still below. */
-	fd = um_sys_openat(loc.datalayer ? loc.datadirfd : loc.dirfd, loc.name,
-			   fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT | O_APPEND));
+	fd = um_sys_openat(loc.datalayer ? loc.datadirfd : loc.dirfd, loc.name, fi->flags & ~UM_FD_FLAGS_DROPPED);
 	um_loc_release(fs, &loc);
 	r = fd >= 0 && (fi->flags & O_TRUNC) ? um_file_kill_priv(req, ino, fd) : fd;
 	if (r >= 0)

@@ -5,11 +5,24 @@
 #ifndef UM_OP_FILE_H
 #define UM_OP_FILE_H
 
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 
 #include "unionmount.h"
 
 struct um_inode;
+
+/* Open flags the daemon's own fds never carry, whatever the caller's
+ * open asked. O_CREAT/O_EXCL mean nothing for an existing object, and
+ * the daemon must never take a controlling terminal. O_DIRECT is the
+ * caller's business with the kernel (which sends its I/O uncached): our
+ * buffers, a request's data 80 bytes into libfuse's, are not aligned as
+ * the upper filesystem would demand. Nor O_APPEND: the kernel puts
+ * every append at the size it knows, and sends each WRITE with its
+ * offset; an fd opened O_APPEND here would append a write that
+ * fcntl(F_SETFL) has since made positional (Linux's pwrite ignores the
+ * offset on such an fd). */
+#define UM_FD_FLAGS_DROPPED (O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT | O_APPEND)
 
 /* Make fi's handle from fd (owned on success) on layer, for ino (a new
  * reference is taken). */

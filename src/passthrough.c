@@ -208,8 +208,8 @@ static int32_t backing_open(struct um_fs *fs, struct um_pt *pt, int fd)
 		return r;
 	r = r < 0 ? errno : EIO;
 	if (r == EPERM) {
-		/* Ours is not the initial user namespace: the capability is
-		 * not the one the kernel asks for. Loud only if asked for. */
+		/* Past um_pt_permitted(), only a kernel or security module
+		 * that refuses anyway. Loud only if asked for. */
 		pt->broken = true;
 		if (pt->given)
 			um_log(UM_LOG_WARN, PT_REFUSED, strerror(r));
