@@ -34,7 +34,9 @@ usage: bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]]
                  ("fallthru" stands for all of: $FT_WORKLOADS)
   --systems S,.. from: $ALL_SYSTEMS
                  (kernel gives the ratio column; unionmount-noft is unionmount
-                 with -o fallthru=off)
+                 with -o fallthru=off); also fuse-floor (not in the default
+                 set): bench/floor.c, a FUSE daemon that answers from memory,
+                 the round trips' own cost
   --base DIR     where layers, mounts and results live (default /var/tmp/um-bench,
                  or \$UM_BENCH_BASE); should be ext4
   --unionmount B use this unionmount binary (default: release build of this
@@ -80,7 +82,7 @@ if [ -n "$ONLY" ]; then
 fi
 IFS=, read -ra SYS <<<"$SYSTEMS"
 for s in "${SYS[@]}"; do
-	case $s in kernel|unionmount|unionmount-noft|fuse-overlayfs|unionfs-fuse) ;;
+	case $s in kernel|unionmount|unionmount-noft|fuse-overlayfs|unionfs-fuse|fuse-floor) ;;
 	unionmount-alt) [ -x "$UM_ALT" ] || { echo "unionmount-alt needs --unionmount-alt BINARY" >&2; exit 2; } ;;
 	*) echo "unknown system $s" >&2; exit 2 ;; esac
 done
@@ -116,6 +118,7 @@ cleanup() {
 		mountpoint -q "$MNT" 2>/dev/null || break
 		umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
 	done
+	mountpoint -q "$RUN/floorsrc" 2>/dev/null && umount -l "$RUN/floorsrc"
 	if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
 		sleep 0.5
 		kill "$DPID" 2>/dev/null
@@ -138,6 +141,11 @@ for t in randread lstatall mkfiles negstat; do
 		cc -O2 -Wall -o "$BIN/$t" "$HERE/$t.c" || { echo "cc $t.c failed" >&2; exit 1; }
 	fi
 done
+if [[ " ${SYS[*]} " == *" fuse-floor "* ]] && { [ ! -x "$BIN/floor" ] || [ "$HERE/floor.c" -nt "$BIN/floor" ]; }; then
+	# shellcheck disable=SC2046 # pkg-config's flags are words
+	cc -O2 -Wall $(pkg-config --cflags fuse3) -o "$BIN/floor" "$HERE/floor.c" \
+		$(pkg-config --libs fuse3) -lxxhash -lpthread || { echo "cc floor.c failed" >&2; exit 1; }
+fi
 if [[ " ${SYS[*]} " == *" unionmount"* || $PREPARE = 1 ]] && [ -z "$UM_BIN" ]; then
 	if [ ! -f "$BASE/build/build.ninja" ]; then
 		meson setup "$BASE/build" "$REPO" -Dbuildtype=release >>"$LOG" 2>&1 ||
@@ -215,13 +223,23 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 	unionfs-fuse)
 		unionfs -f -o cow "$RUN/upper=RW:${LOW[0]}=RO:${LOW[1]}=RO:${LOW[2]}=RO" "$MNT" >>"$LOG" 2>&1 &
 		DPID=$! ;;
+	fuse-floor)
+		# It copies the union's names and attributes into memory at
+		# start: from a read-only kernel overlay of the same branches.
+		mkdir -p "$RUN/floorsrc"
+		mount -t overlay overlay -o "lowerdir=$lower" "$RUN/floorsrc" >>"$LOG" 2>&1 || return 1
+		"$BIN/floor" "$RUN/floorsrc" "$MNT" -f >>"$LOG" 2>&1 &
+		DPID=$! ;;
 	esac
-	for i in $(seq 200); do
-		mountpoint -q "$MNT" && return 0
-		kill -0 "$DPID" 2>/dev/null || { log "$s daemon exited before mounting"; DPID=""; return 1; }
+	for i in $(seq 600); do
+		mountpoint -q "$MNT" && break
+		kill -0 "$DPID" 2>/dev/null || { log "$s daemon exited before mounting"; DPID=""; break; }
 		sleep 0.05
 	done
-	log "$s: mount did not appear in 10 s"
+	# fuse-floor's source is not needed once it has mounted, nor if it failed
+	! mountpoint -q "$RUN/floorsrc" || umount "$RUN/floorsrc" >>"$LOG" 2>&1 || return 1
+	mountpoint -q "$MNT" && return 0
+	[ -z "$DPID" ] || log "$s: mount did not appear in 30 s"
 	return 1
 }
 
