@@ -5,19 +5,24 @@
  *   floor TREE MOUNTPOINT [-f] [-o OPTS]
  *
  * At start it copies the names and attributes of the tree under TREE into
- * memory (no data); then it answers every request from memory, without a
- * syscall: LOOKUP and GETATTR from a hash table, CREATE/MKDIR/SETATTR by
- * changing it, WRITE by taking the size, READ with zeros, FSYNC with
- * nothing. It asks the kernel for what unionmount asks (src/ops.c:
- * default_permissions, POSIX ACLs, no OPENDIR, cached symlinks, atomic
- * O_TRUNC, day-long timeouts, libfuse's multi-threaded loop with the same
- * thread counts), so a workload sends it the requests it sends unionmount.
- * Its time is therefore what any FUSE daemon on this kernel and libfuse
- * pays before doing any work; a ratio to kernel overlayfs below it cannot
- * be had over FUSE (bench/README.md, "The FUSE floor").
+ * memory (no data); then it answers every request from memory: LOOKUP and
+ * GETATTR from a hash table, CREATE/MKDIR/SETATTR by changing it, WRITE by
+ * taking the size, READ with zeros, FSYNC with nothing. The kernel is to
+ * send it the requests it sends unionmount, so it asks for what unionmount
+ * asks: in INIT (src/ops.c; and src/devio.c's HANDLE_KILLPRIV_V2 and
+ * passthrough), default_permissions, no OPENDIR (so listings are cached),
+ * no FLUSH, day-long timeouts, libfuse's multi-threaded loop with the same
+ * thread counts. Files made through the mount are opened through
+ * passthrough, as unionmount's default (auto) opens upper files, with one
+ * scratch file on tmpfs (/dev/shm) as every inode's backing file; the last
+ * writable close drops the kernel's attributes, as unionmount's does.
+ * Its time is therefore what a FUSE daemon on this kernel and libfuse pays
+ * for unionmount's requests before doing any work of its own
+ * (bench/README.md, "The FUSE floor").
  *
- * Not a filesystem: data is discarded, names live until unmount, nothing
- * is checked but what the kernel leaves to it.
+ * Not a filesystem: data is discarded, nothing is checked but what the
+ * kernel leaves to it. Not mirrored: readdirplus=adaptive (every listing
+ * here carries full attributes), the readahead unionmount raises.
  */
 #define FUSE_USE_VERSION 312
 #define _GNU_SOURCE
@@ -25,11 +30,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -37,25 +48,57 @@
 #define DAY 86400.0
 #define NBUCKETS (1u << 20)
 
+/* As src/devio.c and src/passthrough.c (linux/fuse.h 7.40; Debian 12's
+ * header is older). */
+#define PT_FLAGS2 (1u << 5)
+#define FOPEN_PT (1u << 7)
+#define INIT_OUT_STACK_DEPTH (offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t))
+struct backing_map {
+	int32_t fd;
+	uint32_t flags;
+	uint64_t padding;
+};
+#define IOC_BACKING_OPEN _IOW(229, 1, struct backing_map)
+#define IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+
 struct node {
 	struct stat st;
 	fuse_ino_t parent;
 	char *name;        /* NULL once removed */
 	char *target;      /* symlinks */
 	fuse_ino_t hnext;  /* next in the hash bucket */
-	fuse_ino_t child;  /* first child (directories) */
-	fuse_ino_t sibling;
+	fuse_ino_t *kids;  /* directories: children by position, 0 once gone */
+	uint32_t nkids, capkids;
+	uint32_t slot;     /* position in the parent's kids */
+	bool made;         /* made through the mount: "upper", passed through */
+	unsigned backing;  /* open handles on the backing file */
+	unsigned writers;  /* of those, writable ones */
+	int32_t bid;       /* backing id while backing > 0 */
 };
 
 /* The whole namespace. Nodeid n is nodes[n]; 1 is the root, 0 unused.
  * Nodes are never freed (the kernel's FORGET is ignored), so a nodeid stays
- * valid. The lock guards nodes, nnodes, cap and buckets: every request
- * reads or changes them, and the loop is multi-threaded. */
+ * valid. The lock guards nodes, nnodes, cap, buckets and every node: all
+ * requests read or change them, and the loop is multi-threaded. Positions
+ * in a directory only grow (a removed name leaves a 0), so a listing's
+ * offsets stay valid while the directory changes. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct node *nodes;
 static fuse_ino_t nnodes, cap;
 static fuse_ino_t *buckets;
 static char zeros[1 << 20];
+
+/* Set before the session runs, read-only after. */
+static struct fuse_session *session;
+static int backing_fd = -1;     /* the scratch file every backing id names */
+static bool no_opendir;         /* the kernel takes ENOSYS for OPENDIR */
+
+/* What the kernel offered in INIT, written by the thread that read it and
+ * read by the one replying (the same one in libfuse 3.14). */
+static _Atomic uint64_t init_unique;
+static atomic_bool init_killpriv, init_pt, init_done;
+/* The backing id the reply this thread is writing carries (0: none). */
+static _Thread_local int32_t reply_id;
 
 static uint32_t bucket(fuse_ino_t parent, const char *name)
 {
@@ -72,11 +115,61 @@ static fuse_ino_t find(fuse_ino_t parent, const char *name)
 	return 0;
 }
 
+/* Puts n (parent and name set) into its directory. */
+static int link_node(fuse_ino_t n)
+{
+	struct node *p = &nodes[nodes[n].parent];
+	uint32_t b;
+
+	if (p->nkids == p->capkids) {
+		uint32_t ncap = p->capkids ? p->capkids * 2 : 8;
+		fuse_ino_t *k = realloc(p->kids, ncap * sizeof(*k));
+
+		if (!k)
+			return -ENOMEM;
+		p->kids = k;
+		p->capkids = ncap;
+	}
+	nodes[n].slot = p->nkids;
+	p->kids[p->nkids++] = n;
+	b = bucket(nodes[n].parent, nodes[n].name);
+	nodes[n].hnext = buckets[b];
+	buckets[b] = n;
+	return 0;
+}
+
+/* Takes n out of its directory; its name stays. */
+static void unlink_node(fuse_ino_t n)
+{
+	fuse_ino_t *p = &buckets[bucket(nodes[n].parent, nodes[n].name)];
+
+	while (*p != n)
+		p = &nodes[*p].hnext;
+	*p = nodes[n].hnext;
+	nodes[nodes[n].parent].kids[nodes[n].slot] = 0;
+}
+
+static void drop(fuse_ino_t n)
+{
+	unlink_node(n);
+	free(nodes[n].name);
+	nodes[n].name = NULL;
+	if (nodes[n].st.st_nlink)
+		nodes[n].st.st_nlink--;
+}
+
+static bool has_kids(fuse_ino_t n)
+{
+	for (uint32_t i = 0; i < nodes[n].nkids; i++)
+		if (nodes[n].kids[i])
+			return true;
+	return false;
+}
+
 /* A new node under parent (0 for the root), or 0 without memory. */
 static fuse_ino_t add(fuse_ino_t parent, const char *name, const struct stat *st, const char *target)
 {
 	fuse_ino_t n;
-	uint32_t b;
 
 	if (nnodes + 1 >= cap) {
 		fuse_ino_t ncap = cap ? cap * 2 : 1024;
@@ -88,33 +181,20 @@ static fuse_ino_t add(fuse_ino_t parent, const char *name, const struct stat *st
 		nodes = nn;
 		cap = ncap;
 	}
-	n = ++nnodes;
+	n = nnodes + 1;
 	nodes[n].st = *st;
 	nodes[n].st.st_ino = n;
 	nodes[n].parent = parent;
 	nodes[n].name = strdup(name);
 	nodes[n].target = target ? strdup(target) : NULL;
-	if (!nodes[n].name || (target && !nodes[n].target))
+	if (!nodes[n].name || (target && !nodes[n].target) || (parent && link_node(n) < 0)) {
+		free(nodes[n].name);
+		free(nodes[n].target);
+		memset(&nodes[n], 0, sizeof(nodes[n]));
 		return 0;
-	if (parent) {
-		b = bucket(parent, name);
-		nodes[n].hnext = buckets[b];
-		buckets[b] = n;
-		nodes[n].sibling = nodes[parent].child;
-		nodes[parent].child = n;
 	}
+	nnodes = n;
 	return n;
-}
-
-static void drop(fuse_ino_t n)
-{
-	fuse_ino_t *p = &buckets[bucket(nodes[n].parent, nodes[n].name)];
-
-	while (*p != n)
-		p = &nodes[*p].hnext;
-	*p = nodes[n].hnext;
-	free(nodes[n].name);
-	nodes[n].name = NULL;
 }
 
 /* Copies dir (an open directory fd) into the node n; closes dir. */
@@ -178,6 +258,7 @@ static void op_init(void *ud, struct fuse_conn_info *conn)
 	(void)ud;
 	conn->want |= conn->capable & (FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_CACHE_SYMLINKS |
 				       FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_NO_OPENDIR_SUPPORT);
+	no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 }
@@ -255,6 +336,40 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, target);
 }
 
+/* Opens a made file through passthrough (the caller holds the lock): a
+ * backing id for the reply, or 0 to answer from the daemon. */
+static int32_t backing_get(fuse_ino_t n, int flags)
+{
+	struct node *nd = &nodes[n];
+
+	/* unionmount's auto: upper files, not O_APPEND (passthrough.c) */
+	if (!atomic_load(&init_pt) || !nd->made || (flags & O_APPEND))
+		return 0;
+	if (!nd->backing) {
+		struct backing_map map = { .fd = backing_fd };
+		int id = ioctl(fuse_session_fd(session), IOC_BACKING_OPEN, &map);
+
+		if (id <= 0)
+			return 0;
+		nd->bid = id;
+	}
+	nd->backing++;
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		nd->writers++;
+	return nd->bid;
+}
+
+/* fi->fh: 1 for a passthrough handle, 2 for a writable one too. */
+static void opened(fuse_ino_t n, struct fuse_file_info *fi)
+{
+	int32_t id = backing_get(n, fi->flags);
+
+	/* The kernel takes no FOPEN_KEEP_CACHE with a backing file (EIO). */
+	fi->keep_cache = !id;
+	fi->fh = id ? 1 + ((fi->flags & O_ACCMODE) != O_RDONLY) : 0;
+	reply_id = id;
+}
+
 /* A new name in parent, as the caller asked (umask is ours, DONT_MASK). */
 static void make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, const char *target,
 		 struct fuse_file_info *fi)
@@ -280,8 +395,12 @@ static void make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		err = EEXIST;
 	else if (!(n = add(parent, name, &st, target)))
 		err = ENOMEM;
-	else
+	else {
+		nodes[n].made = true;
 		entry(n, &e);
+		if (fi)
+			opened(n, fi);
+	}
 	pthread_mutex_unlock(&lock);
 	if (err)
 		fuse_reply_err(req, err);
@@ -289,6 +408,7 @@ static void make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		fuse_reply_create(req, &e, fi);
 	else
 		fuse_reply_entry(req, &e);
+	reply_id = 0;
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -307,35 +427,21 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 	make(req, parent, name, S_IFLNK, target, NULL);
 }
 
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
-{
-	fi->keep_cache = 1;
-	make(req, parent, name, S_IFREG | (mode & 07777), NULL, fi);
-}
-
 static void op_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_ino_t n;
+	int err = 0;
 
 	pthread_mutex_lock(&lock);
 	n = find(parent, name);
-	if (n)
+	if (!n)
+		err = ENOENT;
+	else if (S_ISDIR(nodes[n].st.st_mode) && has_kids(n))
+		err = ENOTEMPTY;
+	else
 		drop(n);
 	pthread_mutex_unlock(&lock);
-	fuse_reply_err(req, n ? 0 : ENOENT);
-}
-
-/* Takes n out of its directory (hash and child list), name kept. */
-static void unlink_node(fuse_ino_t n)
-{
-	fuse_ino_t *p = &buckets[bucket(nodes[n].parent, nodes[n].name)];
-
-	while (*p != n)
-		p = &nodes[*p].hnext;
-	*p = nodes[n].hnext;
-	for (p = &nodes[nodes[n].parent].child; *p != n; p = &nodes[*p].sibling)
-		;
-	*p = nodes[n].sibling;
+	fuse_reply_err(req, err);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -343,42 +449,73 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 {
 	fuse_ino_t n, old;
 	char *dup = strdup(newname);
-	uint32_t b;
 	int err = 0;
 
 	pthread_mutex_lock(&lock);
 	n = find(parent, name);
 	old = find(newparent, newname);
-	if (!n || flags || !dup)
-		err = !n ? ENOENT : flags ? EINVAL : ENOMEM;
+	if (!dup)
+		err = ENOMEM;
+	else if (!n)
+		err = ENOENT;
+	else if (flags & ~RENAME_NOREPLACE)
+		err = EINVAL; /* no workload exchanges */
+	else if (old && (flags & RENAME_NOREPLACE))
+		err = EEXIST;
+	else if (old && S_ISDIR(nodes[old].st.st_mode) && has_kids(old))
+		err = ENOTEMPTY;
 	else if (old != n) {
 		if (old)
 			drop(old);
 		unlink_node(n);
 		free(nodes[n].name);
 		nodes[n].name = dup;
-		dup = NULL;
 		nodes[n].parent = newparent;
-		b = bucket(newparent, newname);
-		nodes[n].hnext = buckets[b];
-		buckets[b] = n;
-		nodes[n].sibling = nodes[newparent].child;
-		nodes[newparent].child = n;
+		dup = NULL;
+		err = -link_node(n);
 	}
 	pthread_mutex_unlock(&lock);
 	free(dup);
 	fuse_reply_err(req, err);
 }
 
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	make(req, parent, name, S_IFREG | (mode & 07777), NULL, fi);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (fi->flags & O_TRUNC) {
-		pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&lock);
+	if (fi->flags & O_TRUNC)
 		nodes[ino].st.st_size = 0;
-		pthread_mutex_unlock(&lock);
-	}
-	fi->keep_cache = 1;
+	opened(ino, fi);
+	pthread_mutex_unlock(&lock);
 	fuse_reply_open(req, fi);
+	reply_id = 0;
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	bool last_writer = false;
+	int32_t id = 0;
+
+	pthread_mutex_lock(&lock);
+	if (fi->fh) {
+		struct node *nd = &nodes[ino];
+
+		if (fi->fh == 2)
+			last_writer = --nd->writers == 0;
+		if (--nd->backing == 0)
+			id = nd->bid;
+	}
+	pthread_mutex_unlock(&lock);
+	if (id)
+		(void)ioctl(fuse_session_fd(session), IOC_BACKING_CLOSE, &id);
+	/* unionmount's file_free(): writes it never saw changed the times */
+	if (last_writer)
+		(void)fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
+	fuse_reply_err(req, 0);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -415,16 +552,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	fuse_reply_write(req, size);
 }
 
-static void op_ok(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino, (void)fi;
-	fuse_reply_err(req, 0);
-}
-
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	(void)datasync;
-	op_ok(req, ino, fi);
+	(void)ino, (void)datasync, (void)fi;
+	fuse_reply_err(req, 0);
 }
 
 /* One entry of a listing into buf; its size even if it does not fit. */
@@ -443,13 +574,11 @@ static size_t put(fuse_req_t req, char *buf, size_t room, const char *name, fuse
 	return fuse_add_direntry(req, buf, room, name, &e.attr, next);
 }
 
-/* Offsets: 1 after ".", 2 after "..", then positions in the child list. */
+/* Offsets: 1 after ".", 2 after "..", then 3 + the position in kids. */
 static void list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
 	char *buf = malloc(size);
 	size_t used = 0, len;
-	off_t i = 2;
-	fuse_ino_t c;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -461,10 +590,12 @@ static void list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plu
 	if (off == 1 && (len = put(req, buf + used, size - used, "..",
 				   ino == FUSE_ROOT_ID ? ino : nodes[ino].parent, 2, plus)) <= size - used)
 		used += len, off = 2;
-	for (c = nodes[ino].child; off >= 2 && c; c = nodes[c].sibling) {
-		if (!nodes[c].name || ++i <= off)
+	for (off_t i = off >= 2 ? off - 2 : nodes[ino].nkids; i < nodes[ino].nkids; i++) {
+		fuse_ino_t c = nodes[ino].kids[i];
+
+		if (!c)
 			continue;
-		len = put(req, buf + used, size - used, nodes[c].name, c, i, plus);
+		len = put(req, buf + used, size - used, nodes[c].name, c, i + 3, plus);
 		if (len > size - used)
 			break;
 		used += len;
@@ -472,6 +603,20 @@ static void list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plu
 	pthread_mutex_unlock(&lock);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+}
+
+/* As unionmount: no OPENDIR where the kernel takes that (it then caches
+ * listings), else an open whose listing the kernel may cache. */
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (no_opendir) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -511,6 +656,64 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
+/* The /dev/fuse hooks that ask for what libfuse 3.14 cannot, as
+ * src/devio.c does (see there for the protocol). */
+static ssize_t hook_read(int fd, void *buf, size_t len, void *ud)
+{
+	ssize_t n = read(fd, buf, len);
+	const struct fuse_in_header *h = buf;
+	const struct fuse_init_in *in = (const void *)(h + 1);
+
+	(void)ud;
+	if (n < (ssize_t)(sizeof(*h) + offsetof(struct fuse_init_in, flags2) + sizeof(in->flags2)) ||
+	    atomic_load(&init_done) || h->opcode != FUSE_INIT)
+		return n;
+	if (in->major == FUSE_KERNEL_VERSION) {
+		atomic_store(&init_killpriv, (in->flags & FUSE_HANDLE_KILLPRIV_V2) != 0);
+		atomic_store(&init_pt, backing_fd >= 0 && (in->flags & FUSE_INIT_EXT) && (in->flags2 & PT_FLAGS2));
+		atomic_store(&init_unique, h->unique);
+	}
+	atomic_store(&init_done, true);
+	return n;
+}
+
+static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *ud)
+{
+	uint64_t unique = atomic_load(&init_unique);
+	const struct fuse_out_header *oh = iov[0].iov_base;
+
+	(void)ud;
+	if (count != 2 || iov[0].iov_len != sizeof(*oh) || oh->error)
+		return writev(fd, iov, count);
+	if (reply_id && iov[1].iov_len >= sizeof(struct fuse_open_out)) {
+		char *o = (char *)iov[1].iov_base + iov[1].iov_len - sizeof(struct fuse_open_out);
+		uint32_t flags;
+
+		memcpy(&flags, o + offsetof(struct fuse_open_out, open_flags), sizeof(flags));
+		flags |= FOPEN_PT;
+		memcpy(o + offsetof(struct fuse_open_out, open_flags), &flags, sizeof(flags));
+		memcpy(o + offsetof(struct fuse_open_out, padding), &reply_id, sizeof(reply_id));
+	} else if (unique && oh->unique == unique && iov[1].iov_len >= INIT_OUT_STACK_DEPTH + sizeof(uint32_t)) {
+		struct fuse_init_out *out = iov[1].iov_base;
+		uint32_t depth = 1;
+
+		if (atomic_load(&init_killpriv))
+			out->flags |= FUSE_HANDLE_KILLPRIV_V2;
+		if (atomic_load(&init_pt)) {
+			out->flags |= FUSE_INIT_EXT;
+			out->flags2 |= PT_FLAGS2;
+			memcpy((char *)out + INIT_OUT_STACK_DEPTH, &depth, sizeof(depth));
+		}
+		atomic_store(&init_unique, 0);
+	}
+	return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io hooks = {
+	.read = hook_read,
+	.writev = hook_writev,
+};
+
 static const struct fuse_lowlevel_ops ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -528,9 +731,10 @@ static const struct fuse_lowlevel_ops ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
-	.flush = op_ok,
-	.release = op_ok,
+	/* no .flush: unionmount has none, and the kernel stops asking */
+	.release = op_release,
 	.fsync = op_fsync,
+	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.getxattr = op_getxattr,
@@ -562,6 +766,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "floor: loading %s: %s\n", argv[1], strerror(-r));
 		return 1;
 	}
+	/* Every passed-through file writes here: tmpfs, so no branch work. */
+	{
+		char scratch[] = "/dev/shm/floor-backing.XXXXXX";
+
+		backing_fd = mkostemp(scratch, O_CLOEXEC);
+		if (backing_fd < 0)
+			perror("floor: no passthrough: /dev/shm");
+		else
+			(void)unlink(scratch);
+	}
 	args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	r = 1;
 	for (int i = 0; i < argc; i++)
@@ -575,7 +789,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (fuse_session_mount(se, o.mountpoint) != 0)
 		goto out;
-	if (fuse_daemonize(o.foreground) != 0)
+	session = se;
+	if (fuse_session_custom_io(se, &hooks, fuse_session_fd(se)) < 0 || fuse_daemonize(o.foreground) != 0)
 		goto unmount;
 	lc = fuse_loop_cfg_create();
 	if (!lc)

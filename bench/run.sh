@@ -112,13 +112,17 @@ say() { echo "$*" >&2; log "$*"; }
 
 # ---- safety: never leave a mount or a daemon behind ------------------------
 DPID=""
+# fuse-floor's source (mount_sys): lazily, as the floor may still hold it
+floorsrc_off() {
+	while mountpoint -q "$RUN/floorsrc" 2>/dev/null; do umount -l "$RUN/floorsrc" || break; done
+}
 cleanup() {
 	local i
 	for i in 1 2 3; do
 		mountpoint -q "$MNT" 2>/dev/null || break
 		umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
 	done
-	mountpoint -q "$RUN/floorsrc" 2>/dev/null && umount -l "$RUN/floorsrc"
+	floorsrc_off
 	if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
 		sleep 0.5
 		kill "$DPID" 2>/dev/null
@@ -227,6 +231,7 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 		# It copies the union's names and attributes into memory at
 		# start: from a read-only kernel overlay of the same branches.
 		mkdir -p "$RUN/floorsrc"
+		floorsrc_off
 		mount -t overlay overlay -o "lowerdir=$lower" "$RUN/floorsrc" >>"$LOG" 2>&1 || return 1
 		"$BIN/floor" "$RUN/floorsrc" "$MNT" -f >>"$LOG" 2>&1 &
 		DPID=$! ;;
@@ -237,7 +242,7 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 		sleep 0.05
 	done
 	# fuse-floor's source is not needed once it has mounted, nor if it failed
-	! mountpoint -q "$RUN/floorsrc" || umount "$RUN/floorsrc" >>"$LOG" 2>&1 || return 1
+	[ "$s" != fuse-floor ] || floorsrc_off
 	mountpoint -q "$MNT" && return 0
 	[ -z "$DPID" ] || log "$s: mount did not appear in 30 s"
 	return 1
