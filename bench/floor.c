@@ -45,21 +45,10 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "fuse_proto.h" /* src/ */
+
 #define DAY 86400.0
 #define NBUCKETS (1u << 20)
-
-/* As src/devio.c and src/passthrough.c (linux/fuse.h 7.40; Debian 12's
- * header is older). */
-#define PT_FLAGS2 (1u << 5)
-#define FOPEN_PT (1u << 7)
-#define INIT_OUT_STACK_DEPTH (offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t))
-struct backing_map {
-	int32_t fd;
-	uint32_t flags;
-	uint64_t padding;
-};
-#define IOC_BACKING_OPEN _IOW(229, 1, struct backing_map)
-#define IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
 
 struct node {
 	struct stat st;
@@ -346,8 +335,8 @@ static int32_t backing_get(fuse_ino_t n, int flags)
 	if (!atomic_load(&init_pt) || !nd->made || (flags & O_APPEND))
 		return 0;
 	if (!nd->backing) {
-		struct backing_map map = { .fd = backing_fd };
-		int id = ioctl(fuse_session_fd(session), IOC_BACKING_OPEN, &map);
+		struct um_backing_map map = { .fd = backing_fd };
+		int id = ioctl(fuse_session_fd(session), UM_DEV_IOC_BACKING_OPEN, &map);
 
 		if (id <= 0)
 			return 0;
@@ -511,7 +500,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	pthread_mutex_unlock(&lock);
 	if (id)
-		(void)ioctl(fuse_session_fd(session), IOC_BACKING_CLOSE, &id);
+		(void)ioctl(fuse_session_fd(session), UM_DEV_IOC_BACKING_CLOSE, &id);
 	/* unionmount's file_free(): writes it never saw changed the times */
 	if (last_writer)
 		(void)fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
@@ -670,7 +659,7 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *ud)
 		return n;
 	if (in->major == FUSE_KERNEL_VERSION) {
 		atomic_store(&init_killpriv, (in->flags & FUSE_HANDLE_KILLPRIV_V2) != 0);
-		atomic_store(&init_pt, backing_fd >= 0 && (in->flags & FUSE_INIT_EXT) && (in->flags2 & PT_FLAGS2));
+		atomic_store(&init_pt, backing_fd >= 0 && (in->flags & FUSE_INIT_EXT) && (in->flags2 & UM_FUSE_PASSTHROUGH_FLAGS2));
 		atomic_store(&init_unique, h->unique);
 	}
 	atomic_store(&init_done, true);
@@ -690,10 +679,10 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *ud)
 		uint32_t flags;
 
 		memcpy(&flags, o + offsetof(struct fuse_open_out, open_flags), sizeof(flags));
-		flags |= FOPEN_PT;
+		flags |= UM_FOPEN_PASSTHROUGH;
 		memcpy(o + offsetof(struct fuse_open_out, open_flags), &flags, sizeof(flags));
 		memcpy(o + offsetof(struct fuse_open_out, padding), &reply_id, sizeof(reply_id));
-	} else if (unique && oh->unique == unique && iov[1].iov_len >= INIT_OUT_STACK_DEPTH + sizeof(uint32_t)) {
+	} else if (unique && oh->unique == unique && iov[1].iov_len >= UM_INIT_OUT_STACK_DEPTH + sizeof(uint32_t)) {
 		struct fuse_init_out *out = iov[1].iov_base;
 		uint32_t depth = 1;
 
@@ -701,8 +690,8 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *ud)
 			out->flags |= FUSE_HANDLE_KILLPRIV_V2;
 		if (atomic_load(&init_pt)) {
 			out->flags |= FUSE_INIT_EXT;
-			out->flags2 |= PT_FLAGS2;
-			memcpy((char *)out + INIT_OUT_STACK_DEPTH, &depth, sizeof(depth));
+			out->flags2 |= UM_FUSE_PASSTHROUGH_FLAGS2;
+			memcpy((char *)out + UM_INIT_OUT_STACK_DEPTH, &depth, sizeof(depth));
 		}
 		atomic_store(&init_unique, 0);
 	}

@@ -145,9 +145,9 @@ for t in randread lstatall mkfiles negstat; do
 		cc -O2 -Wall -o "$BIN/$t" "$HERE/$t.c" || { echo "cc $t.c failed" >&2; exit 1; }
 	fi
 done
-if [[ " ${SYS[*]} " == *" fuse-floor "* ]] && { [ ! -x "$BIN/floor" ] || [ "$HERE/floor.c" -nt "$BIN/floor" ]; }; then
+if [[ " ${SYS[*]} " == *" fuse-floor "* ]] && { [ ! -x "$BIN/floor" ] || [ "$HERE/floor.c" -nt "$BIN/floor" ] || [ "$REPO/src/fuse_proto.h" -nt "$BIN/floor" ]; }; then
 	# shellcheck disable=SC2046 # pkg-config's flags are words
-	cc -O2 -Wall $(pkg-config --cflags fuse3) -o "$BIN/floor" "$HERE/floor.c" \
+	cc -O2 -Wall -I "$REPO/src" $(pkg-config --cflags fuse3) -o "$BIN/floor" "$HERE/floor.c" \
 		$(pkg-config --libs fuse3) -lxxhash -lpthread || { echo "cc floor.c failed" >&2; exit 1; }
 fi
 if [[ " ${SYS[*]} " == *" unionmount"* || $PREPARE = 1 ]] && [ -z "$UM_BIN" ]; then

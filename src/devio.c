@@ -38,17 +38,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fuse_proto.h"
 #include "log.h"
 #include "passthrough.h"
 #include "unionmount.h"
 
-/* linux/fuse.h 7.40; Debian 12's header is older. FUSE_PASSTHROUGH is
- * bit 37 of the flags, so bit 5 of flags2; the INIT reply's
- * max_stack_depth follows flags2; an OPEN reply's backing id is the
- * padding of 7.39's fuse_open_out. */
-#define UM_FUSE_PASSTHROUGH_FLAGS2 (1u << 5)
-#define UM_FOPEN_PASSTHROUGH (1u << 7)
-#define UM_INIT_OUT_STACK_DEPTH (offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t))
 /* Our superblock's stacking depth: backing files may be on a filesystem
  * of depth 0 only (ext4, xfs, tmpfs; not overlayfs, whose files then get
  * no backing, ELOOP), and an overlay can still be stacked on the union. */

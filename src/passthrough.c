@@ -29,16 +29,8 @@
 
 #include <fuse_lowlevel.h>
 
+#include "fuse_proto.h"
 #include "log.h"
-
-/* linux/fuse.h 7.40; Debian 12's header is older. */
-struct um_backing_map {
-	int32_t fd;
-	uint32_t flags;
-	uint64_t padding;
-};
-#define UM_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct um_backing_map)
-#define UM_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
 
 /* Only inodes with open handles or write reservations have one. */
 struct pt_entry {
