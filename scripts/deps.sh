@@ -6,11 +6,11 @@
 set -euo pipefail
 
 # strace: t_crash_ns kills the daemon at a chosen syscall; e2fsprogs: the
-# loop-mounted ext4 uppers of t_faults.
+# loop-mounted ext4 uppers of t_faults; liburing-dev: FUSE over io_uring.
 pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3
       libattr1-dev libxxhash-dev check attr squashfs-tools groff-base man-db
       util-linux kmod fuse-overlayfs unionfs-fuse python3 valgrind
-      strace e2fsprogs)
+      strace e2fsprogs liburing-dev)
 # clang does not pull in its sanitizer and libFuzzer runtimes on Debian.
 # Without its recommends (llvm-14-dev and what that drags in) the download
 # is about 60 MB instead of 120.

@@ -183,6 +183,7 @@ enum opt_kind {
 	OPT_USERXATTR,
 	OPT_MAX_DIRFDS,
 	OPT_PASSTHROUGH,
+	OPT_URING,
 };
 
 enum opt_arg {
@@ -217,6 +218,8 @@ static const struct opt_def opt_defs[] = {
 	  "listings also look entries up (default adaptive)" },
 	{ "passthrough", OPT_PASSTHROUGH, ARG_STRING, "passthrough=auto|all|off",
 	  "kernel does the I/O of files that cannot move (default), all, none" },
+	{ "uring", OPT_URING, ARG_STRING, "uring=auto|off",
+	  "requests through io_uring when the kernel offers it (default), or not" },
 	{ "max_dirfds", OPT_MAX_DIRFDS, ARG_STRING, "max_dirfds=N",
 	  "most directory fds kept open (default half the open-files limit)" },
 	{ "userxattr", OPT_USERXATTR, ARG_NONE, "userxattr",
@@ -529,6 +532,12 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 				    "passthrough: '%s' is none of auto, all, off; e.g. -o passthrough=off", value);
 		cfg->passthrough_given = true;
 		return 0;
+	case OPT_URING:
+		if (strcmp(value, "auto") && strcmp(value, "off"))
+			return fail(err, errlen, -EINVAL, "uring: '%s' is neither auto nor off; e.g. -o uring=off",
+				    value);
+		cfg->uring = !strcmp(value, "auto");
+		return 0;
 	case OPT_READDIRPLUS:
 		if (!strcmp(value, "adaptive"))
 			cfg->readdirplus = UM_RDPLUS_ADAPTIVE;
@@ -763,6 +772,7 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 	cfg->metacopy = true;
 	cfg->readdirplus = UM_RDPLUS_DEFAULT;
 	cfg->passthrough = UM_PASSTHROUGH_AUTO;
+	cfg->uring = true;
 	if (scan_help_version(cfg, argc, argv))
 		return 0;
 

@@ -45,6 +45,7 @@ struct um_config {
 	enum um_rdplus readdirplus;
 	enum um_passthrough passthrough; /* -o passthrough= (default auto) */
 	bool passthrough_given;          /* ... named on the command line */
+	bool uring;               /* -o uring=auto (the default): uring.h */
 	unsigned long max_dirfds; /* -o max_dirfds; 0: half the open-files limit (dirfds.h) */
 	bool foreground;          /* -f, or -d */
 	bool debug;               /* -d */

@@ -20,6 +20,12 @@
  * kernel reads and writes itself (passthrough.h). The replying thread
  * says which reply carries which id (um_pt_reply_begin()).
  *
+ * FUSE_OVER_IO_URING (7.42, Linux 6.14, offered only when the fuse
+ * module's enable_uring is set): the INIT reply takes it, and once INIT
+ * is answered uring.c's workers serve the requests; their replies pass
+ * through the writev hook too, so the rewrites here apply to them, and
+ * are then copied into the request's ring slot instead of written.
+ *
  * Only the protocol is relied on (linux/fuse.h): the INIT request is the
  * first one the kernel sends and the only one until it has its reply, so
  * the INIT hooks look at no other message. libfuse answers as protocol
@@ -42,6 +48,7 @@
 #include "log.h"
 #include "passthrough.h"
 #include "unionmount.h"
+#include "uring.h"
 
 /* Our superblock's stacking depth: backing files may be on a filesystem
  * of depth 0 only (ext4, xfs, tmpfs; not overlayfs, whose files then get
@@ -51,11 +58,11 @@
 /* Written by the thread that read INIT, read by the one replying to it
  * (the same thread in libfuse 3.14; atomics since nothing promises it).
  * init_unique: the INIT request's, while its reply is to be rewritten (0
- * otherwise); init_killpriv, init_pt: what the kernel offered that we
- * take; init_done: INIT was read, stop looking. One session per process,
- * so one set. */
+ * otherwise); init_killpriv, init_pt, init_uring: what the kernel
+ * offered that we take; init_done: INIT was read, stop looking. One
+ * session per process, so one set. */
 static _Atomic uint64_t init_unique;
-static atomic_bool init_killpriv, init_pt, init_done;
+static atomic_bool init_killpriv, init_pt, init_uring, init_done;
 
 static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -71,13 +78,16 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
 		atomic_store(&init_killpriv, (in->flags & FUSE_HANDLE_KILLPRIV_V2) != 0);
 		atomic_store(&init_pt, fs->pt && (in->flags & FUSE_INIT_EXT) &&
 					       (in->flags2 & UM_FUSE_PASSTHROUGH_FLAGS2));
+		atomic_store(&init_uring, fs->uring && (in->flags & FUSE_INIT_EXT) &&
+						  (in->flags2 & UM_FUSE_OVER_IO_URING_FLAGS2));
 		atomic_store(&init_unique, h->unique);
 	}
 	atomic_store(&init_done, true);
 	return n;
 }
 
-static void rewrite_init(struct um_fs *fs, struct fuse_init_out *out, size_t len)
+/* Returns whether the reply takes io_uring. */
+static bool rewrite_init(struct um_fs *fs, struct fuse_init_out *out, size_t len)
 {
 	if (atomic_load(&init_killpriv)) {
 		out->flags |= FUSE_HANDLE_KILLPRIV_V2;
@@ -97,6 +107,11 @@ static void rewrite_init(struct um_fs *fs, struct fuse_init_out *out, size_t len
 		atomic_store(&fs->passthrough, true);
 		um_debug("INIT: asking for passthrough of open files (FUSE_PASSTHROUGH)");
 	}
+	if (atomic_load(&init_uring)) {
+		um_uring_accept(out, len);
+		return (out->flags2 & UM_FUSE_OVER_IO_URING_FLAGS2) != 0;
+	}
+	return false;
 }
 
 /* An OPEN reply is fuse_open_out, a CREATE reply fuse_entry_out then
@@ -123,6 +138,10 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
 	uint64_t unique = atomic_load_explicit(&init_unique, memory_order_relaxed);
 	int32_t id = um_pt_reply_id();
 
+	bool uring = false;
+	ssize_t n;
+	int r;
+
 	if (count < 1 || iov[0].iov_len != sizeof(struct fuse_out_header))
 		return writev(fd, iov, count);
 	if (id)
@@ -131,11 +150,23 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
 		const struct fuse_out_header *oh = iov[0].iov_base;
 
 		if (oh->unique == unique && oh->error == 0) {
-			rewrite_init(fs, iov[1].iov_base, iov[1].iov_len);
+			uring = rewrite_init(fs, iov[1].iov_base, iov[1].iov_len);
 			atomic_store(&init_unique, 0);
 		}
 	}
-	return writev(fd, iov, count);
+	n = um_uring_reply(iov, count);
+	if (n >= 0)
+		return n;
+	n = writev(fd, iov, count);
+	/* Only once the kernel has INIT's reply will it take registrations. */
+	if (uring && n >= 0) {
+		r = um_uring_start(fs->se, UM_THREADS);
+		if (r < 0)
+			um_log(UM_LOG_WARN, "io_uring: %s; serving requests through /dev/fuse", strerror(-r));
+		else
+			um_log(UM_LOG_INFO, "serving requests through io_uring");
+	}
+	return n;
 }
 
 static const struct fuse_custom_io hooks = {

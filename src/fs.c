@@ -15,6 +15,7 @@
 #include "marker.h"
 #include "op_file.h"
 #include "passthrough.h"
+#include "uring.h"
 #include "readdir/fallthru.h"
 #include "readdir/rdplus.h"
 #include "sys.h"
@@ -188,6 +189,7 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 	if (fs->readdirplus == UM_RDPLUS_ADAPTIVE && um_rdplus_new(&fs->rdplus) < 0)
 		goto fail;
 	fs->passthrough_all = cfg->passthrough == UM_PASSTHROUGH_ALL;
+	fs->uring = cfg->uring && !cfg->single_thread && um_uring_built();
 	if (cfg->passthrough != UM_PASSTHROUGH_OFF && um_pt_permitted(cfg->passthrough_given) &&
 	    um_pt_new(&fs->pt, cfg->passthrough_given) < 0)
 		goto fail;

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "ops.h"
 #include "sys.h"
+#include "uring.h"
 
 #define EXIT_USAGE 1
 #define EXIT_MOUNT 2
@@ -146,7 +147,7 @@ static int run_session(struct fuse_session *se, const struct um_config *cfg)
 		return -ENOMEM;
 	/* Requests block in syscalls on the branches: keep threads around
 	 * rather than recreate them under load. */
-	fuse_loop_cfg_set_max_threads(lc, 16);
+	fuse_loop_cfg_set_max_threads(lc, UM_THREADS);
 	fuse_loop_cfg_set_idle_threads(lc, 4);
 	r = fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
@@ -238,6 +239,8 @@ int main(int argc, char **argv)
 	/* Also after fuse_daemonize(): its fork would lose the thread. */
 	um_dirfds_start(fs, cfg.max_dirfds);
 	r = run_session(se, &cfg);
+	/* The kernel ends its commands at unmount; on a signal, stop them. */
+	um_uring_stop();
 	um_dirfds_stop();
 	if (stats_running)
 		stats_stop_thread(stats);

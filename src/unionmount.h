@@ -20,6 +20,11 @@
 enum um_rdplus { UM_RDPLUS_ADAPTIVE, UM_RDPLUS_AUTO, UM_RDPLUS_ALWAYS, UM_RDPLUS_NEVER };
 #define UM_RDPLUS_DEFAULT UM_RDPLUS_ADAPTIVE
 
+/* Most threads serving requests: the session loop's (main.c), or the
+ * io_uring workers (uring.h). Requests block in syscalls on the
+ * branches, so there are more than CPUs. */
+#define UM_THREADS 16
+
 /* Which open files the kernel reads and writes itself (-o passthrough=,
  * passthrough.h). */
 enum um_passthrough { UM_PASSTHROUGH_OFF, UM_PASSTHROUGH_AUTO, UM_PASSTHROUGH_ALL };
@@ -79,6 +84,9 @@ struct um_fs {
 	atomic_bool passthrough;
 	struct um_pt *pt;
 	bool passthrough_all;
+	/* -o uring=auto, multi-threaded: take FUSE over io_uring when the
+	 * kernel offers it (devio.c, uring.h). */
+	bool uring;
 	bool metacopy;           /* -o metacopy=on: metadata-only copy-up (copyup.h) */
 	/* The upper's format version is at least UM_FORMAT_METACOPY (read at
 	 * mount, raised by the first metadata-only copy-up; only ever set). */
