@@ -470,6 +470,25 @@ START_TEST(parse_passthrough_mode)
 }
 END_TEST
 
+START_TEST(parse_uring)
+{
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
+	ck_assert(cfg.uring);
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,uring=off"), 0);
+	ck_assert(!cfg.uring);
+	ck_assert_msg(!strstr(fuse_opts(), "uring"), "ours, not fuse's: %s", fuse_opts());
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,uring=off,uring=auto"), 0);
+	ck_assert(cfg.uring);
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,uring=on"), -EINVAL);
+	ck_assert_err("uring:", "on");
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,uring"), -EINVAL);
+	ck_assert_err("uring", "");
+}
+END_TEST
+
 START_TEST(parse_max_dirfds)
 {
 	static const char *bad[] = { "max_dirfds=0", "max_dirfds=-1", "max_dirfds=12x", "max_dirfds=2147483648",
@@ -1104,6 +1123,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_metacopy);
 	tcase_add_test(tc, parse_readdirplus);
 	tcase_add_test(tc, parse_passthrough_mode);
+	tcase_add_test(tc, parse_uring);
 	tcase_add_test(tc, parse_max_dirfds);
 	tcase_add_test(tc, parse_passthrough);
 	tcase_add_test(tc, parse_dropped);

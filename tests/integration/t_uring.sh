@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# t_uring: FUSE over io_uring (-o uring=auto|off; man page, uring=).
+#
+# The kernel offers it only while the fuse module's enable_uring is set;
+# the test sets it for each mount's INIT and puts the old value back
+# right after (a connection keeps what it negotiated).
+# 1. uring=auto where offered: the daemon says it serves through
+#    io_uring, and a program sees what it sees through /dev/fuse: files
+#    made, written past one request's size (several MiB), read back,
+#    appended, renamed, removed; a 3000-entry listing; xattrs both ways
+#    (value sizes asked, then read); symlinks; a lower file copied up by
+#    a write. Callers on every CPU at once are all answered (the kernel
+#    queues a request on its caller's CPU); more writers on one CPU than
+#    the CPU has workers finish too. Upper holds what was written.
+# 2. SIGTERM while mounted through io_uring: the daemon stops its
+#    workers, unmounts and exits 0.
+# 3. uring=off, or io_uring unusable in the daemon (a seccomp filter
+#    refusing io_uring_setup, as containers do): served through
+#    /dev/fuse, same results, no hang at the first request.
+# 4. uring=bogus: refused with a message naming the option, nothing
+#    mounted.
+# Where the kernel lacks FUSE over io_uring, 1 and 2 are skipped and 3
+# and 4 still run.
+. "$(dirname "$0")/lib.sh"
+setup_test
+require_daemon
+selftest && skip "io_uring is the daemon's transport; nothing to compare with overlayfs"
+
+P=/sys/module/fuse/parameters/enable_uring
+OLD=
+[ -w "$P" ] && OLD=$(cat "$P")
+if [ -n "$OLD" ]; then log "kernel has FUSE over io_uring (enable_uring=$OLD)"; else log "kernel has no FUSE over io_uring"; fi
+
+# offer ON|OFF: what the kernel offers at the next INIT.
+offer() { [ -n "$OLD" ] && echo "$1" >"$P"; }
+restore() { [ -n "$OLD" ] && echo "$OLD" >"$P"; }
+
+L=$T/lower
+mkf "$L" keep/low.txt "from lower
+"
+mkd "$L" keep/sub
+for i in $(seq 1 3000); do : >"$L/big_$i"; done
+
+# serving MNT: "uring" or "dev" from the daemon's log. The line comes
+# once the workers registered, which may be after the first request.
+serving() {
+	local i
+	for i in $(seq 30); do
+		grep -q "serving requests through io_uring" "${_log_of[$1]}" && { echo uring; return; }
+		sleep 0.1
+	done
+	echo dev
+}
+
+# workload LABEL MNT: the same program through any transport.
+workload() {
+	local l=$1 m=$2 sum
+	expect_eq "$l: listing" 3001 "$(t ls "$m" | wc -l)"
+	expect_eq "$l: lower file" "from lower" "$(t cat "$m/keep/low.txt")"
+	t dd if=/dev/urandom of="$T/data" bs=1M count=5 status=none
+	t cp "$T/data" "$m/data" || fail "$l: cp of 5 MiB"
+	sum=$(md5sum <"$T/data")
+	expect_eq "$l: 5 MiB read back" "$sum" "$(t md5sum <"$m/data")"
+	echo appended | t tee -a "$m/keep/low.txt" >/dev/null
+	expect_eq "$l: append copied up" "from lower
+appended" "$(t cat "$m/keep/low.txt")"
+	t mv "$m/data" "$m/keep/sub/moved" || fail "$l: rename"
+	t ln -s sub/moved "$m/keep/link" || fail "$l: symlink"
+	expect_eq "$l: readlink" sub/moved "$(t readlink "$m/keep/link")"
+	expect_eq "$l: through the link" "$sum" "$(t md5sum <"$m/keep/link")"
+	t setfattr -n user.big -v "$(head -c 3000 /dev/zero | tr '\0' x)" "$m/keep/sub/moved" || fail "$l: setxattr"
+	expect_eq "$l: getxattr" 3000 "$(t getfattr --absolute-names --only-values -n user.big "$m/keep/sub/moved" | wc -c)"
+	t rm "$m/big_7" || fail "$l: unlink"
+	expect_eq "$l: listing after unlink" 3000 "$(t ls "$m" | wc -l)"
+	expect_eq "$l: upper holds the data" "$sum" "$(md5sum <"$U/keep/sub/moved")"
+}
+
+# fresh: a new upper and workdir.
+fresh() {
+	rm -rf "$T/u" "$T/w"
+	U=$T/u W=$T/w
+	mkdir -p "$U" "$W"
+}
+
+M=$T/mnt
+mkdir -p "$M"
+
+# ------------------------------------------------------------ 1. auto
+if [ -n "$OLD" ]; then
+	fresh
+	offer 1
+	um_mount "$M" "lowerdir=$L,upperdir=$U,workdir=$W"
+	restore
+	expect_eq "auto: transport" uring "$(serving "$M")"
+	workload auto "$M"
+	# A caller on each CPU, all at once.
+	pids=()
+	for cpu in $(seq 0 $(($(nproc) - 1))); do
+		t taskset -c "$cpu" sh -c "for i in \$(seq 100 400); do stat \"$M/big_\$i\" >/dev/null || exit 1; done" &
+		pids+=($!)
+	done
+	rcs=0
+	for p in "${pids[@]}"; do wait "$p" || rcs=$((rcs + 1)); done
+	expect_eq "auto: callers on every CPU answered" 0 "$rcs"
+	# More writers on CPU 0 than it has workers (UM_THREADS/CPUs, at least 2).
+	pids=()
+	for i in $(seq 1 24); do
+		t taskset -c 0 dd if=/dev/zero of="$M/w$i" bs=64k count=32 conv=fsync status=none &
+		pids+=($!)
+	done
+	rcs=0
+	for p in "${pids[@]}"; do wait "$p" || rcs=$((rcs + 1)); done
+	expect_eq "auto: 24 writers on one CPU finished" 0 "$rcs"
+	expect_eq "auto: their files" "24 2097152" "$(t stat -c %s "$M"/w* | awk '{ n++; s[$1] } END { for (k in s) print n, k }')"
+	um_umount "$M"
+
+	# ---------------------------------------------------- 2. SIGTERM
+	fresh
+	offer 1
+	um_mount "$M" "lowerdir=$L,upperdir=$U,workdir=$W"
+	restore
+	expect_eq "SIGTERM: transport" uring "$(serving "$M")"
+	t ls "$M" >/dev/null
+	pid=${_pid_of[$M]}
+	kill -TERM "$pid"
+	for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		fail "SIGTERM: daemon still running 10 s later"
+	else
+		wait "$pid"
+		expect_eq "SIGTERM: daemon's exit status" 0 "$?"
+		unset '_pid_of[$M]'
+	fi
+	_is_mounted "$M" && fail "SIGTERM: still mounted"
+	_forget_mount "$M"
+else
+	log "sections 1-2 skipped: this kernel has no FUSE over io_uring"
+fi
+
+# ------------------------------------------ 3. off, and io_uring refused
+fresh
+offer 1
+um_mount "$M" "lowerdir=$L,upperdir=$U,workdir=$W,uring=off"
+restore
+expect_eq "off: transport" dev "$(serving "$M")"
+workload off "$M"
+um_umount "$M"
+
+fresh
+printf '#!/bin/sh\nexec "%s/nouring" "%s" "$@"\n' "$HELPERS" "$UNIONMOUNT" >"$T/um-nouring"
+chmod +x "$T/um-nouring"
+REAL=$UNIONMOUNT
+UNIONMOUNT=$T/um-nouring
+offer 1
+um_mount "$M" "lowerdir=$L,upperdir=$U,workdir=$W"
+restore
+UNIONMOUNT=$REAL
+expect_eq "io_uring refused: transport" dev "$(serving "$M")"
+workload refused "$M"
+um_umount "$M"
+
+# ------------------------------------------------------------ 4. bogus
+fresh
+out=$(t "$UNIONMOUNT" "$M" -o "lowerdir=$L,upperdir=$U,workdir=$W,uring=bogus" -f 2>&1)
+expect_eq "uring=bogus: exit status" 1 "$?"
+expect_match "uring=bogus: message" "uring: 'bogus' is neither auto nor off" "$out"
+_is_mounted "$M" && fail "uring=bogus: mounted"
+expect_eq "uring=bogus: upper untouched" "" "$(ls -A "$U")"
+
+finish
