@@ -310,13 +310,17 @@ static void *work(void *arg)
 		int res;
 		void *what;
 
+		/* A signal (SIGSTOP and SIGCONT, a debugger) ends the wait
+		 * early: with EINTR, or with the count submitted and no
+		 * completion yet. Either way, wait again. */
 		r = io_uring_submit_and_wait(&w->ring, 1);
-		if (r == -EINTR) {
-			r = 0;
-			continue;
-		}
-		if (r < 0 || (r = io_uring_peek_cqe(&w->ring, &cqe)) != 0)
+		if (r < 0 && r != -EINTR && r != -EAGAIN)
 			break;
+		if (r == -EAGAIN) /* short of kernel memory: not a busy loop */
+			nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+		r = 0;
+		if (io_uring_peek_cqe(&w->ring, &cqe) != 0)
+			continue;
 		res = cqe->res;
 		what = io_uring_cqe_get_data(cqe);
 		io_uring_cqe_seen(&w->ring, cqe);

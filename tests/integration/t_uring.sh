@@ -11,7 +11,9 @@
 #    (value sizes asked, then read); symlinks; a lower file copied up by
 #    a write. Callers on every CPU at once are all answered (the kernel
 #    queues a request on its caller's CPU); more writers on one CPU than
-#    the CPU has workers finish too. Upper holds what was written.
+#    the CPU has workers finish too. Requests made while the daemon is
+#    stopped (SIGSTOP) are answered once it continues. Upper holds what
+#    was written.
 # 2. SIGTERM while mounted through io_uring: the daemon stops its
 #    workers, unmounts and exits 0.
 # 3. uring=off, or io_uring unusable in the daemon (a seccomp filter
@@ -93,6 +95,19 @@ if [ -n "$OLD" ]; then
 	restore
 	expect_eq "auto: transport" uring "$(serving "$M")"
 	workload auto "$M"
+	# The daemon stopped and continued (SIGSTOP, SIGCONT: job control, a
+	# debugger) while requests wait: each gets its answer.
+	pid=${_pid_of[$M]}
+	bad=0
+	for i in $(seq 1 6); do
+		kill -STOP "$pid"
+		t stat -c %s "$M/big_$((1000 + i))" >"$T/stopped.out" 2>&1 &
+		p=$!
+		sleep 0.3
+		kill -CONT "$pid"
+		wait "$p" || { bad=$((bad + 1)); log "stopped daemon, try $i: $(cat "$T/stopped.out")"; }
+	done
+	expect_eq "auto: requests waiting on a stopped daemon answered after SIGCONT" 0 "$bad"
 	# A caller on each CPU, all at once.
 	pids=()
 	for cpu in $(seq 0 $(($(nproc) - 1))); do
