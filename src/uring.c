@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,6 +71,7 @@ struct worker {
 	char *buf;             /* FRONT bytes, then the payload */
 	size_t payload;
 	uint64_t unique;       /* of the request being served */
+	uint32_t opcode;       /* ... and its opcode */
 	bool replied;
 	pthread_t tid;
 	int state;             /* under start_lock: 0 starting, 1 registered, -errno failed */
@@ -82,6 +84,7 @@ struct worker {
  * has one the kernel holds all requests, and a refused registration makes
  * it go back to /dev/fuse. */
 static _Atomic size_t payload_size;
+static _Atomic unsigned n_queues;
 static atomic_bool accepted;
 static struct io_uring probe;
 
@@ -101,6 +104,33 @@ static _Thread_local struct worker *serving;
 bool um_uring_built(void)
 {
 	return true;
+}
+
+/* The number of queues the kernel makes: one per possible CPU. */
+static unsigned possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	char line[256];
+	unsigned n = 0;
+
+	if (f && fgets(line, sizeof(line), f)) {
+		/* "0-1", "0", "0-3,5-7": the last number is the highest CPU. */
+		char *p = line + strcspn(line, "\n");
+
+		while (p > line && (p[-1] < '0' || p[-1] > '9'))
+			p--;
+		while (p > line && p[-1] >= '0' && p[-1] <= '9')
+			p--;
+		n = (unsigned)strtoul(p, NULL, 10) + 1;
+	}
+	if (f)
+		fclose(f);
+	/* One CPU more than the kernel has would leave a queue nobody
+	 * waits on (harmless); one fewer, a queue without workers, which
+	 * holds every request: so the larger of the two counts. */
+	if (sysconf(_SC_NPROCESSORS_CONF) > (long)n)
+		n = (unsigned)sysconf(_SC_NPROCESSORS_CONF);
+	return n;
 }
 
 /* Whether a ring can be made and used here; keeps it in probe. */
@@ -137,7 +167,9 @@ void um_uring_accept(struct fuse_init_out *out, size_t len)
 	 * filter) or lacks 128-byte SQEs (before 5.19): after this reply the
 	 * kernel holds every request until the workers register, and only a
 	 * working ring can tell it to stop waiting (fall_back()). */
-	if (!probe_ring())
+	if (!n_queues)
+		n_queues = possible_cpus();
+	if (!n_queues || !probe_ring())
 		return;
 	if (out->flags & FUSE_MAX_PAGES)
 		pages = out->max_pages;
@@ -217,6 +249,7 @@ static void serve(struct worker *w)
 		memcpy(wire + sizeof(ih), w->hdr.op_in, oplen);
 		fb.mem = wire;
 		w->unique = ih.unique;
+		w->opcode = ih.opcode;
 		serving = w;
 		fuse_session_process_buf(w->se, &fb);
 		serving = NULL;
@@ -243,10 +276,17 @@ ssize_t um_uring_reply(const struct iovec *iov, int count)
 		return -1;
 	for (int i = 1; i < count; i++) {
 		if (iov[i].iov_len > w->payload - n) {
-			errno = EINVAL; /* larger than the kernel allows a reply */
-			return -1;
+			/* Larger than the kernel takes: the caller gets EIO
+			 * (serve()), not a reply written to /dev/fuse, which
+			 * has no such request. */
+			um_log(UM_LOG_ERR, "io_uring: a reply to opcode %u is larger than the kernel takes; answered EIO",
+			       w->opcode);
+			w->replied = false;
+			return (ssize_t)(sizeof(*oh) + n);
 		}
-		memcpy(w->buf + FRONT + n, iov[i].iov_base, iov[i].iov_len);
+		/* memmove: a reply may quote the request, whose bytes it
+		 * overwrites here (handlers read no argument after replying). */
+		memmove(w->buf + FRONT + n, iov[i].iov_base, iov[i].iov_len);
 		n += iov[i].iov_len;
 	}
 	memcpy(w->hdr.in_out, oh, sizeof(*oh));
@@ -325,7 +365,21 @@ static void *work(void *arg)
 		what = io_uring_cqe_get_data(cqe);
 		io_uring_cqe_seen(&w->ring, cqe);
 		if (!what) {
-			r = -ECANCELED; /* um_uring_stop() */
+			/* um_uring_stop(): a request fetched with the last
+			 * commit may be queued behind this; serve it first. */
+			r = -ECANCELED;
+			if (io_uring_peek_cqe(&w->ring, &cqe) != 0)
+				break;
+			res = cqe->res;
+			what = io_uring_cqe_get_data(cqe);
+			io_uring_cqe_seen(&w->ring, cqe);
+			if (!what || res < 0)
+				break;
+			commit_id = w->hdr.ent.commit_id;
+			serve(w);
+			r = submit(w, CMD_COMMIT_AND_FETCH, commit_id);
+			if (r == 0)
+				r = io_uring_submit(&w->ring) < 0 ? -EIO : -ECANCELED;
 			break;
 		}
 		if (res < 0) {
@@ -344,45 +398,30 @@ static void *work(void *arg)
 	return NULL;
 }
 
-/* The number of queues the kernel makes: one per possible CPU. */
-static unsigned possible_cpus(void)
-{
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
-	char line[256];
-	unsigned n = 0;
-
-	if (f && fgets(line, sizeof(line), f)) {
-		/* "0-1", "0", "0-3,5-7": the last number is the highest CPU. */
-		char *p = line + strcspn(line, "\n");
-
-		while (p > line && (p[-1] < '0' || p[-1] > '9'))
-			p--;
-		while (p > line && p[-1] >= '0' && p[-1] <= '9')
-			p--;
-		n = (unsigned)strtoul(p, NULL, 10) + 1;
-	}
-	if (f)
-		fclose(f);
-	return n;
-}
-
 /* Makes the kernel serve requests through /dev/fuse again: a
  * registration it refuses (no such queue) turns io_uring off for the
- * connection while the ring is not yet in use. */
-static void fall_back(int fd)
+ * connection while the ring is not yet in use. 0 when it did; else the
+ * kernel still holds every request and only unmounting ends that. */
+static int fall_back(int fd)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&probe);
 	struct io_uring_cqe *cqe;
+	int r = -EBUSY;
 
 	if (!sqe)
-		return;
+		return r;
 	memset(sqe, 0, 2 * sizeof(*sqe));
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = fd;
 	sqe->cmd_op = CMD_REGISTER;
 	((struct ring_cmd *)sqe->cmd)->qid = UINT16_MAX;
-	if (io_uring_submit_and_wait(&probe, 1) >= 0 && io_uring_peek_cqe(&probe, &cqe) == 0)
+	r = io_uring_submit_and_wait(&probe, 1);
+	if (r >= 0 && (r = io_uring_peek_cqe(&probe, &cqe)) == 0) {
+		/* EINVAL is the refusal that turned io_uring off. */
+		r = cqe->res == -EINVAL ? 0 : cqe->res < 0 ? cqe->res : -EIO;
 		io_uring_cqe_seen(&probe, cqe);
+	}
+	return r;
 }
 
 static struct worker *worker_new(struct fuse_session *se, unsigned qid, size_t size)
@@ -408,28 +447,33 @@ static struct worker *worker_new(struct fuse_session *se, unsigned qid, size_t s
 int um_uring_start(struct fuse_session *se, unsigned threads)
 {
 	size_t size = atomic_load(&payload_size);
-	unsigned queues = possible_cpus(), served = 0, per_queue;
+	unsigned queues = atomic_load(&n_queues), served = 0, per_queue;
 	struct timespec until;
-	int r = 0;
+	int r = 0, back;
 
-	if (!atomic_load(&accepted) || !queues)
+	if (!atomic_load(&accepted))
 		return -EINVAL;
 	per_queue = (threads + queues - 1) / queues;
 	if (per_queue < 2)
 		per_queue = 2;
 	pthread_mutex_lock(&start_lock);
 	stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (stop_fd < 0)
+		r = -errno;
 	workers = calloc((size_t)queues * per_queue, sizeof(*workers));
-	if (stop_fd < 0 || !workers)
+	if (!workers)
 		r = -ENOMEM;
 	for (unsigned i = 0; r == 0 && i < queues * per_queue; i++) {
 		struct worker *w = worker_new(se, i / per_queue, size);
 
-		if (!w || pthread_create(&w->tid, NULL, work, w) != 0) {
-			if (w)
-				free(w->buf);
+		if (!w) {
+			r = -ENOMEM;
+			break;
+		}
+		r = -pthread_create(&w->tid, NULL, work, w);
+		if (r < 0) {
+			free(w->buf);
 			free(w);
-			r = -EAGAIN;
 			break;
 		}
 		workers[n_workers++] = w;
@@ -437,7 +481,7 @@ int um_uring_start(struct fuse_session *se, unsigned threads)
 	/* Wait until every worker has registered or failed: the kernel holds
 	 * every request until each queue has a worker, so a queue without
 	 * one must make it fall back before we return. */
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_REALTIME, &until); /* the condition's clock */
 	until.tv_sec += 10;
 	for (;;) {
 		unsigned pending = 0;
@@ -456,12 +500,20 @@ int um_uring_start(struct fuse_session *se, unsigned threads)
 	}
 	pthread_mutex_unlock(&start_lock);
 	if (served < queues) {
-		fall_back(fuse_session_fd(se));
 		if (r == 0)
 			r = -EIO;
 		for (unsigned i = 0; i < n_workers; i++)
 			if (workers[i]->state < 0)
 				r = workers[i]->state;
+		back = fall_back(fuse_session_fd(se));
+		if (back < 0) {
+			/* Callers would wait for ever: end the session as a
+			 * SIGTERM does, so the union unmounts and they get
+			 * errors instead. */
+			um_log(UM_LOG_ERR, "io_uring: no worker for every CPU (%s), and the kernel refuses to go back to /dev/fuse (%s); unmounting",
+			       strerror(-r), strerror(-back));
+			(void)kill(getpid(), SIGTERM);
+		}
 	}
 	io_uring_queue_exit(&probe);
 	return r;
