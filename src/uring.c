@@ -125,9 +125,10 @@ static unsigned possible_cpus(void)
 	}
 	if (f)
 		fclose(f);
-	/* One CPU more than the kernel has would leave a queue nobody
-	 * waits on (harmless); one fewer, a queue without workers, which
-	 * holds every request: so the larger of the two counts. */
+	/* A queue more than the kernel has gets its registration refused,
+	 * and the kernel goes back to /dev/fuse (safe); one fewer leaves a
+	 * queue without workers, which holds every request: so the larger
+	 * of the two counts. */
 	if (sysconf(_SC_NPROCESSORS_CONF) > (long)n)
 		n = (unsigned)sysconf(_SC_NPROCESSORS_CONF);
 	return n;
