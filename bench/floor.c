@@ -20,12 +20,20 @@
  * for unionmount's requests before doing any work of its own
  * (bench/README.md, "The FUSE floor").
  *
+ * FLOOR_URING=N in the environment: where the kernel offers FUSE over
+ * io_uring, serve through it as unionmount does (src/uring.c, about N
+ * threads), for the floor of that transport.
+ *
  * Not a filesystem: data is discarded, nothing is checked but what the
  * kernel leaves to it. Not mirrored: readdirplus=adaptive (every listing
  * here carries full attributes), the readahead unionmount raises.
  */
+#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 312
+#endif
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +54,7 @@
 #include <xxhash.h>
 
 #include "fuse_proto.h" /* src/ */
+#include "uring.h"       /* src/ */
 
 #define DAY 86400.0
 #define NBUCKETS (1u << 20)
@@ -85,7 +94,9 @@ static bool no_opendir;         /* the kernel takes ENOSYS for OPENDIR */
 /* What the kernel offered in INIT, written by the thread that read it and
  * read by the one replying (the same one in libfuse 3.14). */
 static _Atomic uint64_t init_unique;
-static atomic_bool init_killpriv, init_pt, init_done;
+static atomic_bool init_killpriv, init_pt, init_done, init_uring;
+/* FLOOR_URING=N: serve through io_uring with about N workers. */
+static unsigned uring_workers;
 /* The backing id the reply this thread is writing carries (0: none). */
 static _Thread_local int32_t reply_id;
 
@@ -660,6 +671,8 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *ud)
 	if (in->major == FUSE_KERNEL_VERSION) {
 		atomic_store(&init_killpriv, (in->flags & FUSE_HANDLE_KILLPRIV_V2) != 0);
 		atomic_store(&init_pt, backing_fd >= 0 && (in->flags & FUSE_INIT_EXT) && (in->flags2 & UM_FUSE_PASSTHROUGH_FLAGS2));
+		atomic_store(&init_uring, uring_workers && (in->flags & FUSE_INIT_EXT) &&
+					  (in->flags2 & UM_FUSE_OVER_IO_URING_FLAGS2));
 		atomic_store(&init_unique, h->unique);
 	}
 	atomic_store(&init_done, true);
@@ -670,10 +683,12 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *ud)
 {
 	uint64_t unique = atomic_load(&init_unique);
 	const struct fuse_out_header *oh = iov[0].iov_base;
+	bool start = false;
+	ssize_t n;
 
 	(void)ud;
 	if (count != 2 || iov[0].iov_len != sizeof(*oh) || oh->error)
-		return writev(fd, iov, count);
+		goto send;
 	if (reply_id && iov[1].iov_len >= sizeof(struct fuse_open_out)) {
 		char *o = (char *)iov[1].iov_base + iov[1].iov_len - sizeof(struct fuse_open_out);
 		uint32_t flags;
@@ -693,9 +708,20 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *ud)
 			out->flags2 |= UM_FUSE_PASSTHROUGH_FLAGS2;
 			memcpy((char *)out + UM_INIT_OUT_STACK_DEPTH, &depth, sizeof(depth));
 		}
+		if (atomic_load(&init_uring)) {
+			um_uring_accept(out, iov[1].iov_len);
+			start = true;
+		}
 		atomic_store(&init_unique, 0);
 	}
-	return writev(fd, iov, count);
+send:
+	n = um_uring_reply(iov, count);
+	if (n >= 0)
+		return n;
+	n = writev(fd, iov, count);
+	if (start && n >= 0 && um_uring_start(session, uring_workers) < 0)
+		fprintf(stderr, "floor: io_uring workers did not start\n");
+	return n;
 }
 
 static const struct fuse_custom_io hooks = {
@@ -744,6 +770,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: floor TREE MOUNTPOINT [-f] [-o OPTS]\n");
 		return 2;
 	}
+	if (getenv("FLOOR_URING"))
+		uring_workers = (unsigned)atoi(getenv("FLOOR_URING"));
 	buckets = calloc(NBUCKETS, sizeof(*buckets));
 	dir = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (!buckets || dir < 0 || fstat(dir, &st) < 0 || add(0, "", &st, NULL) != FUSE_ROOT_ID) {

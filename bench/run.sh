@@ -36,7 +36,9 @@ usage: bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]]
                  (kernel gives the ratio column; unionmount-noft is unionmount
                  with -o fallthru=off); also fuse-floor (not in the default
                  set): bench/floor.c, a FUSE daemon that answers from memory,
-                 the round trips' own cost
+                 the round trips' own cost, and fuse-floor-uring, the same
+                 served through FUSE over io_uring (src/uring.c) where the
+                 kernel offers it
   --base DIR     where layers, mounts and results live (default /var/tmp/um-bench,
                  or \$UM_BENCH_BASE); should be ext4
   --unionmount B use this unionmount binary (default: release build of this
@@ -82,7 +84,7 @@ if [ -n "$ONLY" ]; then
 fi
 IFS=, read -ra SYS <<<"$SYSTEMS"
 for s in "${SYS[@]}"; do
-	case $s in kernel|unionmount|unionmount-noft|fuse-overlayfs|unionfs-fuse|fuse-floor) ;;
+	case $s in kernel|unionmount|unionmount-noft|fuse-overlayfs|unionfs-fuse|fuse-floor|fuse-floor-uring) ;;
 	unionmount-alt) [ -x "$UM_ALT" ] || { echo "unionmount-alt needs --unionmount-alt BINARY" >&2; exit 2; } ;;
 	*) echo "unknown system $s" >&2; exit 2 ;; esac
 done
@@ -145,10 +147,16 @@ for t in randread lstatall mkfiles negstat; do
 		cc -O2 -Wall -o "$BIN/$t" "$HERE/$t.c" || { echo "cc $t.c failed" >&2; exit 1; }
 	fi
 done
-if [[ " ${SYS[*]} " == *" fuse-floor "* ]] && { [ ! -x "$BIN/floor" ] || [ "$HERE/floor.c" -nt "$BIN/floor" ] || [ "$REPO/src/fuse_proto.h" -nt "$BIN/floor" ]; }; then
+if [[ " ${SYS[*]} " == *" fuse-floor"* ]] && { [ ! -x "$BIN/floor" ] || [ "$HERE/floor.c" -nt "$BIN/floor" ] ||
+	[ "$REPO/src/fuse_proto.h" -nt "$BIN/floor" ] || [ "$REPO/src/uring.c" -nt "$BIN/floor" ] || [ "$REPO/src/log.c" -nt "$BIN/floor" ]; }; then
+	# With liburing the floor can also serve through io_uring
+	# (FLOOR_URING=N, fuse-floor-uring), with the daemon's transport.
+	uring=()
+	! pkg-config --exists liburing || uring=(-DUM_HAVE_LIBURING -luring)
 	# shellcheck disable=SC2046 # pkg-config's flags are words
-	cc -O2 -Wall -I "$REPO/src" $(pkg-config --cflags fuse3) -o "$BIN/floor" "$HERE/floor.c" \
-		$(pkg-config --libs fuse3) -lxxhash -lpthread || { echo "cc floor.c failed" >&2; exit 1; }
+	cc -O2 -Wall -D_GNU_SOURCE -DFUSE_USE_VERSION=312 -I "$REPO/src" $(pkg-config --cflags fuse3) -o "$BIN/floor" \
+		"$HERE/floor.c" "$REPO/src/uring.c" "$REPO/src/log.c" $(pkg-config --libs fuse3) -lxxhash -lpthread "${uring[@]}" ||
+		{ echo "cc floor.c failed" >&2; exit 1; }
 fi
 if [[ " ${SYS[*]} " == *" unionmount"* || $PREPARE = 1 ]] && [ -z "$UM_BIN" ]; then
 	if [ ! -f "$BASE/build/build.ninja" ]; then
@@ -227,13 +235,17 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 	unionfs-fuse)
 		unionfs -f -o cow "$RUN/upper=RW:${LOW[0]}=RO:${LOW[1]}=RO:${LOW[2]}=RO" "$MNT" >>"$LOG" 2>&1 &
 		DPID=$! ;;
-	fuse-floor)
+	fuse-floor|fuse-floor-uring)
 		# It copies the union's names and attributes into memory at
 		# start: from a read-only kernel overlay of the same branches.
 		mkdir -p "$RUN/floorsrc"
 		floorsrc_off
 		mount -t overlay overlay -o "lowerdir=$lower" "$RUN/floorsrc" >>"$LOG" 2>&1 || return 1
-		"$BIN/floor" "$RUN/floorsrc" "$MNT" -f >>"$LOG" 2>&1 &
+		if [ "$s" = fuse-floor-uring ]; then
+			FLOOR_URING=16 "$BIN/floor" "$RUN/floorsrc" "$MNT" -f >>"$LOG" 2>&1 &
+		else
+			"$BIN/floor" "$RUN/floorsrc" "$MNT" -f >>"$LOG" 2>&1 &
+		fi
 		DPID=$! ;;
 	esac
 	for i in $(seq 600); do
@@ -242,7 +254,7 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 		sleep 0.05
 	done
 	# fuse-floor's source is not needed once it has mounted, nor if it failed
-	[ "$s" != fuse-floor ] || floorsrc_off
+	[[ "$s" != fuse-floor* ]] || floorsrc_off
 	mountpoint -q "$MNT" && return 0
 	[ -z "$DPID" ] || log "$s: mount did not appear in 30 s"
 	return 1
@@ -455,6 +467,9 @@ MD=${RAW%.tsv}.md
 	echo
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); run took ${ELAPSED} s"
 	echo "- machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM; layers on $FSTYPE ($LAY)"
+	# unionmount's default (uring=auto) takes FUSE over io_uring only
+	# where the kernel offers it: say which transport the run measured.
+	echo "- FUSE over io_uring offered (fuse enable_uring): $(cat /sys/module/fuse/parameters/enable_uring 2>/dev/null || echo "no such parameter")"
 	echo "- commit: $COMMIT${UM_BIN:+; $("$UM_BIN" --version 2>&1 | head -1)}"
 	echo "- peers: $(fuse-overlayfs --version 2>&1 | grep -m1 "^fuse-overlayfs"); $(unionfs --version 2>&1 | grep -m1 unionfs-fuse)"
 	echo "- reps: $REPS per system, interleaved (${SYS[*]}), fresh upper + mount each time"
