@@ -63,7 +63,6 @@ enum { CMD_REGISTER = 1, CMD_COMMIT_AND_FETCH = 2 };
 
 struct worker {
 	struct fuse_session *se;
-	int fd;
 	unsigned qid;
 	struct io_uring ring;
 	struct ring_hdr hdr;
@@ -112,6 +111,7 @@ static unsigned possible_cpus(void)
 	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
 	char line[256];
 	unsigned n = 0;
+	long conf;
 
 	if (f && fgets(line, sizeof(line), f)) {
 		/* "0-1", "0", "0-3,5-7": the last number is the highest CPU. */
@@ -125,12 +125,13 @@ static unsigned possible_cpus(void)
 	}
 	if (f)
 		fclose(f);
+	conf = sysconf(_SC_NPROCESSORS_CONF);
 	/* A queue more than the kernel has gets its registration refused,
 	 * and the kernel goes back to /dev/fuse (safe); one fewer leaves a
 	 * queue without workers, which holds every request: so the larger
 	 * of the two counts. */
-	if (sysconf(_SC_NPROCESSORS_CONF) > (long)n)
-		n = (unsigned)sysconf(_SC_NPROCESSORS_CONF);
+	if (conf > (long)n)
+		n = (unsigned)conf;
 	return n;
 }
 
@@ -194,7 +195,7 @@ static int submit(struct worker *w, unsigned op, uint64_t commit_id)
 		return -EBUSY;
 	memset(sqe, 0, 2 * sizeof(*sqe)); /* SQE128: the command area too */
 	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = w->fd;
+	sqe->fd = fuse_session_fd(w->se);
 	sqe->cmd_op = op;
 	sqe->addr = (uintptr_t)w->iov;
 	sqe->len = 2;
@@ -311,7 +312,7 @@ static void *work(void *arg)
 {
 	struct worker *w = arg;
 	cpu_set_t cpus;
-	unsigned again = 0;
+	bool stopping = false;
 	int r;
 
 	CPU_ZERO(&cpus);
@@ -324,24 +325,19 @@ static void *work(void *arg)
 		return NULL;
 	}
 	r = submit_stop_poll(w);
-	while (r == 0 && (r = submit(w, CMD_REGISTER, 0)) == 0) {
+	if (r == 0)
+		r = submit(w, CMD_REGISTER, 0);
+	if (r == 0 && (r = io_uring_submit(&w->ring)) >= 0) {
 		struct io_uring_cqe *cqe;
 
 		/* A registration the kernel takes stays queued until a request
-		 * comes; one it refuses completes during the submission. */
-		r = io_uring_submit(&w->ring);
-		if (r < 0)
-			break;
+		 * comes; one it refuses completes during the submission (the
+		 * INIT reply is in, so not with EAGAIN). */
 		r = 0;
-		if (io_uring_peek_cqe(&w->ring, &cqe) != 0)
-			break;
-		r = cqe->res < 0 ? cqe->res : -EIO;
-		io_uring_cqe_seen(&w->ring, cqe);
-		if (r != -EAGAIN || again++ >= 1000)
-			break;
-		/* The kernel has not taken INIT's reply in yet. */
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-		r = 0;
+		if (io_uring_peek_cqe(&w->ring, &cqe) == 0) {
+			r = cqe->res < 0 ? cqe->res : -EIO;
+			io_uring_cqe_seen(&w->ring, cqe);
+		}
 	}
 	if (r == 0)
 		report(w, 1);
@@ -351,40 +347,35 @@ static void *work(void *arg)
 		int res;
 		void *what;
 
-		/* A signal (SIGSTOP and SIGCONT, a debugger) ends the wait
-		 * early: with EINTR, or with the count submitted and no
-		 * completion yet. Either way, wait again. */
-		r = io_uring_submit_and_wait(&w->ring, 1);
-		if (r < 0 && r != -EINTR && r != -EAGAIN)
-			break;
-		if (r == -EAGAIN) /* short of kernel memory: not a busy loop */
-			nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-		r = 0;
-		if (io_uring_peek_cqe(&w->ring, &cqe) != 0)
-			continue;
+		if (stopping) {
+			/* um_uring_stop(): serve the requests already fetched
+			 * with the last commits, then go. */
+			r = -ECANCELED;
+			if (io_uring_submit(&w->ring) < 0 || io_uring_peek_cqe(&w->ring, &cqe) != 0)
+				break;
+		} else {
+			/* A signal (SIGSTOP and SIGCONT, a debugger) ends the
+			 * wait early: with EINTR, or with the count submitted
+			 * and no completion yet. Either way, wait again. */
+			r = io_uring_submit_and_wait(&w->ring, 1);
+			if (r < 0 && r != -EINTR && r != -EAGAIN)
+				break;
+			if (r == -EAGAIN) /* short of kernel memory: not a busy loop */
+				nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+			r = 0;
+			if (io_uring_peek_cqe(&w->ring, &cqe) != 0)
+				continue;
+		}
 		res = cqe->res;
 		what = io_uring_cqe_get_data(cqe);
 		io_uring_cqe_seen(&w->ring, cqe);
 		if (!what) {
-			/* um_uring_stop(): a request fetched with the last
-			 * commit may be queued behind this; serve it first. */
-			r = -ECANCELED;
-			if (io_uring_peek_cqe(&w->ring, &cqe) != 0)
-				break;
-			res = cqe->res;
-			what = io_uring_cqe_get_data(cqe);
-			io_uring_cqe_seen(&w->ring, cqe);
-			if (!what || res < 0)
-				break;
-			commit_id = w->hdr.ent.commit_id;
-			serve(w);
-			r = submit(w, CMD_COMMIT_AND_FETCH, commit_id);
-			if (r == 0)
-				r = io_uring_submit(&w->ring) < 0 ? -EIO : -ECANCELED;
-			break;
+			stopping = true;
+			r = 0;
+			continue;
 		}
 		if (res < 0) {
-			r = res; /* ENOTCONN once unmounted */
+			r = stopping ? -ECANCELED : res; /* ENOTCONN once unmounted */
 			break;
 		}
 		commit_id = w->hdr.ent.commit_id;
@@ -437,7 +428,6 @@ static struct worker *worker_new(struct fuse_session *se, unsigned qid, size_t s
 		return NULL;
 	}
 	w->se = se;
-	w->fd = fuse_session_fd(se);
 	w->qid = qid;
 	w->payload = size;
 	w->iov[0] = (struct iovec){ &w->hdr, sizeof(w->hdr) };
