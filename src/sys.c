@@ -3,8 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -162,13 +165,112 @@ int um_sys_fd_path(char *buf, size_t size, int dirfd, const char *name)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * Linux 6.13's *xattrat() calls and 6.6's fchmodat2() take a directory
+ * fd and a name they do not follow, as every branch access here should.
+ * Where the kernel lacks them, the same is reached through the fd's magic
+ * link (um_sys_fd_path()), at the price of a walk through procfs: a marker
+ * read costs about twice the call's own time that way (bench/README.md,
+ * "Calls relative to a directory fd"). A name "" (the fd itself) takes
+ * the f*xattr() calls, which refuse O_PATH fds with EBADF: those take
+ * the magic link.
+ */
+#ifndef SYS_fchmodat2
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) || defined(__riscv) || \
+	defined(__powerpc__) || defined(__s390__) || defined(__loongarch__)
+/* One number on every architecture since 4.20's unified table (not alpha, mips). */
+#define SYS_fchmodat2 452
+#define SYS_setxattrat 463
+#define SYS_getxattrat 464
+#define SYS_listxattrat 465
+#define SYS_removexattrat 466
+#endif
+#endif
+
+/* struct xattr_args of <linux/xattr.h> (6.13), which older headers lack. */
+struct xattrat_args {
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
+
+/* Written once, by probe_calls() under calls_once, before any reader
+ * sees them: pthread_once orders that, no lock needed after. */
+static pthread_once_t calls_once = PTHREAD_ONCE_INIT;
+static bool have_xattrat, have_fchmodat2;
+
+/* Invalid flags change nothing: EINVAL (or any error of a call that
+ * exists) says the kernel has it; ENOSYS, or the EPERM of a seccomp
+ * filter that predates it, that it has not. */
+static bool call_exists(long r)
+{
+	return r < 0 && errno != ENOSYS && errno != EPERM;
+}
+
+static void probe_calls(void)
+{
+#ifdef SYS_getxattrat
+	have_xattrat = call_exists(syscall(SYS_getxattrat, AT_FDCWD, "", ~0u, "user.unionmount", NULL, 0));
+	have_fchmodat2 = call_exists(syscall(SYS_fchmodat2, AT_FDCWD, "", 0, ~0u));
+#endif
+}
+
+static bool use_xattrat(void)
+{
+	(void)pthread_once(&calls_once, probe_calls);
+	return have_xattrat;
+}
+
+static bool use_fchmodat2(void)
+{
+	(void)pthread_once(&calls_once, probe_calls);
+	return have_fchmodat2;
+}
+
+/* Which route an xattr call on dirfd/name takes. */
+enum xattr_route {
+	BY_NAME, /* *xattrat(dirfd, name, AT_SYMLINK_NOFOLLOW) */
+	BY_FD,   /* f*xattr(dirfd): name is "" */
+	BY_PATH, /* l*xattr / *xattr on the magic link */
+};
+
+static enum xattr_route route(const char *name)
+{
+	if (!name[0])
+		return BY_FD;
+	return use_xattrat() ? BY_NAME : BY_PATH;
+}
+
+/* f*xattr() refused an O_PATH fd: the magic link reaches it. */
+static bool fd_refused(long r)
+{
+	return r < 0 && errno == EBADF;
+}
+
 int um_sys_lgetxattrat(int dirfd, const char *name, const char *key, void *value, size_t size)
 {
+	enum xattr_route how = route(name);
 	char path[64 + 256];
-	int r = um_sys_fd_path(path, sizeof(path), dirfd, name);
+	long r;
 
+	if (size > UINT32_MAX)
+		size = UINT32_MAX;
+#ifdef SYS_getxattrat
+	if (how == BY_NAME) {
+		struct xattrat_args a = { .value = (uintptr_t)value, .size = (uint32_t)size };
+
+		return ret_trace(syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, key, &a, sizeof(a)),
+				 "getxattrat", dirfd, name);
+	}
+#endif
+	if (how == BY_FD) {
+		r = fgetxattr(dirfd, key, value, size);
+		if (!fd_refused(r))
+			return ret_trace(r, "fgetxattr", dirfd, name);
+	}
+	r = um_sys_fd_path(path, sizeof(path), dirfd, name);
 	if (r < 0)
-		return r;
+		return (int)r;
 	/* For name == "" the magic link itself must be followed to reach the
 	 * object; it cannot lead outside the branch. */
 	if (name[0])
@@ -178,11 +280,23 @@ int um_sys_lgetxattrat(int dirfd, const char *name, const char *key, void *value
 
 int um_sys_llistxattrat(int dirfd, const char *name, char *list, size_t size)
 {
+	enum xattr_route how = route(name);
 	char path[64 + 256];
-	int r = um_sys_fd_path(path, sizeof(path), dirfd, name);
+	long r;
 
+#ifdef SYS_listxattrat
+	if (how == BY_NAME)
+		return ret_trace(syscall(SYS_listxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, list, size), "listxattrat",
+				 dirfd, name);
+#endif
+	if (how == BY_FD) {
+		r = flistxattr(dirfd, list, size);
+		if (!fd_refused(r))
+			return ret_trace(r, "flistxattr", dirfd, name);
+	}
+	r = um_sys_fd_path(path, sizeof(path), dirfd, name);
 	if (r < 0)
-		return r;
+		return (int)r;
 	if (name[0])
 		return ret_trace(llistxattr(path, list, size), "llistxattr", dirfd, name);
 	return ret_trace(listxattr(path, list, size), "listxattr", dirfd, name);
@@ -254,6 +368,11 @@ int um_sys_fchmodat(int dirfd, const char *name, mode_t mode)
 	char path[64];
 	int fd = dirfd, r;
 
+#ifdef SYS_fchmodat2
+	if (use_fchmodat2())
+		return ret_trace(syscall(SYS_fchmodat2, dirfd, name, mode, name[0] ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH),
+				 "fchmodat2", dirfd, name);
+#endif
 	if (name[0]) {
 		fd = um_sys_openat(dirfd, name, O_PATH);
 		if (fd < 0)
@@ -271,10 +390,15 @@ int um_sys_fchmodat(int dirfd, const char *name, mode_t mode)
 int um_sys_utimensat(int dirfd, const char *name, const struct timespec times[2])
 {
 	char path[64];
+	int r;
 
 	if (name[0])
 		return ret_trace(utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW), "utimensat", dirfd, name);
-	/* dirfd may be O_PATH, which futimens() refuses. */
+	/* dirfd may be O_PATH, which futimens() refuses; AT_EMPTY_PATH takes
+	 * it from Linux 5.8 on (EINVAL before: the magic link then). */
+	r = ret_trace(utimensat(dirfd, "", times, AT_EMPTY_PATH), "utimensat", dirfd, name);
+	if (r != -EINVAL)
+		return r;
 	if (um_sys_fd_path(path, sizeof(path), dirfd, "") < 0)
 		return -ENAMETOOLONG;
 	return ret_trace(utimensat(AT_FDCWD, path, times, 0), "utimensat", dirfd, name);
@@ -307,11 +431,28 @@ int um_sys_futimens(int fd, const struct timespec times[2])
 
 int um_sys_lsetxattrat(int dirfd, const char *name, const char *key, const void *value, size_t size, int flags)
 {
+	enum xattr_route how = route(name);
 	char path[64 + 256];
-	int r = um_sys_fd_path(path, sizeof(path), dirfd, name);
+	long r;
 
+#ifdef SYS_setxattrat
+	if (how == BY_NAME) {
+		struct xattrat_args a = { .value = (uintptr_t)value,
+					  .size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size,
+					  .flags = (uint32_t)flags };
+
+		return ret_trace(syscall(SYS_setxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, key, &a, sizeof(a)),
+				 "setxattrat", dirfd, name);
+	}
+#endif
+	if (how == BY_FD) {
+		r = fsetxattr(dirfd, key, value, size, flags);
+		if (!fd_refused(r))
+			return ret_trace(r, "fsetxattr", dirfd, name);
+	}
+	r = um_sys_fd_path(path, sizeof(path), dirfd, name);
 	if (r < 0)
-		return r;
+		return (int)r;
 	if (name[0])
 		return ret_trace(lsetxattr(path, key, value, size, flags), "lsetxattr", dirfd, name);
 	return ret_trace(setxattr(path, key, value, size, flags), "setxattr", dirfd, name);
@@ -319,11 +460,23 @@ int um_sys_lsetxattrat(int dirfd, const char *name, const char *key, const void 
 
 int um_sys_lremovexattrat(int dirfd, const char *name, const char *key)
 {
+	enum xattr_route how = route(name);
 	char path[64 + 256];
-	int r = um_sys_fd_path(path, sizeof(path), dirfd, name);
+	long r;
 
+#ifdef SYS_removexattrat
+	if (how == BY_NAME)
+		return ret_trace(syscall(SYS_removexattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, key), "removexattrat",
+				 dirfd, name);
+#endif
+	if (how == BY_FD) {
+		r = fremovexattr(dirfd, key);
+		if (!fd_refused(r))
+			return ret_trace(r, "fremovexattr", dirfd, name);
+	}
+	r = um_sys_fd_path(path, sizeof(path), dirfd, name);
 	if (r < 0)
-		return r;
+		return (int)r;
 	if (name[0])
 		return ret_trace(lremovexattr(path, key), "lremovexattr", dirfd, name);
 	return ret_trace(removexattr(path, key), "removexattr", dirfd, name);

@@ -165,6 +165,20 @@ setup_test() {
 	log "temp root $T"
 }
 
+# helper NAME: the path of C helper NAME. A run by hand without HELPERS
+# builds only the common ones; the others are built into the temp dir
+# when a test asks.
+helper() {
+	local h=$1
+	if [ ! -x "$HELPERS/$h" ]; then
+		mkdir -p "$T/helpers" &&
+			cc -O2 -Wall -o "$T/helpers/$h" "$LIB_DIR/$h.c" >&2 || die "cannot build helper $h"
+		printf '%s\n' "$T/helpers/$h"
+		return
+	fi
+	printf '%s\n' "$HELPERS/$h"
+}
+
 # The kernel writes a mount point into /proc/self/mounts (and mountinfo)
 # with blank, tab, newline and backslash as \ooo, so a raw path never
 # equals the field once it holds one of those (a TMPDIR with a blank).

@@ -162,7 +162,7 @@ workload off "$M"
 um_umount "$M"
 
 fresh
-printf '#!/bin/sh\nexec "%s/nouring" "%s" "$@"\n' "$HELPERS" "$UNIONMOUNT" >"$T/um-nouring"
+printf '#!/bin/sh\nexec "%s" io_uring_setup=EPERM "%s" "$@"\n' "$(helper deny)" "$UNIONMOUNT" >"$T/um-nouring"
 chmod +x "$T/um-nouring"
 REAL=$UNIONMOUNT
 UNIONMOUNT=$T/um-nouring
