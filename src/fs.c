@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,18 @@
 #include "sys.h"
 
 /* The lower stack's identity for complete marks (marker.h). */
+/* Does /proc/self/fd name fd? 0, -ENOENT when this process has no
+ * /proc of its own, or another -errno. */
+static int proc_reaches(int fd)
+{
+	char self[64], target[PATH_MAX + 1];
+	int r = um_sys_fd_path(self, sizeof(self), fd, "");
+
+	if (r == 0)
+		r = um_sys_readlinkat(AT_FDCWD, self, target, sizeof(target));
+	return r < 0 ? r : 0;
+}
+
 static int stack_id(struct um_fs *fs, uint64_t *ret)
 {
 	int *fds = calloc(fs->n_layers, sizeof(*fds));
@@ -237,12 +250,13 @@ int um_fs_new(const struct um_config *cfg, struct um_fs **ret, char *err, size_t
 		if (r < 0)
 			goto out;
 	}
-	/* sys.c reads xattrs of branch entries through /proc/self/fd: without
-	 * a /proc of this process, opaque directories would go unseen. */
-	r = um_sys_llistxattrat(fs->layers[1].fd, "", NULL, 0);
+	/* sys.c reaches files it holds only as fds through /proc/self/fd, and
+	 * on kernels before 6.13 the xattrs of branch entries too: without a
+	 * /proc of this process, opaque directories would go unseen there. */
+	r = proc_reaches(fs->layers[1].fd);
 	if (r == -ENOENT) {
 		snprintf(err, errlen,
-			 "/proc is not mounted (or belongs to another PID namespace): unionmount reads branch xattrs through /proc/self/fd; mount proc first");
+			 "/proc is not mounted (or belongs to another PID namespace): unionmount reaches branch files through /proc/self/fd; mount proc first");
 		goto out;
 	}
 	if (!fs->has_upper) {

@@ -175,14 +175,24 @@ int um_sys_fd_path(char *buf, size_t size, int dirfd, const char *name)
  * the f*xattr() calls, which refuse O_PATH fds with EBADF: those take
  * the magic link.
  */
-#ifndef SYS_fchmodat2
+/* Older headers lack some of the numbers: one on every architecture
+ * since 4.20's unified table (not alpha, mips, ia64), each defined alone,
+ * as headers gained them one release at a time. */
 #if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) || defined(__riscv) || \
 	defined(__powerpc__) || defined(__s390__) || defined(__loongarch__)
-/* One number on every architecture since 4.20's unified table (not alpha, mips). */
+#ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
+#endif
+#ifndef SYS_setxattrat
 #define SYS_setxattrat 463
+#endif
+#ifndef SYS_getxattrat
 #define SYS_getxattrat 464
+#endif
+#ifndef SYS_listxattrat
 #define SYS_listxattrat 465
+#endif
+#ifndef SYS_removexattrat
 #define SYS_removexattrat 466
 #endif
 #endif
@@ -199,20 +209,30 @@ struct xattrat_args {
 static pthread_once_t calls_once = PTHREAD_ONCE_INIT;
 static bool have_xattrat, have_fchmodat2;
 
-/* Invalid flags change nothing: EINVAL (or any error of a call that
- * exists) says the kernel has it; ENOSYS, or the EPERM of a seccomp
- * filter that predates it, that it has not. */
+/* Invalid flags change nothing (and the key, in no namespace, could
+ * name no attribute): EINVAL, or any error of a call that exists, says
+ * the kernel has it; ENOSYS, or the EPERM of a seccomp filter that
+ * predates it, that it has not. */
 static bool call_exists(long r)
 {
 	return r < 0 && errno != ENOSYS && errno != EPERM;
 }
 
+/* The four *xattrat() calls came together, but a seccomp profile may
+ * know some of them only: all four, or the /proc route for all. */
 static void probe_calls(void)
 {
-#ifdef SYS_getxattrat
-	have_xattrat = call_exists(syscall(SYS_getxattrat, AT_FDCWD, "", ~0u, "user.unionmount", NULL, 0));
+#if defined(SYS_getxattrat) && defined(SYS_setxattrat) && defined(SYS_listxattrat) && defined(SYS_removexattrat)
+	have_xattrat = call_exists(syscall(SYS_getxattrat, AT_FDCWD, "", ~0u, "unionmount.probe", NULL, 0)) &&
+		       call_exists(syscall(SYS_setxattrat, AT_FDCWD, "", ~0u, "unionmount.probe", NULL, 0)) &&
+		       call_exists(syscall(SYS_listxattrat, AT_FDCWD, "", ~0u, NULL, 0)) &&
+		       call_exists(syscall(SYS_removexattrat, AT_FDCWD, "", ~0u, "unionmount.probe"));
+#endif
+#ifdef SYS_fchmodat2
 	have_fchmodat2 = call_exists(syscall(SYS_fchmodat2, AT_FDCWD, "", 0, ~0u));
 #endif
+	um_debug("branch xattrs %s, modes %s", have_xattrat ? "by getxattrat() and its siblings" : "through /proc/self/fd",
+	       have_fchmodat2 ? "by fchmodat2()" : "through /proc/self/fd");
 }
 
 static bool use_xattrat(void)
@@ -221,11 +241,13 @@ static bool use_xattrat(void)
 	return have_xattrat;
 }
 
+#ifdef SYS_fchmodat2
 static bool use_fchmodat2(void)
 {
 	(void)pthread_once(&calls_once, probe_calls);
 	return have_fchmodat2;
 }
+#endif
 
 /* Which route an xattr call on dirfd/name takes. */
 enum xattr_route {
@@ -253,7 +275,7 @@ int um_sys_lgetxattrat(int dirfd, const char *name, const char *key, void *value
 	char path[64 + 256];
 	long r;
 
-	if (size > UINT32_MAX)
+	if ((uint64_t)size > UINT32_MAX)
 		size = UINT32_MAX;
 #ifdef SYS_getxattrat
 	if (how == BY_NAME) {
@@ -438,7 +460,7 @@ int um_sys_lsetxattrat(int dirfd, const char *name, const char *key, const void 
 #ifdef SYS_setxattrat
 	if (how == BY_NAME) {
 		struct xattrat_args a = { .value = (uintptr_t)value,
-					  .size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size,
+					  .size = (uint64_t)size > UINT32_MAX ? UINT32_MAX : (uint32_t)size,
 					  .flags = (uint32_t)flags };
 
 		return ret_trace(syscall(SYS_setxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, key, &a, sizeof(a)),

@@ -75,8 +75,10 @@ int main(int argc, char **argv)
 		nr[nrules] = calls[i].nr;
 		err[nrules++] = errnos[j].err;
 	}
-	/* Another architecture's calls (a 32-bit program) pass: they have
-	 * other numbers. */
+	if (nrules == 0)
+		return usage();
+	/* For the native ABI only: a 32-bit program PROGRAM runs would pass
+	 * (the daemon and unionctl are native). */
 	code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
 	code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 1, 0);
 	code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);

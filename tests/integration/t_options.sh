@@ -67,6 +67,21 @@ expect_refused "mountpoint does not exist" 'mountpoint' "$T/nope" -o "$LOW"
 expect_refused "lowerdir listed twice" 'lowerdir' "$M" -o "lowerdir=$L1:$L2:$L1"
 expect_refused "cache_timeout not a number" 'cache_timeout' "$M" -o "cache_timeout=abc,$LOW"
 expect_refused "cache_timeout negative" 'cache_timeout' "$M" -o "cache_timeout=-1,$LOW"
+# No /proc of its own (a chroot or initramfs that never mounted it): the
+# daemon would lose what it reaches through /proc/self/fd.
+if command -v unshare >/dev/null; then
+	printf '#!/bin/sh\nexec unshare -m sh -c %s "%s" "$@"\n' "'umount -l /proc && exec \"\$0\" \"\$@\"'" \
+		"$UNIONMOUNT" >"$T/um-noproc"
+	chmod 0755 "$T/um-noproc"
+	mkdir -p "$T/upper3" "$T/work3"
+	REAL=$UNIONMOUNT
+	UNIONMOUNT=$T/um-noproc
+	expect_refused "no /proc" '/proc is not mounted' "$M" -o "upperdir=$T/upper3,workdir=$T/work3,$LOW"
+	UNIONMOUNT=$REAL
+	expect_eq "no /proc: upper untouched" "" "$(ls -A "$T/upper3")"
+else
+	log "no unshare: the mount without /proc not checked"
+fi
 
 # --- good input
 if um_mount --source mysource "$M" "$LOW"; then
