@@ -154,6 +154,26 @@ if grep -qE ' trusted\.(overlay|unionmount)\.' "$T/union.dump"; then
 else
 	pass "no internal xattr anywhere in the tree"
 fi
+# Through a descriptor on a file that lost its last name: the daemon then
+# holds it as an O_PATH fd, which f*xattr() refuse (src/sys.c takes the
+# fd's magic link), and changes its mode and times with AT_EMPTY_PATH.
+if command -v python3 >/dev/null; then
+	out=$(tin "$M" python3 -c '
+import os
+fd = os.open("unl", os.O_RDWR | os.O_CREAT, 0o644)
+os.setxattr(fd, "user.x", b"1")
+os.unlink("unl")
+os.setxattr(fd, "user.y", b"2")
+os.removexattr(fd, "user.x")
+os.fchmod(fd, 0o600)
+os.utime(fd, (1000000000, 1000000000))
+st = os.fstat(fd)
+print(sorted(os.listxattr(fd)), os.getxattr(fd, "user.y").decode(), oct(st.st_mode & 0o7777), int(st.st_mtime))
+' 2>&1)
+	expect_eq "unlinked, still open: xattrs, chmod, utimes" "['user.y'] 2 0o600 1000000000" "$out"
+else
+	log "no python3: the unlinked open file not checked"
+fi
 # The workdir never shows: nothing of its contents appears in the root.
 leaked=
 for n in "$W"/* "$W"/.[!.]*; do
