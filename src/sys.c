@@ -131,6 +131,14 @@ int um_sys_fstatvfs(int fd, struct statvfs *ret_st)
 	return ret_trace(fstatvfs(fd, ret_st), "fstatvfs", fd, NULL);
 }
 
+/* Written once, by probe_calls() under calls_once, before any reader
+ * sees them: pthread_once orders that, no lock needed after (the
+ * calls and the probe: below). */
+static pthread_once_t calls_once = PTHREAD_ONCE_INIT;
+static bool have_xattrat, have_fchmodat2;
+
+static void probe_calls(void);
+
 /* Where fd_path() finds this process's fds: /proc/self/fd/ until
  * um_sys_pin_proc() makes it the working directory, "" after. Written by
  * main() before the session threads start, read-only after: no lock. */
@@ -147,6 +155,10 @@ int um_sys_pin_proc(void)
 	(void)close(fd);
 	if (r == 0)
 		fd_dir = "";
+	/* The calls' probe too, before requests come: not within the first
+	 * request that changes an xattr (where a tracer counting its calls,
+	 * t_crash_ns's, would see it). */
+	(void)pthread_once(&calls_once, probe_calls);
 	return r;
 }
 
@@ -203,11 +215,6 @@ struct xattrat_args {
 	uint32_t size;
 	uint32_t flags;
 };
-
-/* Written once, by probe_calls() under calls_once, before any reader
- * sees them: pthread_once orders that, no lock needed after. */
-static pthread_once_t calls_once = PTHREAD_ONCE_INIT;
-static bool have_xattrat, have_fchmodat2;
 
 /* Invalid flags change nothing (and the key, in no namespace, could
  * name no attribute): EINVAL, or any error of a call that exists, says

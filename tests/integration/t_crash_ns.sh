@@ -628,6 +628,25 @@ INJECT_SYSCALLS=(renameat2:30 renameat2:30 mknodat:15 mknodat:15 mkdirat:10 setx
 [ -n "${CRASH_INJECT:-}" ] && read -ra INJECT_SYSCALLS <<<"$CRASH_INJECT"
 STRACE=$(command -v strace || true)
 selftest || [ -n "$STRACE" ] || log "no strace: every round has a timed kill"
+# The daemon changes xattrs with setxattrat and removexattrat (Linux 6.13)
+# and modes with fchmodat2 (6.6) where the kernel has them (src/sys.c).
+# An strace older than those calls can neither name them nor kill on
+# them: the daemon then runs with them denied (ENOSYS, as on an older
+# kernel), and takes the calls strace names, one for one.
+NEWCALLS=""
+if ! selftest && [ -n "$STRACE" ]; then
+	if "$STRACE" -qq -o /dev/null -e trace=setxattrat,removexattrat,fchmodat2 true 2>/dev/null; then
+		NEWCALLS=,setxattrat,removexattrat
+		INJECT_SYSCALLS+=(setxattrat:10)
+	else
+		printf '#!/bin/sh\nexec "%s" %s "%s" "$@"\n' "$(helper deny)" \
+			getxattrat=ENOSYS,setxattrat=ENOSYS,listxattrat=ENOSYS,removexattrat=ENOSYS,fchmodat2=ENOSYS \
+			"$UNIONMOUNT" >"$T/um-oldcalls"
+		chmod 0755 "$T/um-oldcalls"
+		UNIONMOUNT=$T/um-oldcalls
+		log "this strace predates getxattrat and fchmodat2: the daemon runs without them"
+	fi
+fi
 
 landed=0 total_ops=0
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -782,7 +801,7 @@ done
 # Namespace calls and markers; CRASH_SWEEP=all adds the owner, mode, time
 # and data calls on the objects being built in the work dir.
 MUT=renameat,renameat2,mknodat,mkdirat,unlinkat,linkat,symlinkat,setxattr,lsetxattr,fsetxattr
-MUT+=,removexattr,lremovexattr,fremovexattr
+MUT+=,removexattr,lremovexattr,fremovexattr$NEWCALLS
 [ "${CRASH_SWEEP:-}" == all ] &&
 	MUT+=,fchownat,fchmodat,fchmod,fchown,utimensat,copy_file_range,ftruncate,pwrite64,fallocate
 # attach_strace PID ARGS...: strace on every thread of PID; returns when
