@@ -21,7 +21,6 @@
 #include "readdir/rdplus.h"
 #include "sys.h"
 
-/* The lower stack's identity for complete marks (marker.h). */
 /* Does /proc/self/fd name fd? 0, -ENOENT when this process has no
  * /proc of its own, or another -errno. */
 static int proc_reaches(int fd)
@@ -34,6 +33,7 @@ static int proc_reaches(int fd)
 	return r < 0 ? r : 0;
 }
 
+/* The lower stack's identity for complete marks (marker.h). */
 static int stack_id(struct um_fs *fs, uint64_t *ret)
 {
 	int *fds = calloc(fs->n_layers, sizeof(*fds));

@@ -209,6 +209,10 @@ int um_sys_fd_path(char *buf, size_t size, int dirfd, const char *name)
 #endif
 #endif
 
+#if defined(SYS_getxattrat) && defined(SYS_setxattrat) && defined(SYS_listxattrat) && defined(SYS_removexattrat)
+#define XATTRAT_NRS 1 /* the four came together: all or none */
+#endif
+
 /* struct xattr_args of <linux/xattr.h> (6.13), which older headers lack. */
 struct xattrat_args {
 	uint64_t value;
@@ -229,7 +233,7 @@ static bool call_exists(long r)
  * know some of them only: all four, or the /proc route for all. */
 static void probe_calls(void)
 {
-#if defined(SYS_getxattrat) && defined(SYS_setxattrat) && defined(SYS_listxattrat) && defined(SYS_removexattrat)
+#ifdef XATTRAT_NRS
 	have_xattrat = call_exists(syscall(SYS_getxattrat, AT_FDCWD, "", ~0u, "unionmount.probe", NULL, 0)) &&
 		       call_exists(syscall(SYS_setxattrat, AT_FDCWD, "", ~0u, "unionmount.probe", NULL, 0)) &&
 		       call_exists(syscall(SYS_listxattrat, AT_FDCWD, "", ~0u, NULL, 0)) &&
@@ -282,11 +286,10 @@ int um_sys_lgetxattrat(int dirfd, const char *name, const char *key, void *value
 	char path[64 + 256];
 	long r;
 
-	if ((uint64_t)size > UINT32_MAX)
-		size = UINT32_MAX;
-#ifdef SYS_getxattrat
+#ifdef XATTRAT_NRS
 	if (how == BY_NAME) {
-		struct xattrat_args a = { .value = (uintptr_t)value, .size = (uint32_t)size };
+		struct xattrat_args a = { .value = (uintptr_t)value,
+					  .size = (uint64_t)size > UINT32_MAX ? UINT32_MAX : (uint32_t)size };
 
 		return ret_trace(syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, key, &a, sizeof(a)),
 				 "getxattrat", dirfd, name);
@@ -313,7 +316,7 @@ int um_sys_llistxattrat(int dirfd, const char *name, char *list, size_t size)
 	char path[64 + 256];
 	long r;
 
-#ifdef SYS_listxattrat
+#ifdef XATTRAT_NRS
 	if (how == BY_NAME)
 		return ret_trace(syscall(SYS_listxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, list, size), "listxattrat",
 				 dirfd, name);
@@ -464,7 +467,7 @@ int um_sys_lsetxattrat(int dirfd, const char *name, const char *key, const void 
 	char path[64 + 256];
 	long r;
 
-#ifdef SYS_setxattrat
+#ifdef XATTRAT_NRS
 	if (how == BY_NAME) {
 		struct xattrat_args a = { .value = (uintptr_t)value,
 					  .size = (uint64_t)size > UINT32_MAX ? UINT32_MAX : (uint32_t)size,
@@ -493,7 +496,7 @@ int um_sys_lremovexattrat(int dirfd, const char *name, const char *key)
 	char path[64 + 256];
 	long r;
 
-#ifdef SYS_removexattrat
+#ifdef XATTRAT_NRS
 	if (how == BY_NAME)
 		return ret_trace(syscall(SYS_removexattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, key), "removexattrat",
 				 dirfd, name);
