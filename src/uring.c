@@ -265,6 +265,13 @@ static void serve(struct worker *w)
 	w->hdr.ent.payload_sz = 0;
 }
 
+void *um_uring_reply_area(size_t size)
+{
+	struct worker *w = serving;
+
+	return w && !w->replied && size <= w->payload ? w->buf + FRONT : NULL;
+}
+
 ssize_t um_uring_reply(const struct iovec *iov, int count)
 {
 	struct worker *w = serving;
@@ -287,8 +294,10 @@ ssize_t um_uring_reply(const struct iovec *iov, int count)
 			return (ssize_t)(sizeof(*oh) + n);
 		}
 		/* memmove: a reply may quote the request, whose bytes it
-		 * overwrites here (handlers read no argument after replying). */
-		memmove(w->buf + FRONT + n, iov[i].iov_base, iov[i].iov_len);
+		 * overwrites here (handlers read no argument after replying).
+		 * None when it was built in place (um_uring_reply_area()). */
+		if (iov[i].iov_base != w->buf + FRONT + n)
+			memmove(w->buf + FRONT + n, iov[i].iov_base, iov[i].iov_len);
 		n += iov[i].iov_len;
 	}
 	memcpy(w->hdr.in_out, oh, sizeof(*oh));
@@ -556,6 +565,12 @@ int um_uring_start(struct fuse_session *se, unsigned threads)
 
 void um_uring_stop(void)
 {
+}
+
+void *um_uring_reply_area(size_t size)
+{
+	(void)size;
+	return NULL;
 }
 
 ssize_t um_uring_reply(const struct iovec *iov, int count)

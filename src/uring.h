@@ -35,6 +35,14 @@ int um_uring_start(struct fuse_session *se, unsigned threads);
  * no request is still being served when the filesystem is freed. */
 void um_uring_stop(void);
 
+/* Where the handler of the request this thread is serving from the ring
+ * may build a reply payload of `size` bytes: the slot's payload buffer,
+ * which um_uring_reply() then does not copy again. NULL when the thread
+ * serves no ring request, or the slot is smaller. The request's own
+ * payload (names, written data) lies there too: only for a handler that
+ * has read its arguments, READ's being all in its header. */
+void *um_uring_reply_area(size_t size);
+
 /* In the writev hook: the reply of the request this thread is serving
  * from the ring is copied into its slot (returns the bytes taken);
  * anything else (notifications, /dev/fuse requests) returns -1 and goes

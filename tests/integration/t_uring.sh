@@ -42,6 +42,11 @@ mkf "$L" keep/low.txt "from lower
 "
 mkd "$L" keep/sub
 for i in $(seq 1 3000); do : >"$L/big_$i"; done
+# Read from a lower file not read before in the mount, so the kernel
+# asks the daemon: readahead's large READs, and one short at the end (a
+# size off a page boundary). Over io_uring the daemon reads them into
+# the request's slot itself.
+head -c $((3 * 1024 * 1024 + 1234)) /dev/urandom >"$L/keep/blob"
 
 # serving MNT: "uring" or "dev" from the daemon's log. The line comes
 # once the workers registered, which may be after the first request.
@@ -59,6 +64,9 @@ workload() {
 	local l=$1 m=$2 sum
 	expect_eq "$l: listing" 3001 "$(t ls "$m" | wc -l)"
 	expect_eq "$l: lower file" "from lower" "$(t cat "$m/keep/low.txt")"
+	expect_eq "$l: last 5000 bytes of a lower file" "$(tail -c 5000 "$L/keep/blob" | md5sum)" \
+		"$(t tail -c 5000 "$m/keep/blob" | md5sum)"
+	expect_eq "$l: 3 MiB lower file read" "$(md5sum <"$L/keep/blob")" "$(t md5sum <"$m/keep/blob")"
 	t dd if=/dev/urandom of="$T/data" bs=1M count=5 status=none
 	t cp "$T/data" "$m/data" || fail "$l: cp of 5 MiB"
 	sum=$(md5sum <"$T/data")
