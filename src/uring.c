@@ -369,8 +369,12 @@ static void *work(void *arg)
 			r = io_uring_submit_and_wait(&w->ring, 1);
 			if (r < 0 && r != -EINTR && r != -EAGAIN)
 				break;
-			if (r == -EAGAIN) /* short of kernel memory: not a busy loop */
-				nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+			/* Short of kernel memory (no request could be made; the
+			 * submission stays queued for the next call): not a busy
+			 * loop. A signal that ends the sleep early only retries
+			 * sooner. */
+			if (r == -EAGAIN)
+				(void)nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 			r = 0;
 			if (io_uring_peek_cqe(&w->ring, &cqe) != 0)
 				continue;

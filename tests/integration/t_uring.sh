@@ -12,8 +12,9 @@
 #    a write. Callers on every CPU at once are all answered (the kernel
 #    queues a request on its caller's CPU); more writers on one CPU than
 #    the CPU has workers finish too. Requests made while the daemon is
-#    stopped (SIGSTOP) are answered once it continues. Upper holds what
-#    was written.
+#    stopped (SIGSTOP) are answered once it continues, and so are
+#    requests made while io_uring_enter() fails with EAGAIN (injected by
+#    strace). Upper holds what was written.
 # 2. SIGTERM while mounted through io_uring: the daemon stops its
 #    workers, unmounts and exits 0.
 # 3. uring=off, or io_uring unusable in the daemon (a seccomp filter
@@ -135,6 +136,40 @@ if [ -n "$OLD" ]; then
 	for p in "${pids[@]}"; do wait "$p" || rcs=$((rcs + 1)); done
 	expect_eq "auto: 24 writers on one CPU finished" 0 "$rcs"
 	expect_eq "auto: their files" "24 2097152" "$(t stat -c %s "$M"/w* | awk '{ n++; s[$1] } END { for (k in s) print n, k }')"
+	# io_uring_enter() failing with EAGAIN, the kernel's answer when it
+	# cannot allocate a request (strace injects it into the third call of
+	# each thread): the submission stays queued, the worker calls again,
+	# and every request is answered. A worker that stopped instead would
+	# leave the request it held unanswered, and once all of a CPU's had
+	# stopped, its callers would wait until unmount. Creates, so that each
+	# request reaches the daemon (names it looked up before are cached).
+	if command -v strace >/dev/null; then
+		strace -f -qq -o "$T/inject.out" -p "$pid" -e trace=io_uring_enter \
+			-e inject=io_uring_enter:error=EAGAIN:when=3 &
+		spid=$!
+		for i in $(seq 100); do
+			grep -q '^TracerPid:[[:space:]]*0$' /proc/"$pid"/task/*/status 2>/dev/null || break
+			sleep 0.1
+		done
+		t mkdir "$M/inj"
+		pids=()
+		for cpu in $(seq 0 $(($(nproc) - 1))); do
+			t taskset -c "$cpu" sh -c "for i in \$(seq 1 200); do : >\"$M/inj/c${cpu}_\$i\" || exit 1; done" &
+			pids+=($!)
+		done
+		rcs=0
+		for p in "${pids[@]}"; do wait "$p" || rcs=$((rcs + 1)); done
+		kill -INT "$spid"
+		wait "$spid"
+		expect_eq "auto: creates answered while io_uring_enter fails with EAGAIN" 0 "$rcs"
+		expect_eq "auto: their files" "$((200 * $(nproc)))" "$(t ls "$M/inj" | wc -l)"
+		injected=$(grep -c 'EAGAIN.*(INJECTED)' "$T/inject.out")
+		log "io_uring_enter failed by injection $injected times"
+		[ "$injected" -ge 2 ] || fail "auto: strace injected EAGAIN into $injected io_uring_enter calls (want one per worker, at least 2)"
+		expect_eq "auto: no worker stopped" "" "$(grep "worker.*stopped" "${_log_of[$M]}")"
+	else
+		log "no strace: io_uring_enter failures not injected"
+	fi
 	um_umount "$M"
 
 	# ---------------------------------------------------- 2. SIGTERM
