@@ -86,6 +86,18 @@ appended" "$(t cat "$m/keep/low.txt")"
 	expect_eq "$l: upper holds the data" "$sum" "$(md5sum <"$U/keep/sub/moved")"
 }
 
+# every_cpu SCRIPT: sh -c SCRIPT pinned to each CPU at once (CPU in its
+# environment); prints how many of them failed.
+every_cpu() {
+	local cpu p rcs=0 pids=()
+	for cpu in $(seq 0 $(($(nproc) - 1))); do
+		CPU=$cpu t taskset -c "$cpu" sh -c "$1" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || rcs=$((rcs + 1)); done
+	echo "$rcs"
+}
+
 # fresh: a new upper and workdir.
 fresh() {
 	rm -rf "$T/u" "$T/w"
@@ -118,14 +130,8 @@ if [ -n "$OLD" ]; then
 	done
 	expect_eq "auto: requests waiting on a stopped daemon answered after SIGCONT" 0 "$bad"
 	# A caller on each CPU, all at once.
-	pids=()
-	for cpu in $(seq 0 $(($(nproc) - 1))); do
-		t taskset -c "$cpu" sh -c "for i in \$(seq 100 400); do stat \"$M/big_\$i\" >/dev/null || exit 1; done" &
-		pids+=($!)
-	done
-	rcs=0
-	for p in "${pids[@]}"; do wait "$p" || rcs=$((rcs + 1)); done
-	expect_eq "auto: callers on every CPU answered" 0 "$rcs"
+	expect_eq "auto: callers on every CPU answered" 0 \
+		"$(every_cpu "for i in \$(seq 100 400); do stat \"$M/big_\$i\" >/dev/null || exit 1; done")"
 	# More writers on CPU 0 than it has workers (UM_THREADS/CPUs, at least 2).
 	pids=()
 	for i in $(seq 1 24); do
@@ -152,13 +158,7 @@ if [ -n "$OLD" ]; then
 			sleep 0.1
 		done
 		t mkdir "$M/inj"
-		pids=()
-		for cpu in $(seq 0 $(($(nproc) - 1))); do
-			t taskset -c "$cpu" sh -c "for i in \$(seq 1 200); do : >\"$M/inj/c${cpu}_\$i\" || exit 1; done" &
-			pids+=($!)
-		done
-		rcs=0
-		for p in "${pids[@]}"; do wait "$p" || rcs=$((rcs + 1)); done
+		rcs=$(every_cpu "for i in \$(seq 1 200); do : >\"$M/inj/c\${CPU}_\$i\" || exit 1; done")
 		kill -INT "$spid"
 		wait "$spid"
 		expect_eq "auto: creates answered while io_uring_enter fails with EAGAIN" 0 "$rcs"
