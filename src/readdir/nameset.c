@@ -171,3 +171,16 @@ int um_nameset_set(struct um_nameset *s, const char *name, size_t len, uint32_t 
 	sl->val = val;
 	return 0;
 }
+
+int um_nameset_get(struct um_nameset *s, const char *name, size_t len, uint32_t *ret_val)
+{
+	struct slot *sl;
+
+	if (len == 0)
+		return -ENOENT;
+	sl = find(s, XXH3_64bits(name, len), name, len);
+	if (!sl->len)
+		return -ENOENT;
+	*ret_val = sl->val;
+	return 0;
+}

@@ -17,6 +17,8 @@ struct um_nameset *um_nameset_free(struct um_nameset *s);
 int um_nameset_insert(struct um_nameset *s, const char *name, size_t len, uint32_t val, uint32_t *ret_val);
 /* Replace the value of a present name: 0, or -ENOENT. */
 int um_nameset_set(struct um_nameset *s, const char *name, size_t len, uint32_t val);
+/* The value of a present name: 0, or -ENOENT. */
+int um_nameset_get(struct um_nameset *s, const char *name, size_t len, uint32_t *ret_val);
 size_t um_nameset_count(const struct um_nameset *s);
 
 #endif

@@ -16,7 +16,7 @@
 #include "log.h"
 #include "resolve.h"
 #include "marker.h"
-#include "nameset.h"
+#include "lowermap.h"
 #include "readdir.h"
 #include "sys.h"
 
@@ -25,17 +25,13 @@
  * whole directory instead: one getdents pass costs less than an lstat per
  * name once there are more than a few (bench/RESULTS.md, readdir-dropped). */
 #define LSTAT_FALLTHRUS 64
-#define NOT_LISTED UINT32_MAX
 
-/* The names of one lower part, as getdents gives them. */
+/* One lower part's names (lowermap.h). */
 struct lowermap {
 	unsigned layer;
-	bool failed;             /* could not be read: lstat each name */
+	bool failed; /* could not be read: lstat each name */
 	dev_t dev;
-	struct um_nameset *names; /* name -> index into ino/type */
-	uint64_t *ino;
-	uint8_t *type;
-	size_t n, cap;
+	struct um_lowermap *names;
 };
 
 struct um_dirstream {
@@ -93,9 +89,10 @@ void um_dirstream_close(struct um_dirstream *s)
 	(void)close(s->fd);
 	um_dirfds_count(-1);
 	for (size_t i = 0; i < s->nmaps; i++) {
-		um_nameset_free(s->maps[i].names);
-		free(s->maps[i].ino);
-		free(s->maps[i].type);
+		if (s->maps[i].names && um_lowermap_indexed_lookups(s->maps[i].names))
+			um_debug("listing: %zu fallthrus of layer %u looked up by name hash (not in order)",
+				 um_lowermap_indexed_lookups(s->maps[i].names), s->maps[i].layer);
+		um_lowermap_free(s->maps[i].names);
 	}
 	free(s->maps);
 	free(s);
@@ -139,36 +136,8 @@ int um_dirstream_reread(struct um_dirstream *s, off_t off)
 	return 0;
 }
 
-static int map_add(struct lowermap *m, const struct dirent64 *d)
-{
-	uint32_t idx;
-	int r;
-
-	if (m->n == m->cap) {
-		size_t ncap = m->cap ? m->cap * 2 : 1024;
-		uint64_t *ino = realloc(m->ino, ncap * sizeof(*ino));
-		uint8_t *type;
-
-		if (!ino)
-			return -ENOMEM;
-		m->ino = ino;
-		type = realloc(m->type, ncap);
-		if (!type)
-			return -ENOMEM;
-		m->type = type;
-		m->cap = ncap;
-	}
-	r = um_nameset_insert(m->names, d->d_name, strlen(d->d_name), (uint32_t)m->n, &idx);
-	if (r <= 0)
-		return r; /* a name twice: impossible, keep the first */
-	m->ino[m->n] = d->d_ino;
-	m->type[m->n++] = d->d_type;
-	return 0;
-}
-
 static int map_read(const struct um_fs *fs, struct um_inode *dir, struct lowermap *m)
 {
-	_cleanup_free_ char *buf = malloc(STREAM_BUF);
 	_cleanup_close_ int fd = um_inode_rdlock(fs, dir);
 	const struct um_part *p;
 	struct stat st;
@@ -182,27 +151,11 @@ static int map_read(const struct um_fs *fs, struct um_inode *dir, struct lowerma
 	}
 	if (fd < 0)
 		return fd;
-	if (!buf)
-		return -ENOMEM;
 	r = um_sys_fstat(fd, &st);
-	if (r == 0)
-		r = um_nameset_new(1024, &m->names);
 	if (r < 0)
 		return r;
 	m->dev = st.st_dev;
-	while ((r = um_sys_getdents(fd, buf, STREAM_BUF)) > 0) {
-		int n = r;
-
-		for (int off = 0; off < n && r >= 0;) {
-			struct dirent64 *d = (struct dirent64 *)(buf + off);
-
-			off += d->d_reclen;
-			r = map_add(m, d);
-		}
-		if (r < 0)
-			break;
-	}
-	return r;
+	return um_lowermap_read(fd, &m->names);
 }
 
 /* The map of layer's part, read now if need be; NULL: lstat instead. */
@@ -230,18 +183,17 @@ static int from_map(const struct um_fs *fs, struct um_inode *dir, struct um_dirs
 		    const char *name, struct um_listent *e)
 {
 	struct lowermap *m = map_of(fs, dir, s, layer);
-	uint32_t idx;
+	uint64_t ino;
 	uint8_t type;
 
-	if (!m || um_nameset_insert(m->names, name, strlen(name), NOT_LISTED, &idx) != 0 || idx == NOT_LISTED)
+	if (!m || um_lowermap_find(m->names, name, &ino, &type) != 1)
 		return 0;
-	type = m->type[idx];
 	/* Device nodes may be markers, DT_UNKNOWN says nothing, and at a
 	 * mount point getdents shows the covered directory's number. */
 	if (um_marker_dtype_may_be_whiteout(type) || (type == DT_DIR && fs->layers[layer].submounts))
 		return 0;
 	e->type = type;
-	e->ino = um_ino_encode(layer, m->ino[idx], m->dev, fs->layers[layer].dev);
+	e->ino = um_ino_encode(layer, ino, m->dev, fs->layers[layer].dev);
 	return 1;
 }
 

@@ -77,6 +77,10 @@ START_TEST(set_replaces_value)
 	ck_assert_int_eq(um_nameset_set(s, "x", 1, 42), 0);
 	ck_assert_int_eq(um_nameset_insert(s, "x", 1, 0, &v), 0);
 	ck_assert_uint_eq(v, 42);
+	ck_assert_int_eq(um_nameset_get(s, "x", 1, &v), 0);
+	ck_assert_uint_eq(v, 42);
+	ck_assert_int_eq(um_nameset_get(s, "y", 1, &v), -ENOENT);
+	ck_assert_int_eq(um_nameset_get(s, "", 0, &v), -ENOENT);
 	um_nameset_free(s);
 }
 END_TEST
@@ -90,7 +94,7 @@ int main(void)
 	tcase_add_test(tc, insert_grows_keeps_all);
 	tcase_add_test(tc, insert_odd_bytes);
 	suite_add_tcase(s, tc);
-	tc = tcase_create("um_nameset_set()");
+	tc = tcase_create("um_nameset_set() and _get()");
 	tcase_add_test(tc, set_replaces_value);
 	suite_add_tcase(s, tc);
 
