@@ -288,11 +288,39 @@ int um_marker_set_opaque(int dirfd, const char *name)
 	return um_sys_lsetxattrat(dirfd, name, UM_XATTR_OPAQUE, "y", 1, 0);
 }
 
+/* Is key in the listxattr list (NUL-separated, len bytes)? */
+static bool listed(const char *list, size_t len, const char *key)
+{
+	for (size_t at = 0; at < len; at += strlen(list + at) + 1)
+		if (!strcmp(list + at, key))
+			return true;
+	return false;
+}
+
+/* A marker's value, as lgetxattrat() gives it. Reading a user.* xattr
+ * takes read permission on the object; a daemon not run as root lacks it
+ * on a directory of its own with mode 0311, say, which it may still
+ * search (kernel overlayfs in a user namespace reads it with
+ * CAP_DAC_OVERRIDE). Listing the names takes no permission, so a marker
+ * that is not there is known absent: -ENODATA. One that is there and
+ * cannot be read stays EACCES. */
+static int read_marker(int dirfd, const char *name, const char *key, void *value, size_t size)
+{
+	char list[1024];
+	int r = um_sys_lgetxattrat(dirfd, name, key, value, size);
+	int n;
+
+	if (r != -EACCES)
+		return r;
+	n = um_sys_llistxattrat(dirfd, name, list, sizeof(list));
+	return n >= 0 && !listed(list, (size_t)n, key) ? -ENODATA : r;
+}
+
 /* A flag xattr: present with value "y". */
 static int get_flag(int dirfd, const char *name, const char *key)
 {
 	char v[2];
-	int r = um_sys_lgetxattrat(dirfd, name, key, v, sizeof(v));
+	int r = read_marker(dirfd, name, key, v, sizeof(v));
 
 	if (r == -ENODATA || r == -ENOTSUP || r == -ERANGE)
 		return 0;
@@ -311,7 +339,7 @@ int um_marker_is_opaque(int dirfd, const char *name)
 static int get_hex64(int dirfd, const char *name, const char *key, uint64_t *ret)
 {
 	char v[16];
-	int r = um_sys_lgetxattrat(dirfd, name, key, v, sizeof(v));
+	int r = read_marker(dirfd, name, key, v, sizeof(v));
 
 	if (r == -ENODATA || r == -ENOTSUP)
 		return 0;
@@ -352,15 +380,6 @@ int um_marker_is_complete(int dirfd, const char *name, uint64_t stack)
 int um_marker_set_complete(int dirfd, const char *name, uint64_t stack)
 {
 	return set_hex64(dirfd, name, UM_XATTR_COMPLETE, stack);
-}
-
-/* Is key in the listxattr list (NUL-separated, len bytes)? */
-static bool listed(const char *list, size_t len, const char *key)
-{
-	for (size_t at = 0; at < len; at += strlen(list + at) + 1)
-		if (!strcmp(list + at, key))
-			return true;
-	return false;
 }
 
 int um_marker_dir_flags(int dirfd, uint64_t stack)
@@ -413,7 +432,7 @@ dev_t um_marker_fallthru_dev(unsigned layer)
 
 int um_marker_get_redirect(int dirfd, const char *name, char *buf, size_t size)
 {
-	int r = um_sys_lgetxattrat(dirfd, name, UM_XATTR_REDIRECT, buf, size - 1);
+	int r = read_marker(dirfd, name, UM_XATTR_REDIRECT, buf, size - 1);
 
 	if (r == -ENODATA || r == -ENOTSUP)
 		return 0;
@@ -459,7 +478,7 @@ int um_marker_get_lowerlinks(int dirfd, const char *name)
 {
 	char v[11];
 	uint64_t n;
-	int r = um_sys_lgetxattrat(dirfd, name, UM_XATTR_LOWERLINKS, v, sizeof(v));
+	int r = read_marker(dirfd, name, UM_XATTR_LOWERLINKS, v, sizeof(v));
 
 	if (r == -ENODATA || r == -ENOTSUP)
 		return 0;

@@ -552,6 +552,26 @@ um_umount "$M3"
 nr_mount "$M3" "$OPTS3" || finish
 d_dump "$M3" "$T/p3.remount"
 expect_same_file "part 3: after a remount the union shows the same tree" "$T/p3.final" "$T/p3.remount"
+
+# Directories D may search but not read (0311), in a merged directory:
+# their markers are user.* xattrs, which only a reader may get. After a
+# remount the kernel looks them up afresh.
+expect_op "mkdir in a merged dir" OK d "$M3" mkdir nox 0755
+expect_op "a file in it" OK d "$M3" create nox/f 0644
+expect_op "written" OK d "$M3" write nox/f 0 seen
+expect_op "chmod it 0311" OK d "$M3" chmod nox 0311
+expect_op "chmod a copied-up dir 0311" OK d "$M3" chmod cd 0311
+um_umount "$M3"
+nr_mount "$M3" "$OPTS3" || finish
+expect_match "a new dir D cannot read: lookup" "^OK d 0311 $D:$D " "$(fsop_as d "$M3" stat nox)"
+expect_op "its file reads" "OK seen" d "$M3" read nox/f
+expect_op "and it does not list" EACCES d "$M3" readdir nox
+expect_match "a copied-up dir D cannot read: lookup" "^OK d 0311 $D:$D " "$(fsop_as d "$M3" stat cd)"
+expect_op "its file reads" "OK cccc" d "$M3" read cd/in
+expect_op "chmod both back" OK d "$M3" chmod nox 0755
+expect_op "(the other)" OK d "$M3" chmod cd 0700
+expect_op "the new dir's file goes" OK d "$M3" unlink nox/f
+expect_op "and the new dir" OK d "$M3" rmdir nox
 um_umount "$M3"
 left=$(find "$T/un3/w/unionmount/work" -mindepth 1 2>/dev/null | head -5)
 expect_eq "part 3: the work dir holds nothing" "" "$left"
