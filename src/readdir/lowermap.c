@@ -16,6 +16,8 @@
  * it asks the index: enough to pass over the lower names a listing skips
  * (shadowed by a real upper entry or a higher layer's, whited out). */
 #define WINDOW 8
+/* While the window keeps missing, one lookup in RETRY tries it. */
+#define RETRY 16
 
 struct ent {
 	uint64_t ino;
@@ -30,7 +32,7 @@ struct um_lowermap {
 	struct ent *ents; /* getdents order */
 	size_t n, cap;
 	size_t next;      /* one past the last one found */
-	size_t near;      /* lookups answered near the last one found */
+	size_t misses;    /* lookups in a row not found near the last one found */
 	bool scanned;     /* one lookup has searched them all */
 	struct um_nameset *index; /* name -> index into ents; built on need */
 	size_t indexed;   /* lookups it answered */
@@ -132,30 +134,31 @@ static bool scan(const struct um_lowermap *m, size_t i, size_t count, int step, 
 	return false;
 }
 
-/* Where name is, without the index: within WINDOW entries of the last one
- * found (which a listing asks for again when it did not fit in the
- * kernel's buffer), after it or before it (lowermap.h). Not once that has
- * mostly failed: the orders differ. The first name not there is searched
- * for in them all instead, once: a listing that lstats its first
- * fallthrus (stream.c) starts its lookups here past the names the map
- * holds first. */
+/* Where name is, without the index: within WINDOW entries either side of
+ * the last one found (which a listing asks for again when it did not fit
+ * in the kernel's buffer; lowermap.h says why either side). While that
+ * keeps failing (the orders differ) only every RETRY-th lookup tries it,
+ * so that an order that holds again is taken up again. The first name not
+ * there is searched for in them all instead, once: a listing that lstats
+ * its first fallthrus (stream.c) starts its lookups here past the names
+ * the map holds first. */
 static bool unindexed(struct um_lowermap *m, const char *name, size_t len, uint32_t *idx)
 {
 	size_t last = m->next ? m->next - 1 : 0;
-	size_t fwd = m->n - last < WINDOW ? m->n - last : WINDOW;
-	size_t bwd = last + 1 < WINDOW ? last + 1 : WINDOW;
+	size_t fwd = m->n - last <= WINDOW ? m->n - last : WINDOW + 1;
+	size_t bwd = last < WINDOW ? last : WINDOW;
+	bool found;
 
 	if (m->n == 0)
 		return false;
-	if (m->indexed <= m->near &&
-	    (scan(m, last, fwd, 1, name, len, idx) || scan(m, last, bwd, -1, name, len, idx))) {
-		m->near++;
-		return true;
+	found = m->misses % RETRY == 0 &&
+		(scan(m, last, fwd, 1, name, len, idx) || scan(m, last - 1, bwd, -1, name, len, idx));
+	if (!found && !m->scanned) {
+		m->scanned = true;
+		found = scan(m, 0, m->n, 1, name, len, idx);
 	}
-	if (m->scanned)
-		return false;
-	m->scanned = true;
-	return scan(m, 0, m->n, 1, name, len, idx);
+	m->misses = found ? 0 : m->misses + 1;
+	return found;
 }
 
 int um_lowermap_find(struct um_lowermap *m, const char *name, uint64_t *ino, uint8_t *type)

@@ -555,7 +555,9 @@ expect_same_file "part 3: after a remount the union shows the same tree" "$T/p3.
 
 # Directories D may search but not read (0311), in a merged directory:
 # their markers are user.* xattrs, which only a reader may get. After a
-# remount the kernel looks them up afresh.
+# remount the kernel looks them up afresh. Neither holds a marker (with
+# user.* markers fallthru is off: no complete mark): one it could not read
+# would still fail, as the man page says.
 expect_op "mkdir in a merged dir" OK d "$M3" mkdir nox 0755
 expect_op "a file in it" OK d "$M3" create nox/f 0644
 expect_op "written" OK d "$M3" write nox/f 0 seen
