@@ -159,14 +159,19 @@ int um_nameset_insert(struct um_nameset *s, const char *name, size_t len, uint32
 	return 1;
 }
 
+/* The slot holding name, or NULL. */
+static struct slot *present(struct um_nameset *s, const char *name, size_t len)
+{
+	struct slot *sl = len ? find(s, XXH3_64bits(name, len), name, len) : NULL;
+
+	return sl && sl->len ? sl : NULL;
+}
+
 int um_nameset_set(struct um_nameset *s, const char *name, size_t len, uint32_t val)
 {
-	struct slot *sl;
+	struct slot *sl = present(s, name, len);
 
-	if (len == 0)
-		return -ENOENT;
-	sl = find(s, XXH3_64bits(name, len), name, len);
-	if (!sl->len)
+	if (!sl)
 		return -ENOENT;
 	sl->val = val;
 	return 0;
@@ -174,12 +179,9 @@ int um_nameset_set(struct um_nameset *s, const char *name, size_t len, uint32_t 
 
 int um_nameset_get(struct um_nameset *s, const char *name, size_t len, uint32_t *ret_val)
 {
-	struct slot *sl;
+	struct slot *sl = present(s, name, len);
 
-	if (len == 0)
-		return -ENOENT;
-	sl = find(s, XXH3_64bits(name, len), name, len);
-	if (!sl->len)
+	if (!sl)
 		return -ENOENT;
 	*ret_val = sl->val;
 	return 0;
