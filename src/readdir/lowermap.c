@@ -57,7 +57,7 @@ static int add(struct um_lowermap *m, const struct dirent64 *d)
 
 		while (ncap - m->names_len < len + 1)
 			ncap *= 2;
-		/* name_off is 32 bits: 16 million names of 255 bytes. */
+		/* name_off is 32 bits; doubling stops at 2 GiB of names. */
 		if (ncap > UINT32_MAX || !(p = realloc(m->names, ncap)))
 			return -ENOMEM;
 		m->names = p;
