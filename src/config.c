@@ -182,6 +182,7 @@ enum opt_kind {
 	OPT_READDIRPLUS,
 	OPT_USERXATTR,
 	OPT_MAX_DIRFDS,
+	OPT_NICE,
 	OPT_PASSTHROUGH,
 	OPT_URING,
 };
@@ -222,6 +223,8 @@ static const struct opt_def opt_defs[] = {
 	  "requests through io_uring when the kernel offers it (default), or not" },
 	{ "max_dirfds", OPT_MAX_DIRFDS, ARG_STRING, "max_dirfds=N",
 	  "most directory fds kept open (default half the open-files limit)" },
+	{ "nice", OPT_NICE, ARG_STRING, "nice=N",
+	  "scheduling weight of the daemon, -20 to 19 (default -10; 0 leaves it)" },
 	{ "userxattr", OPT_USERXATTR, ARG_NONE, "userxattr",
 	  "markers in user.* xattrs (default when trusted.* cannot be written)" },
 	{ "ro", OPT_RO, ARG_NONE, "ro", "read-only union, even with an upperdir" },
@@ -567,6 +570,19 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 				    value);
 		return 0;
 	}
+	case OPT_NICE: {
+		char *end;
+		long n;
+
+		errno = 0;
+		n = strtol(value, &end, 10);
+		if (*end || errno || end == value || n < -20 || n > 19)
+			return fail(err, errlen, -EINVAL,
+				    "nice: '%s' is not a whole number from -20 to 19; e.g. -o nice=0", value);
+		cfg->nice = (int)n;
+		cfg->nice_given = true;
+		return 0;
+	}
 	case OPT_RO:
 	case OPT_RW:
 		ps->ro = def->kind == OPT_RO;
@@ -773,6 +789,7 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 	cfg->readdirplus = UM_RDPLUS_DEFAULT;
 	cfg->passthrough = UM_PASSTHROUGH_AUTO;
 	cfg->uring = true;
+	cfg->nice = UM_DEFAULT_NICE;
 	if (scan_help_version(cfg, argc, argv))
 		return 0;
 

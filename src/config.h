@@ -30,6 +30,9 @@
 /* At least 64 lower branches; the layer number must fit st_ino encoding (ino.h). */
 #define UM_MAX_LOWER 500
 
+/* -o nice=: measured in bench/README.md, "The daemon's scheduling weight". */
+#define UM_DEFAULT_NICE (-10)
+
 struct um_config {
 	char *source;             /* NULL when not given */
 	char *mountpoint;         /* as given on the command line */
@@ -47,6 +50,8 @@ struct um_config {
 	bool passthrough_given;          /* ... named on the command line */
 	bool uring;               /* -o uring=auto (the default): uring.h */
 	unsigned long max_dirfds; /* -o max_dirfds; 0: half the open-files limit (dirfds.h) */
+	int nice;                 /* -o nice= (default UM_DEFAULT_NICE): nice.h */
+	bool nice_given;          /* ... named on the command line */
 	bool foreground;          /* -f, or -d */
 	bool debug;               /* -d */
 	bool single_thread;       /* -s */

@@ -26,6 +26,7 @@
 #include "devio.h"
 #include "inode.h"
 #include "log.h"
+#include "nice.h"
 #include "ops.h"
 #include "sys.h"
 #include "uring.h"
@@ -232,6 +233,9 @@ int main(int argc, char **argv)
 		um_log(UM_LOG_ERR, "cannot make /proc/self/fd the working directory: %s; unmounting", strerror(-r));
 		goto unmount;
 	}
+	/* After fuse_daemonize(), whose setsid() made the session ours, and
+	 * before any thread starts, so that all inherit it. */
+	um_nice_setup(cfg.nice, cfg.nice_given);
 	um_log(UM_LOG_INFO, "mounted: %zu lowerdir%s%s%s", cfg.n_lower, cfg.n_lower == 1 ? "" : "s",
 	       cfg.upperdir ? ", upperdir " : "", cfg.upperdir ? cfg.upperdir : "");
 

@@ -10,6 +10,8 @@
 #    open file closes) and SIGTERM/SIGINT/SIGHUP all leave no daemon.
 #  - Exit status: 0 clean, 1 options or layout refused, 2 mount failed.
 #  - SIGUSR1 logs a memory report and does not stop the daemon.
+#  - -o nice=: every thread at that nice value (default -10), and the
+#    session's autogroup too when the session is the daemon's own.
 #  - One read-write daemon per upperdir; -o ro mounts share it and write
 #    nothing into upperdir or workdir.
 . "$(dirname "$0")/lib.sh"
@@ -155,6 +157,56 @@ for sig in TERM INT HUP; do
 	sigdesc=$(python3 -c "import signal; print(signal.strsignal(signal.SIG$sig))")
 	expect_line "-f SIG$sig: stderr says why it unmounts" \
 		"^unionmount: $M: unmounting: $sigdesc\$" "$(cat "$T/fg.err")"
+done
+
+# ---------------------------------------------------------------- weight
+
+log "nice=: every thread at the weight asked for, and the session's autogroup when the session is its own"
+# threads_nice PID: the distinct nice values of PID's threads.
+threads_nice() { ps -L -o ni= -p "$1" | tr -d ' ' | sort -u | xargs; }
+# autogroup_nice PID: the nice of PID's autogroup ("/autogroup-N nice V").
+autogroup_nice() { sed -n 's/^.* nice //p' "/proc/$1/autogroup"; }
+for want in "" 0 7; do
+	bg_mount "$M" -o "$OPTS${want:+,nice=$want}" && {
+		t ls "$M" >/dev/null # every serving thread started
+		expect_eq "background, nice=${want:-default}: every thread" "${want:--10}" "$(threads_nice "$BG_PID")"
+		if [ -r "/proc/$BG_PID/autogroup" ]; then
+			expect_eq "background, nice=${want:-default}: its session's autogroup" "${want:--10}" \
+				"$(autogroup_nice "$BG_PID")"
+		else
+			log "no autogroups in this kernel: the threads' nice is all there is"
+		fi
+		t umount "$M"
+		gone "nice=${want:-default}" "$M" "$BG_PID"
+	}
+done
+# -f in a session the daemon does not lead (a shell's): the session's
+# autogroup holds other programs, and keeps its weight. A fresh session
+# led by a shell, so that no earlier daemon of this script has touched it.
+setsid bash -c '"$@" & wait' nice-leader "$UNIONMOUNT" "$M" -o "$OPTS" -f >"$T/fgnice.out" 2>&1 &
+leader=$!
+_mounts+=("f:$M")
+for i in $(seq 100); do is_union_mounted "$M" && break; sleep 0.1; done
+if pid=$(bg_daemon_pid "$M"); then
+	_pid_of[$M]=$pid
+	t ls "$M" >/dev/null
+	expect_eq "-f under another session leader: every thread at nice -10" -10 "$(threads_nice "$pid")"
+	if [ -r "/proc/$leader/autogroup" ]; then
+		expect_eq "-f under another session leader: the session's autogroup untouched" 0 \
+			"$(autogroup_nice "$leader")"
+	fi
+	t umount "$M"
+	gone "-f under another session leader" "$M" "$pid"
+	expect_eq "-f, as root: no warning" "" "$(grep -i nice "$T/fgnice.out")"
+else
+	fail "-f under another session leader: no daemon serving $M"
+fi
+wait "$leader"
+for bad in -21 20 x -1x ""; do
+	t "$UNIONMOUNT" "$M" -o "$OPTS,nice=$bad" >"$T/bad.out" 2>&1
+	rc=$?
+	expect_eq "nice=$bad: refused (exit 1), nothing mounted" "1:no" "$rc:$(_is_mounted "$M" && echo yes || echo no)"
+	expect_line "nice=$bad: one line naming the option" "^unionmount: nice" "$(cat "$T/bad.out")"
 done
 
 log "SIGUSR1: a memory report, and the daemon serves on"

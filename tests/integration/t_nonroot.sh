@@ -454,6 +454,11 @@ part2_compare "$OUT/ref.out" "$OUT/un.out"
 # no warning for an option not given.
 expect_eq "daemon log: no warning about passthrough, which was not asked for" "" \
 	"$(grep -i 'passthrough\|backing' "${_log_of[$M]}")"
+# Nor about the weight: a user may not lower nice (no CAP_SYS_NICE), and
+# the default -10 then leaves it as it was.
+expect_eq "daemon log: no warning about nice, which was not asked for" "" "$(grep -i 'nice' "${_log_of[$M]}")"
+expect_eq "the daemon's threads keep the nice they were started with" "$(ps -o ni= -p $$ | tr -d ' ')" \
+	"$(ps -L -o ni= -p "$pid" | tr -d ' ' | sort -u | xargs)"
 
 # On disk. The kernel's upper proves the whiteout expectation.
 up_whiteout "whiteout of a lower file" f2
@@ -480,7 +485,11 @@ d_dump() {
 }
 d_dump "$M" "$T/p2.final"
 um_umount "$M"
-nr_mount "$M" "$OPTS" || finish
+# Asked for by name, a weight the user may not take is said, and the
+# union mounts and serves all the same.
+nr_mount "$M" "$OPTS,nice=-5" || finish
+expect_match "nice=-5 asked for as uid $D: a warning naming the option and why" \
+	"nice=-5 not applied to the daemon's threads: Permission denied" "$(cat "${_log_of[$M]}")"
 d_dump "$M" "$T/p2.remount"
 expect_same_file "after a remount the union shows the same tree" "$T/p2.final" "$T/p2.remount"
 um_umount "$M"

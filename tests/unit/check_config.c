@@ -515,6 +515,33 @@ START_TEST(parse_max_dirfds)
 }
 END_TEST
 
+START_TEST(parse_nice)
+{
+	static const char *bad[] = { "nice=-21", "nice=20", "nice=x", "nice=-1x", "nice=+", "nice=99999999999999999999" };
+	char opts[128];
+
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
+	ck_assert_int_eq(cfg.nice, -10);
+	ck_assert(!cfg.nice_given); /* a refusal is then not worth a warning */
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,nice=0"), 0);
+	ck_assert_int_eq(cfg.nice, 0);
+	ck_assert(cfg.nice_given);
+	ck_assert_msg(!strstr(fuse_opts(), "nice"), "ours, not fuse's: %s", fuse_opts());
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,nice=-20,nice=19"), 0);
+	ck_assert_int_eq(cfg.nice, 19); /* the last one given, as for every option */
+	um_config_release(&cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(opts, sizeof(opts), "lowerdir=/l,%s", bad[i]);
+		ck_assert_msg(PARSE("/mnt", "-o", opts) == -EINVAL, "%s accepted", bad[i]);
+		ck_assert_err("nice:", bad[i] + strlen("nice="));
+	}
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,nice"), -EINVAL);
+	ck_assert_err("nice", "");
+}
+END_TEST
+
 START_TEST(parse_passthrough)
 {
 	static char *pass[] = { "allow_other", "default_permissions", "fsname=f", "subtype=s",
@@ -1125,6 +1152,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_passthrough_mode);
 	tcase_add_test(tc, parse_uring);
 	tcase_add_test(tc, parse_max_dirfds);
+	tcase_add_test(tc, parse_nice);
 	tcase_add_test(tc, parse_passthrough);
 	tcase_add_test(tc, parse_dropped);
 	tcase_add_test(tc, parse_fstab_only);
