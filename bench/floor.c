@@ -12,7 +12,7 @@
  * asks: in INIT (src/ops.c; and src/devio.c's HANDLE_KILLPRIV_V2 and
  * passthrough), default_permissions, no OPENDIR (so listings are cached),
  * no FLUSH, day-long timeouts, libfuse's multi-threaded loop with the same
- * thread counts. Files made through the mount are opened through
+ * thread counts, the same default nice (src/nice.h). Files made through the mount are opened through
  * passthrough, as unionmount's default (auto) opens upper files, with one
  * scratch file on tmpfs (/dev/shm) as every inode's backing file; the last
  * writable close drops the kernel's attributes, as unionmount's does.
@@ -54,6 +54,7 @@
 #include <xxhash.h>
 
 #include "fuse_proto.h" /* src/ */
+#include "nice.h"        /* src/ */
 #include "uring.h"       /* src/ */
 
 #define DAY 86400.0
@@ -809,6 +810,8 @@ int main(int argc, char **argv)
 	session = se;
 	if (fuse_session_custom_io(se, &hooks, fuse_session_fd(se)) < 0 || fuse_daemonize(o.foreground) != 0)
 		goto unmount;
+	/* As unionmount (src/main.c): its default weight. */
+	um_nice_setup(-10, false);
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		goto unmount;

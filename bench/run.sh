@@ -148,14 +148,15 @@ for t in randread lstatall mkfiles negstat; do
 	fi
 done
 if [[ " ${SYS[*]} " == *" fuse-floor"* ]] && { [ ! -x "$BIN/floor" ] || [ "$HERE/floor.c" -nt "$BIN/floor" ] ||
-	[ "$REPO/src/fuse_proto.h" -nt "$BIN/floor" ] || [ "$REPO/src/uring.c" -nt "$BIN/floor" ] || [ "$REPO/src/log.c" -nt "$BIN/floor" ]; }; then
+	[ "$REPO/src/fuse_proto.h" -nt "$BIN/floor" ] || [ "$REPO/src/uring.c" -nt "$BIN/floor" ] || [ "$REPO/src/log.c" -nt "$BIN/floor" ] ||
+	[ "$REPO/src/nice.c" -nt "$BIN/floor" ]; }; then
 	# With liburing the floor can also serve through io_uring
 	# (FLOOR_URING=N, fuse-floor-uring), with the daemon's transport.
 	uring=()
 	! pkg-config --exists liburing || uring=(-DUM_HAVE_LIBURING -luring)
 	# shellcheck disable=SC2046 # pkg-config's flags are words
 	cc -O2 -Wall -D_GNU_SOURCE -DFUSE_USE_VERSION=312 -I "$REPO/src" $(pkg-config --cflags fuse3) -o "$BIN/floor" \
-		"$HERE/floor.c" "$REPO/src/uring.c" "$REPO/src/log.c" $(pkg-config --libs fuse3) -lxxhash -lpthread "${uring[@]}" ||
+		"$HERE/floor.c" "$REPO/src/uring.c" "$REPO/src/log.c" "$REPO/src/nice.c" $(pkg-config --libs fuse3) -lxxhash -lpthread "${uring[@]}" ||
 		{ echo "cc floor.c failed" >&2; exit 1; }
 fi
 if [[ " ${SYS[*]} " == *" unionmount"* || $PREPARE = 1 ]] && [ -z "$UM_BIN" ]; then
@@ -216,24 +217,31 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 	local lower="${LOW[0]}:${LOW[1]}:${LOW[2]}"
 	fresh_dirs
 	DPID=""
+	# Every FUSE daemon in a session of its own, as a mount from fstab
+	# (mount.fuse3, then fuse_daemonize()) or a service runs it, not in
+	# this script's: the scheduler weighs sessions (autogroups) against
+	# each other, and a daemon sharing the caller's serves it differently
+	# (bench/README.md, "The daemon's scheduling weight"). setsid(1) execs
+	# in place here (a background job of a script leads no process group),
+	# so $! is the daemon's pid.
 	case $s in
 	kernel)
 		mount -t overlay overlay -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" "$MNT" >>"$LOG" 2>&1 || return 1
 		return 0 ;;
 	unionmount)
-		"$UM_BIN" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" >>"$LOG" 2>&1 &
+		setsid "$UM_BIN" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	unionmount-alt)
-		"$UM_ALT" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work${UM_ALT_OPTS:+,$UM_ALT_OPTS}" >>"$LOG" 2>&1 &
+		setsid "$UM_ALT" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work${UM_ALT_OPTS:+,$UM_ALT_OPTS}" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	unionmount-noft)
-		"$UM_BIN" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work,fallthru=off" >>"$LOG" 2>&1 &
+		setsid "$UM_BIN" -f "$MNT" -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work,fallthru=off" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	fuse-overlayfs)
-		fuse-overlayfs -f -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" "$MNT" >>"$LOG" 2>&1 &
+		setsid fuse-overlayfs -f -o "lowerdir=$lower,upperdir=$RUN/upper,workdir=$RUN/work" "$MNT" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	unionfs-fuse)
-		unionfs -f -o cow "$RUN/upper=RW:${LOW[0]}=RO:${LOW[1]}=RO:${LOW[2]}=RO" "$MNT" >>"$LOG" 2>&1 &
+		setsid unionfs -f -o cow "$RUN/upper=RW:${LOW[0]}=RO:${LOW[1]}=RO:${LOW[2]}=RO" "$MNT" >>"$LOG" 2>&1 &
 		DPID=$! ;;
 	fuse-floor|fuse-floor-uring)
 		# It copies the union's names and attributes into memory at
@@ -242,9 +250,9 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 		floorsrc_off
 		mount -t overlay overlay -o "lowerdir=$lower" "$RUN/floorsrc" >>"$LOG" 2>&1 || return 1
 		if [ "$s" = fuse-floor-uring ]; then
-			FLOOR_URING=16 "$BIN/floor" "$RUN/floorsrc" "$MNT" -f >>"$LOG" 2>&1 &
+			FLOOR_URING=16 setsid "$BIN/floor" "$RUN/floorsrc" "$MNT" -f >>"$LOG" 2>&1 &
 		else
-			"$BIN/floor" "$RUN/floorsrc" "$MNT" -f >>"$LOG" 2>&1 &
+			setsid "$BIN/floor" "$RUN/floorsrc" "$MNT" -f >>"$LOG" 2>&1 &
 		fi
 		DPID=$! ;;
 	esac
