@@ -261,6 +261,11 @@ mount_sys() {   # $1 system; sets DPID for FUSE daemons
 		kill -0 "$DPID" 2>/dev/null || { log "$s daemon exited before mounting"; DPID=""; break; }
 		sleep 0.05
 	done
+	# setsid(1) forks when its caller leads a process group (job control
+	# on): DPID would then not be the daemon, and its CPU not counted.
+	if [ -n "$DPID" ] && [ "$(ps -o sid= -p "$DPID" | tr -d ' ')" != "$DPID" ]; then
+		log "$s: pid $DPID is not the daemon leading its own session; run bench/run.sh without job control"
+	fi
 	# fuse-floor's source is not needed once it has mounted, nor if it failed
 	[[ "$s" != fuse-floor* ]] || floorsrc_off
 	mountpoint -q "$MNT" && return 0

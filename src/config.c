@@ -576,7 +576,8 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 
 		errno = 0;
 		n = strtol(value, &end, 10);
-		if (*end || errno || end == value || n < -20 || n > 19)
+		if ((value[0] != '-' && (value[0] < '0' || value[0] > '9')) || *end || errno || end == value ||
+		    n < -20 || n > 19)
 			return fail(err, errlen, -EINVAL,
 				    "nice: '%s' is not a whole number from -20 to 19; e.g. -o nice=0", value);
 		cfg->nice = (int)n;

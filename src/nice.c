@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -16,12 +17,16 @@ static int set_autogroup(int nice)
 	char buf[16];
 	int len = snprintf(buf, sizeof(buf), "%d", nice);
 	int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+	ssize_t w;
 	int r = 0;
 
 	if (fd < 0)
 		return -errno;
-	if (write(fd, buf, (size_t)len) != len)
+	w = write(fd, buf, (size_t)len);
+	if (w < 0)
 		r = -errno;
+	else if (w != len)
+		r = -EIO; /* procfs takes the value whole or not at all */
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	return r;
@@ -49,9 +54,15 @@ void um_nice_setup(int nice, bool explicit)
 		refused(explicit, nice, "threads", errno);
 	/* A session the daemon shares (run with -f from a shell) holds other
 	 * programs: leave its weight alone. */
-	if (getsid(0) != getpid())
+	if (getsid(0) != getpid()) /* -1 (no session?) too */
 		return;
 	r = set_autogroup(nice);
+	/* Without CAP_SYS_ADMIN the kernel takes one autogroup change per
+	 * 100 ms, system-wide: another mount may just have made one. */
+	if (r == -EAGAIN) {
+		(void)nanosleep(&(struct timespec){ .tv_nsec = 110 * 1000 * 1000 }, NULL);
+		r = set_autogroup(nice);
+	}
 	/* ENOENT: a kernel without autogroups, which then weighs threads. */
 	if (r < 0 && r != -ENOENT)
 		refused(explicit, nice, "session", -r);

@@ -166,7 +166,7 @@ log "nice=: every thread at the weight asked for, and the session's autogroup wh
 threads_nice() { ps -L -o ni= -p "$1" | tr -d ' ' | sort -u | xargs; }
 # autogroup_nice PID: the nice of PID's autogroup ("/autogroup-N nice V").
 autogroup_nice() { sed -n 's/^.* nice //p' "/proc/$1/autogroup"; }
-for want in "" 0 7; do
+for want in "" 7; do
 	bg_mount "$M" -o "$OPTS${want:+,nice=$want}" && {
 		t ls "$M" >/dev/null # every serving thread started
 		expect_eq "background, nice=${want:-default}: every thread" "${want:--10}" "$(threads_nice "$BG_PID")"
@@ -180,16 +180,33 @@ for want in "" 0 7; do
 		gone "nice=${want:-default}" "$M" "$BG_PID"
 	}
 done
+# nice=0 leaves the priority it was started with: started at nice 3.
+t nice -n 3 "$UNIONMOUNT" "$M" -o "$OPTS,nice=0" >"$T/bg.out" 2>&1
+expect_eq "background under nice -n 3, nice=0: exit status, output" "0:" "$?:$(cat "$T/bg.out")"
+_mounts+=("f:$M")
+if BG_PID=$(bg_daemon_pid "$M") && is_union_mounted "$M"; then
+	_pid_of[$M]=$BG_PID
+	t ls "$M" >/dev/null
+	expect_eq "nice=0: every thread keeps nice 3" 3 "$(threads_nice "$BG_PID")"
+	[ -r "/proc/$BG_PID/autogroup" ] &&
+		expect_eq "nice=0: its new session's autogroup keeps nice 0" 0 "$(autogroup_nice "$BG_PID")"
+	t umount "$M"
+	gone "nice=0" "$M" "$BG_PID"
+else
+	fail "background under nice -n 3, nice=0: no union mounted on $M"
+fi
 # -f in a session the daemon does not lead (a shell's): the session's
 # autogroup holds other programs, and keeps its weight. A fresh session
-# led by a shell, so that no earlier daemon of this script has touched it.
-setsid bash -c '"$@" & wait' nice-leader "$UNIONMOUNT" "$M" -o "$OPTS" -f >"$T/fgnice.out" 2>&1 &
+# led by a shell, so that no earlier daemon of this script has touched it;
+# nice= given, so that a refusal would be a warning.
+setsid bash -c '"$@" & wait' nice-leader "$UNIONMOUNT" "$M" -o "$OPTS,nice=-10" -f >"$T/fgnice.out" 2>&1 &
 leader=$!
 _mounts+=("f:$M")
 for i in $(seq 100); do is_union_mounted "$M" && break; sleep 0.1; done
-if pid=$(bg_daemon_pid "$M"); then
+if pid=$(bg_daemon_pid "$M") && is_union_mounted "$M"; then
 	_pid_of[$M]=$pid
 	t ls "$M" >/dev/null
+	expect_eq "-f under another session leader: in that leader's session" "$leader" "$(ps -o sid= -p "$pid" | tr -d ' ')"
 	expect_eq "-f under another session leader: every thread at nice -10" -10 "$(threads_nice "$pid")"
 	if [ -r "/proc/$leader/autogroup" ]; then
 		expect_eq "-f under another session leader: the session's autogroup untouched" 0 \
@@ -197,16 +214,18 @@ if pid=$(bg_daemon_pid "$M"); then
 	fi
 	t umount "$M"
 	gone "-f under another session leader" "$M" "$pid"
-	expect_eq "-f, as root: no warning" "" "$(grep -i nice "$T/fgnice.out")"
+	expect_eq "-f, nice=-10 as root: no warning" "" "$(grep -i nice "$T/fgnice.out")"
 else
-	fail "-f under another session leader: no daemon serving $M"
+	fail "-f under another session leader: no union mounted on $M"
+	kill -TERM -- -"$leader" 2>/dev/null
+fi
+if ! timeout 10 tail --pid="$leader" -f /dev/null; then
+	fail "-f under another session leader: its session still running 10 s after the unmount"
+	kill -KILL -- -"$leader" 2>/dev/null
 fi
 wait "$leader"
-for bad in -21 20 x -1x ""; do
-	t "$UNIONMOUNT" "$M" -o "$OPTS,nice=$bad" >"$T/bad.out" 2>&1
-	rc=$?
-	expect_eq "nice=$bad: refused (exit 1), nothing mounted" "1:no" "$rc:$(_is_mounted "$M" && echo yes || echo no)"
-	expect_line "nice=$bad: one line naming the option" "^unionmount: nice" "$(cat "$T/bad.out")"
+for bad in -21 20 x -1x +5 " 5" ""; do
+	expect_refused "nice='$bad'" "nice" "$M" -o "$OPTS,nice=$bad"
 done
 
 log "SIGUSR1: a memory report, and the daemon serves on"

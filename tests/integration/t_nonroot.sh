@@ -174,7 +174,9 @@ nr_mount() {
 	local mnt=$1 opts=$2
 	_nlog=$((_nlog + 1))
 	local logf=$T/daemon.$_nlog.log
-	setpriv --reuid=$D --regid=$D --clear-groups "$T/bin/unionmount" "$mnt" -o "$opts" -f >"$logf" 2>&1 &
+	# RLIMIT_NICE 0: setpriv keeps root's limits, and a raised one would
+	# let D lower its nice. prlimit and setpriv exec in turn: $! is the daemon.
+	prlimit --nice=0 setpriv --reuid=$D --regid=$D --clear-groups "$T/bin/unionmount" "$mnt" -o "$opts" -f >"$logf" 2>&1 &
 	local pid=$!
 	_pids+=("$pid")
 	_pid_of[$mnt]=$pid

@@ -517,7 +517,8 @@ END_TEST
 
 START_TEST(parse_nice)
 {
-	static const char *bad[] = { "nice=-21", "nice=20", "nice=x", "nice=-1x", "nice=+", "nice=99999999999999999999" };
+	static const char *bad[] = { "nice=-21", "nice=20", "nice=x", "nice=-1x", "nice=+", "nice=+5", "nice= 5", "nice=0x5",
+				     "nice=99999999999999999999" };
 	char opts[128];
 
 	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
