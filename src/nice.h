@@ -7,8 +7,8 @@
  * another worker from idle. Measured on untar (bench/README.md, "The
  * daemon's scheduling weight"), the daemon in a session of its own as
  * every mount from fstab is: 6.6 such moves per file at nice 0, and nearly
- * twice the time of nice -10. A heavier daemon keeps the caller where it
- * is. */
+ * twice the time of nice -10 in two runs of three (in the third, as
+ * slow). A heavier daemon keeps the caller where it is, mostly. */
 #ifndef UM_NICE_H
 #define UM_NICE_H
 
