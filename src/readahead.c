@@ -61,12 +61,12 @@ void um_readahead_raise(const char *mountpoint, struct fuse_conn_info *conn)
 	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
-		um_log(UM_LOG_DEBUG, "readahead stays %u KiB: %s: %m", conn->max_readahead / 1024, path);
+		um_debug("readahead stays %u KiB: %s: %m", conn->max_readahead / 1024, path);
 		return;
 	}
 	n = snprintf(val, sizeof(val), "%u", kib);
 	if (write(fd, val, (size_t)n) != n)
-		um_log(UM_LOG_DEBUG, "readahead stays %u KiB: %s: %m", conn->max_readahead / 1024, path);
+		um_debug("readahead stays %u KiB: %s: %m", conn->max_readahead / 1024, path);
 	else
 		conn->max_readahead = kib * 1024;
 	(void)close(fd);

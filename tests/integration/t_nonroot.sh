@@ -459,6 +459,10 @@ expect_eq "daemon log: no warning about passthrough, which was not asked for" ""
 # Nor about the weight: a user may not lower nice (no CAP_SYS_NICE), and
 # the default -10 then leaves it as it was.
 expect_eq "daemon log: no warning about nice, which was not asked for" "" "$(grep -i 'nice' "${_log_of[$M]}")"
+# Nor about the read-ahead it raises through sysfs when it can (root
+# only): a hint, logged only with -d.
+expect_eq "daemon log: nothing about read-ahead, a hint a user cannot give" "" \
+	"$(grep -i 'readahead\|read_ahead' "${_log_of[$M]}")"
 expect_eq "the daemon's threads keep the nice they were started with" "$(ps -o ni= -p $$ | tr -d ' ')" \
 	"$(ps -L -o ni= -p "$pid" | tr -d ' ' | sort -u | xargs)"
 
