@@ -137,6 +137,22 @@ int um_ns_set_owner(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mo
 	return r;
 }
 
+int um_ns_own_new(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode, struct stat *ret_st)
+{
+	int r;
+
+	/* The daemon made it as itself: for a caller of its own uid (root
+	 * for root, the user on a user's own mount) it is often the owner
+	 * already, group included. Asked first only then. */
+	if (uid == geteuid()) {
+		r = um_sys_lstatat(dirfd, name, ret_st);
+		if (r < 0 || (ret_st->st_uid == uid && ret_st->st_gid == gid))
+			return r;
+	}
+	r = um_ns_set_owner(dirfd, name, uid, gid, mode);
+	return r < 0 ? r : um_sys_lstatat(dirfd, name, ret_st);
+}
+
 int um_ns_place(struct um_fs *fs, const char *tmp, int upfd, const char *name, bool is_dir, bool over_whiteout)
 {
 	int r;

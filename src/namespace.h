@@ -43,6 +43,10 @@ bool um_ns_caller_capable(fuse_req_t req, int cap);
 /* Give dirfd/name (name "" = dirfd) owner and, when it has bits chown
  * clears, mode again. */
 int um_ns_set_owner(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode);
+/* The same for an object the daemon just made at dirfd/name, which it
+ * need not chown when it is already uid:gid; then its attributes in
+ * *ret_st. */
+int um_ns_own_new(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode, struct stat *ret_st);
 
 /* Move work/tmp to upfd/name. Over a whiteout or a fallthru (replace) a
  * directory is exchanged with it and the marker removed. */

@@ -188,7 +188,7 @@ static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, st
 		r = build(upfd, name, o);
 		if (r < 0)
 			goto unlock;
-		r = um_ns_set_owner(upfd, name, uid, gid, o->mode);
+		r = um_ns_own_new(upfd, name, uid, gid, o->mode, ret_st);
 		if (r < 0)
 			unbuild(upfd, name, o);
 	} else {
@@ -203,9 +203,10 @@ static int make_entry(fuse_req_t req, struct um_inode *dir, const char *name, st
 			r = um_ns_place(fs, tmp, upfd, name, is_dir, true);
 		if (r < 0)
 			unbuild(fs->work_fd, tmp, o);
+		/* After the rename, which changed its ctime. */
+		if (r == 0)
+			r = um_sys_lstatat(upfd, name, ret_st);
 	}
-	if (r == 0)
-		r = um_sys_lstatat(upfd, name, ret_st);
 unlock:
 	pthread_rwlock_unlock(&dir->lock);
 	um_notify_names_changed(fs, dir);
@@ -276,7 +277,7 @@ void um_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	int r = make_entry(req, um_req_inode(req, parent), name, &o, &ino, &st);
 
 	if (r == 0) {
-		r = um_file_attach(fs, ino, o.fd, UM_UPPER, fi);
+		r = um_file_attach(fs, ino, o.fd, UM_UPPER, &st, fi);
 		if (r < 0) {
 			(void)close(o.fd);
 			um_inode_unref(fs, ino, 1);

@@ -107,7 +107,8 @@ static bool pt_writer(const struct um_file *f)
 	return f->pt == UM_PT_BACKING && (f->flags & O_ACCMODE) != O_RDONLY;
 }
 
-int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, struct fuse_file_info *fi)
+int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, const struct stat *st_known,
+		   struct fuse_file_info *fi)
 {
 	struct um_file *f = malloc(sizeof(*f));
 	struct stat st;
@@ -130,8 +131,11 @@ int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t laye
 	f->layer = layer;
 	f->flags = fi->flags & ~(UM_FD_FLAGS_DROPPED | O_TRUNC);
 	f->ino = um_inode_ref(ino);
+	if ((f->flags & O_ACCMODE) != O_RDONLY && !st_known)
+		st_known = um_sys_fstat(fd, &st) < 0 ? NULL : &st;
+	/* Not knowing counts as setuid: the write then looks. */
 	atomic_init(&f->priv, (f->flags & O_ACCMODE) != O_RDONLY &&
-				      (um_sys_fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID))));
+				      (!st_known || (st_known->st_mode & (S_ISUID | S_ISGID))));
 	atomic_fetch_add(&ino->nopen, 1);
 	if (pt_writer(f)) {
 		atomic_fetch_add(&ino->pt_writers, 1);
@@ -316,7 +320,7 @@ void um_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	um_loc_release(fs, &loc);
 	r = fd >= 0 && (fi->flags & O_TRUNC) ? um_file_kill_priv(req, ino, fd) : fd;
 	if (r >= 0)
-		r = um_file_attach(fs, ino, fd, loc.datalayer ? loc.datalayer : loc.layer, fi);
+		r = um_file_attach(fs, ino, fd, loc.datalayer ? loc.datalayer : loc.layer, NULL, fi);
 	if (r < 0) {
 		if (fd >= 0)
 			(void)close(fd);

@@ -25,8 +25,10 @@ struct um_inode;
 #define UM_FD_FLAGS_DROPPED (O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT | O_APPEND)
 
 /* Make fi's handle from fd (owned on success) on layer, for ino (a new
- * reference is taken). */
-int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, struct fuse_file_info *fi);
+ * reference is taken). st_known: fd's attributes when the caller has
+ * just read them (create), else NULL. */
+int um_file_attach(struct um_fs *fs, struct um_inode *ino, int fd, uint16_t layer, const struct stat *st_known,
+		   struct fuse_file_info *fi);
 /* Reply to OPEN or CREATE with fi's handle (and its backing file, for
  * passthrough); fuse_reply_open()'s or fuse_reply_create()'s result. */
 int um_file_reply_open(fuse_req_t req, struct fuse_file_info *fi);

@@ -13,6 +13,7 @@
  *
  * Namespace:
  *   create P MODE              open(O_CREAT|O_EXCL|O_WRONLY, MODE)
+ *   create-write P MODE STRING the same, then write STRING through that descriptor
  *   mknod P reg|fifo|sock [MODE]      (MODE default 0644)
  *   mknod P chr|blk MAJ MIN [MODE]
  *   mkdir P MODE | rmdir P | unlink P
@@ -626,6 +627,22 @@ int main(int argc, char **argv)
 		int fd = open(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, m);
 		if (fd < 0)
 			return report(-1);
+		return report(close_keep(fd, 0));
+	}
+	if (!strcmp(op, "create-write") && n == 2) {
+		mode_t m = (mode_t)num(a[0], 8);
+		size_t len = strlen(a[1]);
+		if (bad)
+			return usage("bad mode");
+		int fd = open(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, m);
+		if (fd < 0)
+			return report(-1);
+		ssize_t w = write(fd, a[1], len);
+		if (w != (ssize_t)len) {
+			if (w >= 0)
+				errno = EIO;
+			return report(close_keep(fd, -1));
+		}
 		return report(close_keep(fd, 0));
 	}
 	if (!strcmp(op, "mknod") && n >= 1) {

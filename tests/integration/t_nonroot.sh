@@ -270,6 +270,8 @@ trusted xattr	EPERM	setxattr newd/z2 trusted.k v
 chmod upper	OK	chmod newd/z2 0600
 utimens upper	OK	utimens newd/z2 1000 2000
 truncate upper	OK	truncate newd/z2 3
+create setuid, write through that fd	OK	create-write newd/sw 4755 x
+the write cleared setuid	OK f 0755 61101:61101 1 1	stat newd/sw
 readdir root	-	readdir .
 readdir merged	OK b/f,c/f,new/f	readdir m
 readdir lower-only	OK x/f	readdir sub

@@ -25,7 +25,8 @@
 #    was copied up: upper's subtrees are byte-for-byte and inode-for-inode
 #    as before, the refused names are absent from upper.
 # 2. Ownership: files, dirs, symlinks, fifos, sockets created by A and by B
-#    are theirs (union and upper on disk); in a setgid dir they get its
+#    are theirs (union and upper on disk), and root's under another gid
+#    (setpriv --regid) get that group, a 06755 file both bits; in a setgid dir they get its
 #    group, dirs inherit S_ISGID, S_ISGID requested by a non-member is
 #    dropped and kept for a member; a parent's default ACL, not the umask,
 #    gives the new modes; a copy-up triggered by a user (write,
@@ -261,6 +262,7 @@ declare -A WHO_ARGS=(
 	[a]="setpriv --reuid=$A --regid=$A --clear-groups"
 	[b]="setpriv --reuid=$B --regid=$B --clear-groups"
 	[bg]="setpriv --reuid=$B --regid=$B --groups=$G"
+	[rootg]="setpriv --regid=$G --clear-groups"
 )
 
 # _urun SIDE WHO HELPER ARGS...: the helper's answer, as WHO, with the
@@ -499,6 +501,17 @@ uop "b unlinks A's file (not sticky)" OK b fsop unlink pubw/a_secret
 uop "bg chgrps its file to its supplementary group" OK bg fsop chown pubw/b_f -1 "$G"
 uop "bg's file: group changed" "OK f 0644 $B:$G 0 1" root fsop stat pubw/b_f
 up_stat "bg's chgrp on upper" pubw/b_f "-rw-r--r-- $B:$G"
+# Root under another group: the daemon makes each object as itself
+# (group 0) and must hand it to the caller's group, setuid/setgid kept.
+uop "root with gid $G creates" OK rootg fsop create pubw/rg_f 0644
+uop "root with gid $G creates a 06755 file" OK rootg fsop create pubw/rg_s 6755
+uop "root with gid $G mkdirs" OK rootg fsop mkdir pubw/rg_d 0755
+uop "root with gid $G's file is 0:$G" "OK f 0644 0:$G 0 1" root fsop stat pubw/rg_f
+uop "root with gid $G's 06755 file keeps both bits" "OK f 6755 0:$G 0 1" root fsop stat pubw/rg_s
+uop "root with gid $G's dir is 0:$G" "~OK d 0755 0:$G [0-9]+ 2" root fsop stat pubw/rg_d
+up_stat "root with gid $G's file on upper" pubw/rg_f "-rw-r--r-- 0:$G"
+up_stat "root with gid $G's 06755 file on upper" pubw/rg_s "-rwsr-sr-x 0:$G"
+up_stat "root with gid $G's dir on upper" pubw/rg_d "drwxr-xr-x 0:$G"
 
 uop "a creates in B's lower-only 0777 dir" OK a fsop create lodir/a_f 0644
 uop "a mkdirs in B's lower-only dir" OK a fsop mkdir lodir/a_d 0700
