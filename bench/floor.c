@@ -12,7 +12,8 @@
  * asks: in INIT (src/ops.c; and src/devio.c's HANDLE_KILLPRIV_V2 and
  * passthrough), default_permissions, no OPENDIR (so listings are cached),
  * no FLUSH, day-long timeouts, libfuse's multi-threaded loop with the same
- * thread counts, the same default nice (src/nice.h). Files made through the mount are opened through
+ * thread counts, the same default nice and io_uring worker class
+ * (src/nice.h). Files made through the mount are opened through
  * passthrough, as unionmount's default (auto) opens upper files, with one
  * scratch file on tmpfs (/dev/shm) as every inode's backing file; the last
  * writable close drops the kernel's attributes, as unionmount's does.
@@ -98,6 +99,8 @@ static _Atomic uint64_t init_unique;
 static atomic_bool init_killpriv, init_pt, init_done, init_uring;
 /* FLOOR_URING=N: serve through io_uring with about N workers. */
 static unsigned uring_workers;
+/* As unionmount's uring_idle=auto (src/nice.h); set before the loop starts. */
+static bool idle_workers;
 /* The backing id the reply this thread is writing carries (0: none). */
 static _Thread_local int32_t reply_id;
 
@@ -720,7 +723,7 @@ send:
 	if (n >= 0)
 		return n;
 	n = writev(fd, iov, count);
-	if (start && n >= 0 && um_uring_start(session, uring_workers) < 0)
+	if (start && n >= 0 && um_uring_start(session, uring_workers, idle_workers) < 0)
 		fprintf(stderr, "floor: io_uring workers did not start\n");
 	return n;
 }
@@ -812,6 +815,7 @@ int main(int argc, char **argv)
 		goto unmount;
 	/* As unionmount (src/main.c): its default weight. */
 	um_nice_setup(-10, false);
+	idle_workers = um_sched_own_group();
 	lc = fuse_loop_cfg_create();
 	if (!lc)
 		goto unmount;

@@ -185,6 +185,7 @@ enum opt_kind {
 	OPT_NICE,
 	OPT_PASSTHROUGH,
 	OPT_URING,
+	OPT_URING_IDLE,
 };
 
 enum opt_arg {
@@ -221,6 +222,8 @@ static const struct opt_def opt_defs[] = {
 	  "kernel does the I/O of files that cannot move (default), all, none" },
 	{ "uring", OPT_URING, ARG_STRING, "uring=auto|off",
 	  "requests through io_uring when the kernel offers it (default), or not" },
+	{ "uring_idle", OPT_URING_IDLE, ARG_STRING, "uring_idle=auto|off",
+	  "io_uring workers SCHED_IDLE when the daemon's group is its own (default)" },
 	{ "max_dirfds", OPT_MAX_DIRFDS, ARG_STRING, "max_dirfds=N",
 	  "most directory fds kept open (default half the open-files limit)" },
 	{ "nice", OPT_NICE, ARG_STRING, "nice=N",
@@ -541,6 +544,12 @@ static int parse_one_opt(struct um_config *cfg, struct parse_state *ps, const ch
 				    value);
 		cfg->uring = !strcmp(value, "auto");
 		return 0;
+	case OPT_URING_IDLE:
+		if (strcmp(value, "auto") && strcmp(value, "off"))
+			return fail(err, errlen, -EINVAL,
+				    "uring_idle: '%s' is neither auto nor off; e.g. -o uring_idle=off", value);
+		cfg->uring_idle = !strcmp(value, "auto");
+		return 0;
 	case OPT_READDIRPLUS:
 		if (!strcmp(value, "adaptive"))
 			cfg->readdirplus = UM_RDPLUS_ADAPTIVE;
@@ -790,6 +799,7 @@ int um_config_parse(struct um_config *cfg, int argc, char **argv, char *err, siz
 	cfg->readdirplus = UM_RDPLUS_DEFAULT;
 	cfg->passthrough = UM_PASSTHROUGH_AUTO;
 	cfg->uring = true;
+	cfg->uring_idle = true;
 	cfg->nice = UM_DEFAULT_NICE;
 	if (scan_help_version(cfg, argc, argv))
 		return 0;

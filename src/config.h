@@ -49,6 +49,7 @@ struct um_config {
 	enum um_passthrough passthrough; /* -o passthrough= (default auto) */
 	bool passthrough_given;          /* ... named on the command line */
 	bool uring;               /* -o uring=auto (the default): uring.h */
+	bool uring_idle;          /* -o uring_idle=auto (the default): nice.h */
 	unsigned long max_dirfds; /* -o max_dirfds; 0: half the open-files limit (dirfds.h) */
 	int nice;                 /* -o nice= (default UM_DEFAULT_NICE): nice.h */
 	bool nice_given;          /* ... named on the command line */

@@ -160,11 +160,12 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
 	n = writev(fd, iov, count);
 	/* Only once the kernel has INIT's reply will it take registrations. */
 	if (uring && n >= 0) {
-		r = um_uring_start(fs->se, UM_THREADS);
+		r = um_uring_start(fs->se, UM_THREADS, fs->uring_idle);
 		if (r < 0)
 			um_log(UM_LOG_WARN, "io_uring: %s; serving requests through /dev/fuse", strerror(-r));
 		else
-			um_log(UM_LOG_INFO, "serving requests through io_uring");
+			um_log(UM_LOG_INFO, "serving requests through io_uring%s",
+			       fs->uring_idle ? " (workers SCHED_IDLE)" : "");
 	}
 	return n;
 }

@@ -236,6 +236,11 @@ int main(int argc, char **argv)
 	/* After fuse_daemonize(), whose setsid() made the session ours, and
 	 * before any thread starts, so that all inherit it. */
 	um_nice_setup(cfg.nice, cfg.nice_given);
+	fs->uring_idle = cfg.uring_idle && um_sched_own_group();
+	if (cfg.uring_idle)
+		um_debug("uring_idle=auto: io_uring workers %s",
+			 fs->uring_idle ? "SCHED_IDLE"
+					: "in the normal class: the daemon shares its scheduling group, or that is not known");
 	um_log(UM_LOG_INFO, "mounted: %zu lowerdir%s%s%s", cfg.n_lower, cfg.n_lower == 1 ? "" : "s",
 	       cfg.upperdir ? ", upperdir " : "", cfg.upperdir ? cfg.upperdir : "");
 

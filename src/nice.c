@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,4 +68,115 @@ void um_nice_setup(int nice, bool explicit)
 	/* ENOENT: a kernel without autogroups, which then weighs threads. */
 	if (r < 0 && r != -ENOENT)
 		refused(explicit, nice, "session", -r);
+}
+
+/* The inode number of the initial cgroup namespace (PROC_CGROUP_INIT_INO,
+ * include/linux/proc_ns.h): a fixed value of the kernel's ABI. */
+#define CGROUP_NS_INIT_INO 0xEFFFFFFBU
+
+/* The first line of path into buf, without its newline ("" for an empty
+ * file); -errno. */
+static int read_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	if (fgets(buf, (int)size, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	else if (ferror(f))
+		r = -EIO;
+	else
+		buf[0] = '\0';
+	(void)fclose(f);
+	return r;
+}
+
+/* Is word one of the sep-separated words of list? */
+static bool has_word(const char *list, const char *word, char sep)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list;; p++) {
+		if (!strncmp(p, word, n) && (p[n] == sep || p[n] == '\0'))
+			return true;
+		p = strchr(p, sep);
+		if (!p)
+			return false;
+	}
+}
+
+/* cgroup v2 (mounted on root): does the cpu controller hold path or one
+ * of its ancestors below the root? A cgroup lists in cgroup.controllers
+ * what its parent enabled for it. */
+static bool v2_cpu_below_root(const char *root, const char *path)
+{
+	char dir[PATH_MAX], file[PATH_MAX + 32], line[512];
+	size_t root_len = strlen(root);
+
+	if (snprintf(dir, sizeof(dir), "%s%s", root, path) >= (int)sizeof(dir))
+		return true;
+	while (strlen(dir) > root_len) {
+		(void)snprintf(file, sizeof(file), "%s/cgroup.controllers", dir);
+		if (read_line(file, line, sizeof(line)) < 0 || has_word(line, "cpu", ' '))
+			return true;
+		*strrchr(dir, '/') = '\0';
+	}
+	return false;
+}
+
+bool um_sched_root_cpu_cgroup(FILE *f, const char *v2_root)
+{
+	char line[PATH_MAX + 64], v2[PATH_MAX] = "", file[PATH_MAX];
+	bool v1 = false, v1_root = false, have_v2 = false;
+
+	while (fgets(line, sizeof(line), f)) {
+		char *ctl = strchr(line, ':'), *path = ctl ? strchr(ctl + 1, ':') : NULL;
+
+		if (!path)
+			continue;
+		*ctl++ = '\0';
+		*path++ = '\0';
+		path[strcspn(path, "\n")] = '\0';
+		if (!strcmp(line, "0") && !*ctl) {
+			have_v2 = snprintf(v2, sizeof(v2), "%s", path) < (int)sizeof(v2);
+		} else if (has_word(ctl, "cpu", ',')) {
+			v1 = true;
+			v1_root = !strcmp(path, "/");
+		}
+	}
+	if (ferror(f))
+		return false;
+	if (v1)
+		return v1_root;
+	(void)snprintf(file, sizeof(file), "%s/cgroup.controllers", v2_root);
+	if (!have_v2 || access(file, R_OK) < 0)
+		return false;
+	return !strcmp(v2, "/") || !v2_cpu_below_root(v2_root, v2);
+}
+
+bool um_sched_own_group(void)
+{
+	char on[8];
+	struct stat st;
+	FILE *f;
+	bool r;
+
+	/* Its session holds only the daemon when it leads it: nothing else
+	 * is started from the daemon. */
+	if (getsid(0) != getpid())
+		return false;
+	if (read_line("/proc/sys/kernel/sched_autogroup_enabled", on, sizeof(on)) < 0 || strcmp(on, "1"))
+		return false;
+	/* In another cgroup namespace, paths are the container's: its root
+	 * may be anywhere below the real one. */
+	if (stat("/proc/self/ns/cgroup", &st) < 0 || st.st_ino != CGROUP_NS_INIT_INO)
+		return false;
+	f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return false;
+	r = um_sched_root_cpu_cgroup(f, "/sys/fs/cgroup");
+	(void)fclose(f);
+	return r;
 }

@@ -1,4 +1,5 @@
-/* The daemon's scheduling weight against the programs it serves (-o nice=).
+/* How the daemon is scheduled against the programs it serves: its weight
+ * (-o nice=) and its io_uring workers' class (-o uring_idle=).
  *
  * A caller blocked on a request sleeps on its CPU while the worker pinned
  * there (uring.h) serves it; when the reply wakes it, that CPU is still
@@ -8,11 +9,21 @@
  * daemon's scheduling weight"), the daemon in a session of its own as
  * every mount from fstab is: 6.6 such moves per file at nice 0, and nearly
  * twice the time of nice -10 in two runs of three (in the third, as
- * slow). A heavier daemon keeps the caller where it is, mostly. */
+ * slow). A heavier daemon keeps the caller where it is, mostly.
+ *
+ * Wholly where the workers are SCHED_IDLE: a CPU whose only runnable task
+ * is SCHED_IDLE counts as idle to the wakeup, which then leaves the caller
+ * there (bench/README.md, "A slow run, seen from inside"). That class is
+ * safe only in a scheduling group of the daemon's own, where it competes
+ * with the daemon's other threads alone and the group keeps its weight
+ * against others; in a group shared with a busy program, each request
+ * waits for that program's time slices (untar 48 s against 2.6 s, with
+ * two busy loops in the daemon's session). */
 #ifndef UM_NICE_H
 #define UM_NICE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Give the calling thread, and every thread it creates afterwards, nice
  * value nice; and when this process leads its own session (after
@@ -22,5 +33,20 @@
  * CAP_SYS_NICE, no autogroups): logged, at warning level when the value
  * was asked for (explicit), and the daemon runs on unchanged. */
 void um_nice_setup(int nice, bool explicit);
+
+/* Is this process a scheduling group of its own: the autogroup of the
+ * session it leads, in effect (autogroups on, the initial cgroup
+ * namespace, no cpu cgroup below the root holding it)? A cpu cgroup of
+ * its own would do as well, but that it holds nothing else is not
+ * checked: false there, and wherever something cannot be read. */
+bool um_sched_own_group(void);
+
+/* Its cgroup part: does f, read as /proc/self/cgroup, put the process in
+ * the root cpu cgroup, the only one where autogroups count? Lines are
+ * ID:CONTROLLERS:PATH; cgroup v1's cpu controller has a line of its own,
+ * v2's is "0::PATH", checked against the hierarchy mounted on v2_root
+ * (no cpu controller enabled from PATH up to the root). False when
+ * unsure. */
+bool um_sched_root_cpu_cgroup(FILE *f, const char *v2_root);
 
 #endif

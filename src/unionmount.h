@@ -87,6 +87,9 @@ struct um_fs {
 	/* -o uring=auto, multi-threaded: take FUSE over io_uring when the
 	 * kernel offers it (devio.c, uring.h). */
 	bool uring;
+	/* ... its workers in SCHED_IDLE: uring_idle=auto and the daemon a
+	 * scheduling group of its own (nice.h). Set before the session runs. */
+	bool uring_idle;
 	bool metacopy;           /* -o metacopy=on: metadata-only copy-up (copyup.h) */
 	/* The upper's format version is at least UM_FORMAT_METACOPY (read at
 	 * mount, raised by the first metadata-only copy-up; only ever set). */

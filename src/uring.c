@@ -64,6 +64,7 @@ enum { CMD_REGISTER = 1, CMD_COMMIT_AND_FETCH = 2 };
 struct worker {
 	struct fuse_session *se;
 	unsigned qid;
+	bool idle;             /* run in SCHED_IDLE */
 	struct io_uring ring;
 	struct ring_hdr hdr;
 	struct iovec iov[2];
@@ -320,6 +321,7 @@ static int ring_init(struct worker *w)
 static void *work(void *arg)
 {
 	struct worker *w = arg;
+	char name[16];
 	cpu_set_t cpus;
 	bool stopping = false;
 	int r;
@@ -328,6 +330,14 @@ static void *work(void *arg)
 	CPU_SET(w->qid, &cpus);
 	/* A CPU that is possible but offline gets no requests; unpinned. */
 	(void)pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+	(void)snprintf(name, sizeof(name), "um-uring/%u", w->qid);
+	(void)pthread_setname_np(pthread_self(), name);
+	/* When a reply wakes its caller, this CPU is still busy with the
+	 * worker, and the kernel places the caller on an idle one, unless
+	 * all this CPU runs is SCHED_IDLE: then the caller stays, and its
+	 * next request finds the worker here (nice.h). */
+	if (w->idle && sched_setscheduler(0, SCHED_IDLE, &(struct sched_param){ 0 }) < 0)
+		um_debug("io_uring: the worker for CPU %u stays in its class: %m", w->qid);
 	r = ring_init(w);
 	if (r < 0) {
 		report(w, r);
@@ -448,7 +458,7 @@ static struct worker *worker_new(struct fuse_session *se, unsigned qid, size_t s
 	return w;
 }
 
-int um_uring_start(struct fuse_session *se, unsigned threads)
+int um_uring_start(struct fuse_session *se, unsigned threads, bool idle)
 {
 	size_t size = atomic_load(&payload_size);
 	unsigned queues = atomic_load(&n_queues), served = 0, per_queue;
@@ -474,6 +484,7 @@ int um_uring_start(struct fuse_session *se, unsigned threads)
 			r = -ENOMEM;
 			break;
 		}
+		w->idle = idle;
 		r = -pthread_create(&w->tid, NULL, work, w);
 		if (r < 0) {
 			free(w->buf);
@@ -560,10 +571,11 @@ void um_uring_accept(struct fuse_init_out *out, size_t len)
 	(void)len;
 }
 
-int um_uring_start(struct fuse_session *se, unsigned threads)
+int um_uring_start(struct fuse_session *se, unsigned threads, bool idle)
 {
 	(void)se;
 	(void)threads;
+	(void)idle;
 	return -ENOSYS;
 }
 

@@ -28,8 +28,9 @@ void um_uring_accept(struct fuse_init_out *out, size_t len);
  * least two for each possible CPU (pinned to it, so one request that
  * blocks long does not stall the CPU's callers), each registering one request slot, and
  * waits for their registrations. Negative errno if a queue was left with
- * no worker; the kernel has then been made to use /dev/fuse. */
-int um_uring_start(struct fuse_session *se, unsigned threads);
+ * no worker; the kernel has then been made to use /dev/fuse. idle: the
+ * workers run in SCHED_IDLE (nice.h, um_sched_own_group()). */
+int um_uring_start(struct fuse_session *se, unsigned threads, bool idle);
 
 /* Stops the workers and waits for them: after the session loop ends, so
  * no request is still being served when the filesystem is freed. */

@@ -16,12 +16,16 @@
 #    requests made while io_uring_enter() fails with EAGAIN (injected by
 #    strace). Upper holds what was written.
 # 2. SIGTERM while mounted through io_uring: the daemon stops its
-#    workers, unmounts and exits 0.
+#    workers, unmounts and exits 0. Then the workers' class (uring_idle=):
+#    normal under -f in the test's session (section 1), SCHED_IDLE for a
+#    backgrounded daemon where autogroups count, and the same program
+#    served; normal with uring_idle=off and in a cgroup namespace of its
+#    own.
 # 3. uring=off, or io_uring unusable in the daemon (a seccomp filter
 #    refusing io_uring_setup, as containers do): served through
 #    /dev/fuse, same results, no hang at the first request.
-# 4. uring=bogus: refused with a message naming the option, nothing
-#    mounted.
+# 4. uring=bogus, uring_idle=bogus: refused with a message naming the
+#    option, nothing mounted.
 # Where the kernel lacks FUSE over io_uring, 1 and 2 are skipped and 3
 # and 4 still run.
 . "$(dirname "$0")/lib.sh"
@@ -86,6 +90,10 @@ appended" "$(t cat "$m/keep/low.txt")"
 	expect_eq "$l: upper holds the data" "$sum" "$(md5sum <"$U/keep/sub/moved")"
 }
 
+# classes PID: each kind of PID's threads with its scheduling class
+# (ps's CLS: TS normal, IDL SCHED_IDLE), e.g. "IDL um-uring TS unionmount".
+classes() { ps -L -o cls=,comm= -p "$1" | sed -e 's/^ *//' -e 's|um-uring/[0-9]*|um-uring|' | LC_ALL=C sort -u | xargs; }
+
 # every_cpu SCRIPT: sh -c SCRIPT pinned to each CPU at once (CPU in its
 # environment); prints how many of them failed.
 every_cpu() {
@@ -119,6 +127,10 @@ if [ -n "$OLD" ]; then
 	# The daemon stopped and continued (SIGSTOP, SIGCONT: job control, a
 	# debugger) while requests wait: each gets its answer.
 	pid=${_pid_of[$M]}
+	# In this test's session, which it shares with the shell running it,
+	# SCHED_IDLE workers would wait out every busy program there.
+	expect_eq "auto, -f in the test's session: every thread in the normal class" "TS um-uring TS unionmount" \
+		"$(classes "$pid")"
 	bad=0
 	for i in $(seq 1 6); do
 		kill -STOP "$pid"
@@ -191,6 +203,52 @@ if [ -n "$OLD" ]; then
 	fi
 	_is_mounted "$M" && fail "SIGTERM: still mounted"
 	_forget_mount "$M"
+
+	# ---------------------------------------------------- 2b. uring_idle
+	# Backgrounded, the daemon leads a session of its own, as from fstab:
+	# its io_uring workers go SCHED_IDLE (where autogroups are on and
+	# count: the root cpu cgroup, the initial cgroup namespace) and serve
+	# the same program; uring_idle=off keeps them normal, and so does a
+	# cgroup namespace of its own (unshare -C), where whether the group
+	# is its own cannot be told.
+	if [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" == 1 ] &&
+		grep -qE '^[0-9]+:([^:]*,)?cpu(,[^:]*)?:/$' /proc/self/cgroup; then
+		idle_want="IDL um-uring TS unionmount"
+	else
+		idle_want="TS um-uring TS unionmount"
+		log "autogroups off, or not in the root cpu cgroup (v1): the workers stay normal"
+	fi
+	for how in auto off unshare; do
+		fresh
+		offer 1
+		case $how in
+		auto) t "$UNIONMOUNT" "$M" -o "lowerdir=$L,upperdir=$U,workdir=$W" >"$T/bg.out" 2>&1 ;;
+		off) t "$UNIONMOUNT" "$M" -o "lowerdir=$L,upperdir=$U,workdir=$W,uring_idle=off" >"$T/bg.out" 2>&1 ;;
+		unshare) t unshare -C "$UNIONMOUNT" "$M" -o "lowerdir=$L,upperdir=$U,workdir=$W" >"$T/bg.out" 2>&1 ;;
+		esac
+		rc=$?
+		restore
+		_mounts+=("f:$M")
+		pid=$(bg_daemon_pid "$M") && _pid_of[$M]=$pid
+		expect_eq "uring_idle, $how: background start, exit status and output" "0:" "$rc:$(cat "$T/bg.out")"
+		if [ -z "$pid" ]; then
+			fail "uring_idle, $how: no daemon serving $M"
+			continue
+		fi
+		want=$idle_want
+		[ $how == auto ] || want="TS um-uring TS unionmount"
+		expect_eq "uring_idle, $how: threads' classes" "$want" "$(classes "$pid")"
+		[ $how == auto ] && {
+			workload idle "$M"
+			expect_eq "idle: callers on every CPU answered" 0 \
+				"$(every_cpu "for i in \$(seq 100 400); do stat \"$M/big_\$i\" >/dev/null || exit 1; done")"
+		}
+		# Not our child: um_umount could not wait for it.
+		unset '_pid_of[$M]'
+		um_umount "$M"
+		for i in $(seq 100); do pid_running "$pid" || break; sleep 0.1; done
+		pid_running "$pid" && fail "uring_idle, $how: daemon $pid still running 10 s after the unmount"
+	done
 else
 	log "sections 1-2 skipped: this kernel has no FUSE over io_uring"
 fi
@@ -224,5 +282,10 @@ expect_eq "uring=bogus: exit status" 1 "$?"
 expect_match "uring=bogus: message" "uring: 'bogus' is neither auto nor off" "$out"
 _is_mounted "$M" && fail "uring=bogus: mounted"
 expect_eq "uring=bogus: upper untouched" "" "$(ls -A "$U")"
+out=$(t "$UNIONMOUNT" "$M" -o "lowerdir=$L,upperdir=$U,workdir=$W,uring_idle=bogus" -f 2>&1)
+expect_eq "uring_idle=bogus: exit status" 1 "$?"
+expect_match "uring_idle=bogus: message" "uring_idle: 'bogus' is neither auto nor off" "$out"
+_is_mounted "$M" && fail "uring_idle=bogus: mounted"
+expect_eq "uring_idle=bogus: upper untouched" "" "$(ls -A "$U")"
 
 finish

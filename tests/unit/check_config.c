@@ -489,6 +489,26 @@ START_TEST(parse_uring)
 }
 END_TEST
 
+START_TEST(parse_uring_idle)
+{
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l"), 0);
+	ck_assert(cfg.uring_idle);
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,uring_idle=off"), 0);
+	ck_assert(!cfg.uring_idle);
+	ck_assert(cfg.uring);
+	ck_assert_msg(!strstr(fuse_opts(), "uring"), "ours, not fuse's: %s", fuse_opts());
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,uring_idle=off,uring_idle=auto"), 0);
+	ck_assert(cfg.uring_idle);
+	um_config_release(&cfg);
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,uring_idle=on"), -EINVAL);
+	ck_assert_err("uring_idle:", "on");
+	ck_assert_int_eq(PARSE("/mnt", "-o", "lowerdir=/l,uring_idle"), -EINVAL);
+	ck_assert_err("uring_idle", "");
+}
+END_TEST
+
 START_TEST(parse_max_dirfds)
 {
 	static const char *bad[] = { "max_dirfds=0", "max_dirfds=-1", "max_dirfds=12x", "max_dirfds=2147483648",
@@ -1152,6 +1172,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, parse_readdirplus);
 	tcase_add_test(tc, parse_passthrough_mode);
 	tcase_add_test(tc, parse_uring);
+	tcase_add_test(tc, parse_uring_idle);
 	tcase_add_test(tc, parse_max_dirfds);
 	tcase_add_test(tc, parse_nice);
 	tcase_add_test(tc, parse_passthrough);
