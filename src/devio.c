@@ -165,7 +165,7 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
 			um_log(UM_LOG_WARN, "io_uring: %s; serving requests through /dev/fuse", strerror(-r));
 		else
 			um_log(UM_LOG_INFO, "serving requests through io_uring%s",
-			       fs->uring_idle ? " (workers SCHED_IDLE)" : "");
+			       fs->uring_idle && !um_uring_idle_refused() ? " (workers SCHED_IDLE)" : "");
 	}
 	return n;
 }

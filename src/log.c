@@ -84,6 +84,9 @@ void um_log(enum um_log_level level, const char *fmt, ...)
 	struct timespec now = { 0 };
 	va_list ap;
 
+	/* Debug lines are for -d alone, whoever calls (libfuse's too). */
+	if (level == UM_LOG_DEBUG && !log_state.debug)
+		return;
 	va_start(ap, fmt);
 	errno = saved;
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);

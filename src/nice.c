@@ -1,9 +1,11 @@
 #include "nice.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -115,7 +117,7 @@ static bool v2_cpu_below_root(const char *root, const char *path)
 	char dir[PATH_MAX], file[PATH_MAX + 32], line[512];
 	size_t root_len = strlen(root);
 
-	if (snprintf(dir, sizeof(dir), "%s%s", root, path) >= (int)sizeof(dir))
+	if (path[0] != '/' || snprintf(dir, sizeof(dir), "%s%s", root, path) >= (int)sizeof(dir))
 		return true;
 	while (strlen(dir) > root_len) {
 		(void)snprintf(file, sizeof(file), "%s/cgroup.controllers", dir);
@@ -156,6 +158,40 @@ bool um_sched_root_cpu_cgroup(FILE *f, const char *v2_root)
 	return !strcmp(v2, "/") || !v2_cpu_below_root(v2_root, v2);
 }
 
+/* Does another process share this session, and so its autogroup? Its
+ * leader may have started one before it exec'd the daemon (a script's
+ * `helper & exec unionmount -f`); the daemon starts none, so one look at
+ * mount time holds. True when /proc cannot be read through. */
+static bool session_shared(void)
+{
+	DIR *d = opendir("/proc");
+	long self = (long)getpid();
+	bool shared = false;
+	struct dirent *e;
+
+	if (!d)
+		return true;
+	for (errno = 0; !shared && (e = readdir(d)); errno = 0) {
+		char path[64], line[1024], *end;
+		long pid = strtol(e->d_name, &end, 10), sid;
+
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		(void)snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		/* Gone since the listing, or hidden (hidepid): not ours. */
+		if (read_line(path, line, sizeof(line)) < 0)
+			continue;
+		/* pid (comm) state ppid pgrp session ...; comm may hold
+		 * anything, ')' included: the fields start after the last. */
+		end = strrchr(line, ')');
+		shared = end && sscanf(end + 1, " %*c %*d %*d %ld", &sid) == 1 && sid == self;
+	}
+	if (errno)
+		shared = true;
+	(void)closedir(d);
+	return shared;
+}
+
 bool um_sched_own_group(void)
 {
 	char on[8];
@@ -163,9 +199,9 @@ bool um_sched_own_group(void)
 	FILE *f;
 	bool r;
 
-	/* Its session holds only the daemon when it leads it: nothing else
-	 * is started from the daemon. */
-	if (getsid(0) != getpid())
+	/* A session's autogroup holds the daemon alone when it leads the
+	 * session and nothing else is in it. */
+	if (getsid(0) != getpid() || session_shared())
 		return false;
 	if (read_line("/proc/sys/kernel/sched_autogroup_enabled", on, sizeof(on)) < 0 || strcmp(on, "1"))
 		return false;

@@ -11,14 +11,16 @@
  * twice the time of nice -10 in two runs of three (in the third, as
  * slow). A heavier daemon keeps the caller where it is, mostly.
  *
- * Wholly where the workers are SCHED_IDLE: a CPU whose only runnable task
- * is SCHED_IDLE counts as idle to the wakeup, which then leaves the caller
- * there (bench/README.md, "A slow run, seen from inside"). That class is
- * safe only in a scheduling group of the daemon's own, where it competes
- * with the daemon's other threads alone and the group keeps its weight
- * against others; in a group shared with a busy program, each request
- * waits for that program's time slices (untar 48 s against 2.6 s, with
- * two busy loops in the daemon's session). */
+ * Nearly always where the workers are SCHED_IDLE: a CPU whose only
+ * runnable task is SCHED_IDLE counts as idle to the wakeup, which then
+ * leaves the caller there (bench/README.md, "The io_uring workers in
+ * SCHED_IDLE"). That class is safe only in a scheduling group of the
+ * daemon's own, where it competes with the daemon's other threads alone
+ * and the group keeps its weight against others (while those threads are
+ * idle: a group's weight is spread over CPUs by their load); in a group
+ * shared with a busy program, each request waits for that program's time
+ * slices (untar 48 s against 2.6 s, with two busy loops in the daemon's
+ * session). */
 #ifndef UM_NICE_H
 #define UM_NICE_H
 
@@ -35,10 +37,11 @@
 void um_nice_setup(int nice, bool explicit);
 
 /* Is this process a scheduling group of its own: the autogroup of the
- * session it leads, in effect (autogroups on, the initial cgroup
- * namespace, no cpu cgroup below the root holding it)? A cpu cgroup of
- * its own would do as well, but that it holds nothing else is not
- * checked: false there, and wherever something cannot be read. */
+ * session it leads and no other process is in, in effect (autogroups on,
+ * the initial cgroup namespace, no cpu cgroup below the root holding it)?
+ * A cpu cgroup of its own would do as well, but that it holds nothing
+ * else is not checked: false there, and wherever something cannot be
+ * read. Decided once, at mount: nothing changes it afterwards. */
 bool um_sched_own_group(void);
 
 /* Its cgroup part: does f, read as /proc/self/cgroup, put the process in

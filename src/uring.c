@@ -97,6 +97,10 @@ static struct worker **workers;
 static unsigned n_workers;
 static int stop_fd = -1;
 
+/* Set by the first worker the kernel refuses SCHED_IDLE, so that the
+ * refusal is logged once for all of them. */
+static atomic_bool idle_refused;
+
 /* The worker whose request this thread is dispatching: its reply goes to
  * that slot (um_uring_reply()). */
 static _Thread_local struct worker *serving;
@@ -318,6 +322,11 @@ static int ring_init(struct worker *w)
 	return r;
 }
 
+bool um_uring_idle_refused(void)
+{
+	return atomic_load(&idle_refused);
+}
+
 static void *work(void *arg)
 {
 	struct worker *w = arg;
@@ -336,8 +345,9 @@ static void *work(void *arg)
 	 * worker, and the kernel places the caller on an idle one, unless
 	 * all this CPU runs is SCHED_IDLE: then the caller stays, and its
 	 * next request finds the worker here (nice.h). */
-	if (w->idle && sched_setscheduler(0, SCHED_IDLE, &(struct sched_param){ 0 }) < 0)
-		um_debug("io_uring: the worker for CPU %u stays in its class: %m", w->qid);
+	if (w->idle && sched_setscheduler(0, SCHED_IDLE, &(struct sched_param){ 0 }) < 0 &&
+	    !atomic_exchange(&idle_refused, true))
+		um_log(UM_LOG_WARN, "io_uring: workers stay in the normal class (uring_idle=auto): %s", strerror(errno));
 	r = ring_init(w);
 	if (r < 0) {
 		report(w, r);
@@ -577,6 +587,11 @@ int um_uring_start(struct fuse_session *se, unsigned threads, bool idle)
 	(void)threads;
 	(void)idle;
 	return -ENOSYS;
+}
+
+bool um_uring_idle_refused(void)
+{
+	return false;
 }
 
 void um_uring_stop(void)

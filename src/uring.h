@@ -31,6 +31,8 @@ void um_uring_accept(struct fuse_init_out *out, size_t len);
  * no worker; the kernel has then been made to use /dev/fuse. idle: the
  * workers run in SCHED_IDLE (nice.h, um_sched_own_group()). */
 int um_uring_start(struct fuse_session *se, unsigned threads, bool idle);
+/* Did the kernel refuse a worker SCHED_IDLE (logged once)? */
+bool um_uring_idle_refused(void);
 
 /* Stops the workers and waits for them: after the session loop ends, so
  * no request is still being served when the filesystem is freed. */

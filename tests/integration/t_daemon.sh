@@ -162,8 +162,9 @@ done
 # ---------------------------------------------------------------- weight
 
 log "nice=: every thread at the weight asked for, and the session's autogroup when the session is its own"
-# threads_nice PID: the distinct nice values of PID's threads.
-threads_nice() { ps -L -o ni= -p "$1" | tr -d ' ' | sort -u | xargs; }
+# threads_nice PID: the distinct nice values of PID's threads; those in
+# SCHED_IDLE (io_uring workers, uring_idle=auto) have none ("-").
+threads_nice() { ps -L -o cls=,ni= -p "$1" | awk '$1 != "IDL" { print $2 }' | sort -u | xargs; }
 # autogroup_nice PID: the nice of PID's autogroup ("/autogroup-N nice V").
 autogroup_nice() { sed -n 's/^.* nice //p' "/proc/$1/autogroup"; }
 for want in "" 7; do

@@ -19,8 +19,8 @@
 #    workers, unmounts and exits 0. Then the workers' class (uring_idle=):
 #    normal under -f in the test's session (section 1), SCHED_IDLE for a
 #    backgrounded daemon where autogroups count, and the same program
-#    served; normal with uring_idle=off and in a cgroup namespace of its
-#    own.
+#    served; normal with uring_idle=off, in a cgroup namespace of its
+#    own, and in a session it leads but shares with another process.
 # 3. uring=off, or io_uring unusable in the daemon (a seccomp filter
 #    refusing io_uring_setup, as containers do): served through
 #    /dev/fuse, same results, no hang at the first request.
@@ -93,6 +93,30 @@ appended" "$(t cat "$m/keep/low.txt")"
 # classes PID: each kind of PID's threads with its scheduling class
 # (ps's CLS: TS normal, IDL SCHED_IDLE), e.g. "IDL um-uring TS unionmount".
 classes() { ps -L -o cls=,comm= -p "$1" | sed -e 's/^ *//' -e 's|um-uring/[0-9]*|um-uring|' | LC_ALL=C sort -u | xargs; }
+
+# autogroup_counts: does a detached daemon started here get an autogroup
+# that counts (src/nice.c, um_sched_own_group(), but for the session)?
+# Autogroups on, the initial cgroup namespace, and the root cpu cgroup:
+# v1's cpu line "/", or on v2 no cpu controller from our cgroup up.
+autogroup_counts() {
+	local v1 path
+	[ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" == 1 ] || return 1
+	[ "$(stat -L -c %i /proc/self/ns/cgroup 2>/dev/null)" == 4026531835 ] || return 1
+	v1=$(awk -F: '$1 != 0 && $2 ~ /(^|,)cpu(,|$)/ { print $3 }' /proc/self/cgroup)
+	if [ -n "$v1" ]; then
+		[ "$v1" == / ]
+		return
+	fi
+	[ -r /sys/fs/cgroup/cgroup.controllers ] || return 1
+	path=$(awk -F: '$1 == 0 && $2 == "" { print $3 }' /proc/self/cgroup)
+	[ "${path:0:1}" == / ] || return 1
+	while [ "$path" != / ] && [ -n "$path" ]; do
+		grep -qw cpu "/sys/fs/cgroup$path/cgroup.controllers" 2>/dev/null && return 1
+		[ -r "/sys/fs/cgroup$path/cgroup.controllers" ] || return 1
+		path=${path%/*}
+	done
+	return 0
+}
 
 # every_cpu SCRIPT: sh -c SCRIPT pinned to each CPU at once (CPU in its
 # environment); prints how many of them failed.
@@ -211,12 +235,11 @@ if [ -n "$OLD" ]; then
 	# the same program; uring_idle=off keeps them normal, and so does a
 	# cgroup namespace of its own (unshare -C), where whether the group
 	# is its own cannot be told.
-	if [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" == 1 ] &&
-		grep -qE '^[0-9]+:([^:]*,)?cpu(,[^:]*)?:/$' /proc/self/cgroup; then
+	if autogroup_counts; then
 		idle_want="IDL um-uring TS unionmount"
 	else
 		idle_want="TS um-uring TS unionmount"
-		log "autogroups off, or not in the root cpu cgroup (v1): the workers stay normal"
+		log "autogroups off or not counting here (cpu cgroup, cgroup namespace): the workers stay normal"
 	fi
 	for how in auto off unshare; do
 		fresh
@@ -249,6 +272,28 @@ if [ -n "$OLD" ]; then
 		for i in $(seq 100); do pid_running "$pid" || break; sleep 0.1; done
 		pid_running "$pid" && fail "uring_idle, $how: daemon $pid still running 10 s after the unmount"
 	done
+	# A session it leads but shares: its starter ran something before it
+	# exec'd the daemon (a script's `helper & exec unionmount -f`), which
+	# the autogroup then holds too.
+	fresh
+	offer 1
+	setsid sh -c 'sleep 60 & echo $! >"$1"; shift; exec "$@"' sh "$T/sleeper.pid" \
+		"$UNIONMOUNT" "$M" -o "lowerdir=$L,upperdir=$U,workdir=$W" -f >"$T/shared.out" 2>&1 &
+	_mounts+=("f:$M")
+	for i in $(seq 100); do is_union_mounted "$M" && break; sleep 0.1; done
+	restore
+	pid=$(bg_daemon_pid "$M") && _pid_of[$M]=$pid
+	if [ -z "$pid" ]; then
+		fail "uring_idle, shared session: no daemon serving $M; its output: $(cat "$T/shared.out")"
+	else
+		expect_eq "uring_idle, shared session: the daemon leads it" "$pid" "$(ps -o sid= -p "$pid" | tr -d ' ')"
+		expect_eq "uring_idle, shared session: threads' classes" "TS um-uring TS unionmount" "$(classes "$pid")"
+		unset '_pid_of[$M]'
+		um_umount "$M"
+		for i in $(seq 100); do pid_running "$pid" || break; sleep 0.1; done
+		pid_running "$pid" && fail "uring_idle, shared session: daemon $pid still running 10 s after the unmount"
+	fi
+	[ -s "$T/sleeper.pid" ] && kill "$(cat "$T/sleeper.pid")" 2>/dev/null
 else
 	log "sections 1-2 skipped: this kernel has no FUSE over io_uring"
 fi
