@@ -425,8 +425,9 @@ static void *work(void *arg)
 
 /* Makes the kernel serve requests through /dev/fuse again: a
  * registration it refuses (no such queue) turns io_uring off for the
- * connection while the ring is not yet in use. 0 when it did; else the
- * kernel still holds every request and only unmounting ends that. */
+ * connection while the ring is not yet in use. 0 when it did, or when
+ * io_uring was never on for it; else the kernel still holds every request
+ * and only unmounting ends that. */
 static int fall_back(int fd)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&probe);
@@ -442,8 +443,11 @@ static int fall_back(int fd)
 	((struct ring_cmd *)sqe->cmd)->qid = UINT16_MAX;
 	r = io_uring_submit_and_wait(&probe, 1);
 	if (r >= 0 && (r = io_uring_peek_cqe(&probe, &cqe)) == 0) {
-		/* EINVAL is the refusal that turned io_uring off. */
-		r = cqe->res == -EINVAL ? 0 : cqe->res < 0 ? cqe->res : -EIO;
+		/* EINVAL is the refusal that turned io_uring off. EOPNOTSUPP:
+		 * it was never on for this connection, which /dev/fuse serves
+		 * already (enable_uring was cleared between INIT's request,
+		 * which offered it, and our reply, which took it). */
+		r = cqe->res == -EINVAL || cqe->res == -EOPNOTSUPP ? 0 : cqe->res < 0 ? cqe->res : -EIO;
 		io_uring_cqe_seen(&probe, cqe);
 	}
 	return r;

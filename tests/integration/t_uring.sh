@@ -21,6 +21,9 @@
 #    backgrounded daemon where autogroups count, and the same program
 #    served; normal with uring_idle=off, in a cgroup namespace of its
 #    own, and in a session it leads but shares with another process.
+#    And io_uring offered in INIT's request but no longer when the reply
+#    comes (enable_uring cleared meanwhile): served through /dev/fuse,
+#    the daemon does not unmount.
 # 3. uring=off, or io_uring unusable in the daemon (a seccomp filter
 #    refusing io_uring_setup, as containers do): served through
 #    /dev/fuse, same results, no hang at the first request.
@@ -250,9 +253,15 @@ if [ -n "$OLD" ]; then
 		unshare) t unshare -C "$UNIONMOUNT" "$M" -o "lowerdir=$L,upperdir=$U,workdir=$W" >"$T/bg.out" 2>&1 ;;
 		esac
 		rc=$?
-		restore
 		_mounts+=("f:$M")
 		pid=$(bg_daemon_pid "$M") && _pid_of[$M]=$pid
+		# The detached daemon answers INIT after the command returns,
+		# and the kernel gives io_uring only if it is still offered then.
+		for i in $(seq 100); do
+			[ -n "$pid" ] && ps -L -o comm= -p "$pid" | grep -q '^um-uring/' && break
+			sleep 0.1
+		done
+		restore
 		expect_eq "uring_idle, $how: background start, exit status and output" "0:" "$rc:$(cat "$T/bg.out")"
 		if [ -z "$pid" ]; then
 			fail "uring_idle, $how: no daemon serving $M"
@@ -281,8 +290,12 @@ if [ -n "$OLD" ]; then
 		"$UNIONMOUNT" "$M" -o "lowerdir=$L,upperdir=$U,workdir=$W" -f >"$T/shared.out" 2>&1 &
 	_mounts+=("f:$M")
 	for i in $(seq 100); do is_union_mounted "$M" && break; sleep 0.1; done
-	restore
 	pid=$(bg_daemon_pid "$M") && _pid_of[$M]=$pid
+	for i in $(seq 100); do
+		[ -n "$pid" ] && ps -L -o comm= -p "$pid" | grep -q '^um-uring/' && break
+		sleep 0.1
+	done
+	restore
 	if [ -z "$pid" ]; then
 		fail "uring_idle, shared session: no daemon serving $M; its output: $(cat "$T/shared.out")"
 	else
@@ -294,6 +307,38 @@ if [ -n "$OLD" ]; then
 		pid_running "$pid" && fail "uring_idle, shared session: daemon $pid still running 10 s after the unmount"
 	fi
 	[ -s "$T/sleeper.pid" ] && kill "$(cat "$T/sleeper.pid")" 2>/dev/null
+
+	# ------------------------------------- 2c. offered, then taken back
+	# enable_uring cleared between INIT's request (which offered io_uring)
+	# and the daemon's reply (which took it): the kernel then never turns
+	# it on, refuses every registration with EOPNOTSUPP, and serves
+	# /dev/fuse. strace holds the reply (the daemon's first writev) for a
+	# second; the offer is taken back once the mount is there.
+	if command -v strace >/dev/null; then
+		fresh
+		printf '#!/bin/sh\nexec strace -f -qq -o /dev/null -e trace=writev -e inject=writev:delay_enter=1000000:when=1 "%s" "$@"\n' \
+			"$UNIONMOUNT" >"$T/um-slowinit"
+		chmod +x "$T/um-slowinit"
+		offer 1
+		(
+			for i in $(seq 200); do is_union_mounted "$M" && break; sleep 0.01; done
+			offer 0
+		) &
+		flip=$!
+		REAL=$UNIONMOUNT
+		UNIONMOUNT=$T/um-slowinit
+		um_mount "$M" "lowerdir=$L,upperdir=$U,workdir=$W"
+		UNIONMOUNT=$REAL
+		wait "$flip"
+		restore
+		expect_eq "offered, then taken back: transport" dev "$(serving "$M")"
+		expect_eq "offered, then taken back: the daemon did not give up" "" \
+			"$(grep -i "unmounting" "${_log_of[$M]}")"
+		workload taken-back "$M"
+		um_umount "$M"
+	else
+		log "no strace: INIT's reply not held, section 2c skipped"
+	fi
 else
 	log "sections 1-2 skipped: this kernel has no FUSE over io_uring"
 fi
