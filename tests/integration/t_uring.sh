@@ -97,6 +97,27 @@ appended" "$(t cat "$m/keep/low.txt")"
 # (ps's CLS: TS normal, IDL SCHED_IDLE), e.g. "IDL um-uring TS unionmount".
 classes() { ps -L -o cls=,comm= -p "$1" | sed -e 's/^ *//' -e 's|um-uring/[0-9]*|um-uring|' | LC_ALL=C sort -u | xargs; }
 
+# wait_workers PID: until PID (empty: none) has its io_uring threads, at
+# most 10 s. A detached daemon answers INIT after its start command
+# returns, and the kernel gives io_uring only if it still offers it then.
+wait_workers() {
+	local i
+	for i in $(seq 100); do
+		[ -n "$1" ] && ps -L -o comm= -p "$1" | grep -q '^um-uring/' && return
+		sleep 0.1
+	done
+}
+
+# umount_detached LABEL PID: unmount $M, served by PID, which is not our
+# child (um_umount cannot wait for it), and check that it goes.
+umount_detached() {
+	local i
+	unset '_pid_of[$M]'
+	um_umount "$M"
+	for i in $(seq 100); do pid_running "$2" || break; sleep 0.1; done
+	pid_running "$2" && fail "$1: daemon $2 still running 10 s after the unmount"
+}
+
 # autogroup_counts: does a detached daemon started here get an autogroup
 # that counts (src/nice.c, um_sched_own_group(), but for the session)?
 # Autogroups on, the initial cgroup namespace, and the root cpu cgroup:
@@ -255,12 +276,7 @@ if [ -n "$OLD" ]; then
 		rc=$?
 		_mounts+=("f:$M")
 		pid=$(bg_daemon_pid "$M") && _pid_of[$M]=$pid
-		# The detached daemon answers INIT after the command returns,
-		# and the kernel gives io_uring only if it is still offered then.
-		for i in $(seq 100); do
-			[ -n "$pid" ] && ps -L -o comm= -p "$pid" | grep -q '^um-uring/' && break
-			sleep 0.1
-		done
+		wait_workers "$pid"
 		restore
 		expect_eq "uring_idle, $how: background start, exit status and output" "0:" "$rc:$(cat "$T/bg.out")"
 		if [ -z "$pid" ]; then
@@ -275,11 +291,7 @@ if [ -n "$OLD" ]; then
 			expect_eq "idle: callers on every CPU answered" 0 \
 				"$(every_cpu "for i in \$(seq 100 400); do stat \"$M/big_\$i\" >/dev/null || exit 1; done")"
 		}
-		# Not our child: um_umount could not wait for it.
-		unset '_pid_of[$M]'
-		um_umount "$M"
-		for i in $(seq 100); do pid_running "$pid" || break; sleep 0.1; done
-		pid_running "$pid" && fail "uring_idle, $how: daemon $pid still running 10 s after the unmount"
+		umount_detached "uring_idle, $how" "$pid"
 	done
 	# A session it leads but shares: its starter ran something before it
 	# exec'd the daemon (a script's `helper & exec unionmount -f`), which
@@ -291,20 +303,14 @@ if [ -n "$OLD" ]; then
 	_mounts+=("f:$M")
 	for i in $(seq 100); do is_union_mounted "$M" && break; sleep 0.1; done
 	pid=$(bg_daemon_pid "$M") && _pid_of[$M]=$pid
-	for i in $(seq 100); do
-		[ -n "$pid" ] && ps -L -o comm= -p "$pid" | grep -q '^um-uring/' && break
-		sleep 0.1
-	done
+	wait_workers "$pid"
 	restore
 	if [ -z "$pid" ]; then
 		fail "uring_idle, shared session: no daemon serving $M; its output: $(cat "$T/shared.out")"
 	else
 		expect_eq "uring_idle, shared session: the daemon leads it" "$pid" "$(ps -o sid= -p "$pid" | tr -d ' ')"
 		expect_eq "uring_idle, shared session: threads' classes" "TS um-uring TS unionmount" "$(classes "$pid")"
-		unset '_pid_of[$M]'
-		um_umount "$M"
-		for i in $(seq 100); do pid_running "$pid" || break; sleep 0.1; done
-		pid_running "$pid" && fail "uring_idle, shared session: daemon $pid still running 10 s after the unmount"
+		umount_detached "uring_idle, shared session" "$pid"
 	fi
 	[ -s "$T/sleeper.pid" ] && kill "$(cat "$T/sleeper.pid")" 2>/dev/null
 
