@@ -78,6 +78,11 @@ command -v python3 >/dev/null || skip "python3 is needed for the model of the ro
 ROUNDS=${CRASH_ROUNDS:-4}
 SEED=${CRASH_SEED:-$RANDOM}
 N=${CRASH_OBJECTS:-12}   # objects of each kind per round
+# The answers that say the daemon died meanwhile: ENOTCONN, ECONNABORTED,
+# and through io_uring ECANCELED, with which the kernel ends a request it
+# was handing to the dead daemon (dev_uring.c, fuse_uring_send_in_task).
+# An extended regex; ns.py reads it from the environment.
+export DEAD_ANSWERS='ENOTCONN|ECONNABORTED|ECANCELED'
 WORKERS=3
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "CRASH_ROUNDS must be a positive number"
 [[ $SEED =~ ^[0-9]+$ ]] || die "CRASH_SEED must be a number"
@@ -295,10 +300,7 @@ def check(r, seed, n, mnt, l1, l2, statefile, jfiles):
     U = lambda rel: sig_tree([os.path.join(mnt, rel)])
     Lw = lambda rel: sig_tree([os.path.join(l1, rel), os.path.join(l2, rel)])
     # before the kill every answer is OK (listings: OK and the names)
-    # the daemon died meanwhile; through io_uring the kernel ends a request
-    # it was handing to the dead daemon with ECANCELED (dev_uring.c,
-    # fuse_uring_send_in_task)
-    cut = ('begun', 'ENOTCONN', 'ECONNABORTED', 'ECANCELED')
+    cut = ('begun',) + tuple(os.environ['DEAD_ANSWERS'].split('|'))   # the daemon died meanwhile
     errs = [(k, v) for k, v in sorted(js.items()) if k not in late and v not in cut and not v.startswith('OK')]
     if errs:
         bad('%s: operations answered other than OK before the kill: %s' % (R, ', '.join('%s=%s' % e for e in errs[:8])))
@@ -605,7 +607,7 @@ worker() {
 		fi
 		printf 'E %s %s\n' "${f[0]}" "$ans" >>"$j"
 		# the daemon is gone (killed from inside, by strace)
-		[[ $ans == ENOTCONN || $ans == ECONNABORTED || $ans == ECANCELED ]] && break
+		[[ $ans =~ ^($DEAD_ANSWERS)$ ]] && break
 	done <"$ops"
 	return 0
 }
@@ -700,7 +702,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		log "round $round: self-test, no kill: $(ended "${journals[@]}") of $nops operations ended"
 	else
 		pid=${_pid_of[$M]:-}
-		if [ -n "$inject" ] && ! grep -qE ' (ENOTCONN|ECONNABORTED|ECANCELED)$' "${journals[@]}"; then
+		if [ -n "$inject" ] && ! grep -qE " ($DEAD_ANSWERS)\$" "${journals[@]}"; then
 			# all done before the Nth call: no kill this round
 			kill -TERM "$spid" 2>/dev/null
 			wait "$spid"
@@ -722,7 +724,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			reap_killed "$M"
 			n_end=$(ended "${journals[@]}")
 			n_begun=$(cat "${journals[@]}" | grep -c '^B ')
-			n_before=$(awk 'FNR == 1 { k = 0 } /^K/ { k = 1 } / (ENOTCONN|ECONNABORTED|ECANCELED)$/ { next } /^E / && !k { n++ } END { print n + 0 }' "${journals[@]}")
+			n_before=$(awk -v dead=" ($DEAD_ANSWERS)\$" 'FNR == 1 { k = 0 } /^K/ { k = 1 } $0 ~ dead { next } /^E / && !k { n++ } END { print n + 0 }' "${journals[@]}")
 			left=$(ls -A "$W/unionmount/work" 2>/dev/null | wc -l)
 			how="${delay}s into $trig"
 			[ -n "$inject" ] && how="by strace at the call $inject"
@@ -873,7 +875,7 @@ else
 			# An answer of a dead connection says the kill landed: give
 			# the daemon's exit the time a loaded machine takes.
 			n=1000
-			[[ $ans == *ECONNABORTED* || $ans == *ENOTCONN* || $ans == *ECANCELED* ]] && n=6000
+			[[ $ans =~ $DEAD_ANSWERS ]] && n=6000
 			for ((i = 0; i < n; i++)); do
 				pid_running "$pid" || break
 				sleep 0.01

@@ -333,10 +333,7 @@ if [ -n "$OLD" ]; then
 			offer 0
 		) &
 		flip=$!
-		REAL=$UNIONMOUNT
-		UNIONMOUNT=$T/um-slowinit
-		um_mount "$M" "lowerdir=$L,upperdir=$U,workdir=$W"
-		UNIONMOUNT=$REAL
+		UNIONMOUNT=$T/um-slowinit um_mount "$M" "lowerdir=$L,upperdir=$U,workdir=$W"
 		wait "$flip"
 		restore
 		expect_eq "offered, then taken back: transport" dev "$(serving "$M")"
@@ -363,12 +360,9 @@ um_umount "$M"
 fresh
 printf '#!/bin/sh\nexec "%s" io_uring_setup=EPERM "%s" "$@"\n' "$(helper deny)" "$UNIONMOUNT" >"$T/um-nouring"
 chmod +x "$T/um-nouring"
-REAL=$UNIONMOUNT
-UNIONMOUNT=$T/um-nouring
 offer 1
-um_mount "$M" "lowerdir=$L,upperdir=$U,workdir=$W"
+UNIONMOUNT=$T/um-nouring um_mount "$M" "lowerdir=$L,upperdir=$U,workdir=$W"
 restore
-UNIONMOUNT=$REAL
 expect_eq "io_uring refused: transport" dev "$(serving "$M")"
 workload refused "$M"
 um_umount "$M"
